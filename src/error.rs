@@ -1,0 +1,429 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+use crate::generated::types::CommonResponseDto;
+
+/// Everything that can go wrong talking to the Authing management API.
+///
+/// Match on [`Error::kind`] for a stable, `Copy` classification, and ask
+/// [`Error::is_retryable`] whether sending the same request again is safe and may succeed.
+/// No variant's `Display` or `Debug` contains the access key secret, a token, an OTP secret or a
+/// recovery code.
+///
+/// ```
+/// use authing_otp::{ErrorKind, UserRef};
+///
+/// let err = UserRef::email("").unwrap_err();
+/// let err = authing_otp::Error::from(err);
+/// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+/// assert!(!err.is_retryable());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The API answered with a `statusCode` other than 200 (in an HTTP 200 body or not).
+    #[error(transparent)]
+    Api(ApiError),
+    /// The API rejected the credentials (HTTP 401 or `statusCode` 401), even after the token was
+    /// refreshed and the request sent once more.
+    #[error("not authenticated: {0}")]
+    Unauthenticated(ApiError),
+    /// No management token could be obtained; `reason` names the cause.
+    #[error("could not obtain a management token: {reason}")]
+    Token {
+        /// What went wrong, including the cause's own message.
+        reason: String,
+        /// The underlying error, where there is one.
+        #[source]
+        source: Option<Box<Error>>,
+    },
+    /// The request could not be sent or its answer not received.
+    #[error("transport failure: {0}")]
+    Transport(#[source] reqwest::Error),
+    /// No answer came within the configured timeout.
+    #[error("request timed out: {0}")]
+    Timeout(#[source] reqwest::Error),
+    /// The answer was not the JSON the spec promises.
+    #[error("unexpected response (HTTP {status}): {reason}; body: {excerpt}")]
+    UnexpectedResponse {
+        /// The HTTP status.
+        status: u16,
+        /// Why the answer was not accepted.
+        reason: String,
+        /// The start of the body, with secret-bearing JSON fields redacted.
+        excerpt: String,
+    },
+    /// The input was refused before anything was sent.
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] InputError),
+    /// The client is misconfigured (missing credentials, a bad host, …).
+    #[error("bad configuration: {0}")]
+    Config(String),
+}
+
+/// A `Copy` classification of [`Error`], for matching.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// See [`Error::Api`].
+    Api,
+    /// See [`Error::Unauthenticated`] and [`Error::Token`].
+    Authentication,
+    /// See [`Error::Transport`].
+    Transport,
+    /// See [`Error::Timeout`].
+    Timeout,
+    /// See [`Error::UnexpectedResponse`].
+    UnexpectedResponse,
+    /// See [`Error::InvalidInput`].
+    InvalidInput,
+    /// See [`Error::Config`].
+    Config,
+}
+
+/// What the API said when it said no.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// The HTTP status of the answer (Authing often answers HTTP 200 with a failing
+    /// `statusCode`).
+    pub http_status: u16,
+    /// The body's `statusCode`.
+    pub status_code: i64,
+    /// The body's `apiCode`, a finer error kind, when present.
+    pub api_code: Option<i64>,
+    /// The body's `message`.
+    pub message: String,
+    /// The body's `requestId`, when present: quote it to Authing support.
+    pub request_id: Option<String>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the Authing API said no: statusCode {}",
+            self.status_code
+        )?;
+        if let Some(code) = self.api_code {
+            write!(f, ", apiCode {code}")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " (requestId {id})")?;
+        }
+        if self.http_status != 200 {
+            write!(f, " [HTTP {}]", self.http_status)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    pub(crate) fn from_envelope(http_status: u16, body: &CommonResponseDto) -> Self {
+        ApiError {
+            http_status,
+            status_code: body.status_code as i64,
+            api_code: body.api_code.map(|c| c as i64),
+            message: body.message.clone(),
+            request_id: body.request_id.clone(),
+        }
+    }
+
+    /// Whether the API rejected the credentials.
+    pub fn is_unauthenticated(&self) -> bool {
+        self.http_status == 401 || self.status_code == 401
+    }
+}
+
+/// Input refused before anything was sent: which item, which field, and why.
+///
+/// The reason never repeats a secret's value.
+///
+/// ```
+/// let err = authing_otp::OtpImport::new("u1", "not base32!").unwrap_err();
+/// assert_eq!(err.field(), "secret");
+/// assert!(!err.to_string().contains("not base32"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct InputError {
+    item: Option<usize>,
+    field: &'static str,
+    reason: String,
+}
+
+impl InputError {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        InputError {
+            item: None,
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The same error, said of the item at `index` (0-based) of a list.
+    pub fn at_item(mut self, index: usize) -> Self {
+        self.item = Some(index);
+        self
+    }
+
+    /// The 0-based index of the offending item in a list, if the input was a list.
+    pub fn item(&self) -> Option<usize> {
+        self.item
+    }
+
+    /// The field at fault, named as on the wire (`userId`, `secret`, `recoveryCode`, …).
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// Why the value was refused.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(i) = self.item {
+            write!(f, "item {i}: ")?;
+        }
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl Error {
+    /// The kind of error, for matching.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Api(_) => ErrorKind::Api,
+            Error::Unauthenticated(_) | Error::Token { .. } => ErrorKind::Authentication,
+            Error::Transport(_) => ErrorKind::Transport,
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::UnexpectedResponse { .. } => ErrorKind::UnexpectedResponse,
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Config(_) => ErrorKind::Config,
+        }
+    }
+
+    /// Whether the same request may succeed if sent again, and doing so is safe.
+    ///
+    /// True for transport failures and timeouts, rate limiting (429) and server-side
+    /// unavailability (HTTP or `statusCode` 5xx, 408), and a token request that failed for one of
+    /// these reasons. False for refusals that will not change (bad input, 4xx business errors,
+    /// rejected credentials, bad configuration) and for answers that are not the promised JSON.
+    /// Both OTP operations are idempotent (a read, and an import that binds the same secret
+    /// again), so a retry after an ambiguous failure does no harm.
+    pub fn is_retryable(&self) -> bool {
+        fn transient(code: i64) -> bool {
+            code == 408 || code == 429 || (500..600).contains(&code)
+        }
+        match self {
+            Error::Api(e) => transient(e.status_code) || transient(i64::from(e.http_status)),
+            Error::Token { source, .. } => source.as_deref().is_some_and(Error::is_retryable),
+            Error::Transport(_) | Error::Timeout(_) => true,
+            Error::UnexpectedResponse { status, .. } => {
+                matches!(status, 408 | 429 | 502 | 503 | 504)
+            }
+            Error::Unauthenticated(_) | Error::InvalidInput(_) | Error::Config(_) => false,
+        }
+    }
+
+    /// The API's answer, for [`Error::Api`] and [`Error::Unauthenticated`].
+    pub fn api_error(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(e) | Error::Unauthenticated(e) => Some(e),
+            Error::Token { source, .. } => source.as_deref().and_then(Error::api_error),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer, when there was one.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Api(e) | Error::Unauthenticated(e) => Some(e.http_status),
+            Error::UnexpectedResponse { status, .. } => Some(*status),
+            Error::Transport(e) | Error::Timeout(e) => e.status().map(|s| s.as_u16()),
+            Error::Token { source, .. } => source.as_deref().and_then(Error::http_status),
+            _ => None,
+        }
+    }
+
+    /// The body's `apiCode`, when the API said no with one.
+    pub fn api_code(&self) -> Option<i64> {
+        self.api_error().and_then(|e| e.api_code)
+    }
+
+    /// The body's `requestId`, when the API sent one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.api_error().and_then(|e| e.request_id.as_deref())
+    }
+
+    pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            Error::Timeout(e)
+        } else {
+            Error::Transport(e)
+        }
+    }
+
+    /// Classifies a failed answer's body: an Authing envelope becomes [`Error::Api`] (or
+    /// [`Error::Unauthenticated`]), anything else [`Error::UnexpectedResponse`].
+    pub(crate) fn from_body(status: u16, body: &[u8], fallback_reason: String) -> Self {
+        match serde_json::from_slice::<CommonResponseDto>(body) {
+            Ok(envelope) => {
+                let api = ApiError::from_envelope(status, &envelope);
+                if api.is_unauthenticated() {
+                    Error::Unauthenticated(api)
+                } else if api.status_code == 200 {
+                    // A success envelope that failed to match the promised schema.
+                    Error::UnexpectedResponse {
+                        status,
+                        reason: fallback_reason,
+                        excerpt: excerpt(body),
+                    }
+                } else {
+                    Error::Api(api)
+                }
+            }
+            Err(_) => Error::UnexpectedResponse {
+                status,
+                reason: fallback_reason,
+                excerpt: excerpt(body),
+            },
+        }
+    }
+
+    /// Maps an error of the generated client to the crate's error.
+    pub(crate) async fn from_generated(e: progenitor_client::Error<()>) -> Self {
+        use progenitor_client::Error as G;
+        match e {
+            G::InvalidRequest(reason) => InputError::new("request", reason).into(),
+            G::CommunicationError(e) | G::ResponseBodyError(e) | G::InvalidUpgrade(e) => {
+                Error::from_reqwest(e)
+            }
+            G::InvalidResponsePayload(body, e) => Error::from_body(200, &body, describe_json(&e)),
+            G::UnexpectedResponse(response) => {
+                let status = response.status().as_u16();
+                match response.bytes().await {
+                    Ok(body) => Error::from_body(status, &body, "unexpected HTTP status".into()),
+                    Err(e) => Error::from_reqwest(e),
+                }
+            }
+            G::ErrorResponse(rv) => Error::UnexpectedResponse {
+                status: rv.status().as_u16(),
+                reason: "undocumented error response".into(),
+                excerpt: String::new(),
+            },
+            // Hooks report their errors through `hooks::stash`; this is the message of one that
+            // was raised outside a facade call.
+            G::Custom(message) => Error::Config(message),
+        }
+    }
+}
+
+/// Describes a JSON decoding failure without quoting values (serde_json's messages can quote the
+/// offending value, which may be a secret).
+fn describe_json(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let what = if msg.starts_with("missing field") || msg.starts_with("unknown variant") {
+        msg.split(" at line").next().unwrap_or_default().to_owned()
+    } else {
+        match e.classify() {
+            serde_json::error::Category::Data => "a field has the wrong type or value".to_owned(),
+            serde_json::error::Category::Syntax => "the body is not valid JSON".to_owned(),
+            serde_json::error::Category::Eof => "the body ends early".to_owned(),
+            serde_json::error::Category::Io => "the body could not be read".to_owned(),
+        }
+    };
+    format!(
+        "{what} (line {}, column {}); the spec promises another shape",
+        e.line(),
+        e.column()
+    )
+}
+
+/// Keys whose values are never shown in an excerpt.
+const SECRET_KEYS: &[&str] = &[
+    "secret",
+    "access_token",
+    "accesstoken",
+    "accesskeysecret",
+    "recoverycode",
+    "token",
+    "password",
+];
+
+const EXCERPT_CHARS: usize = 200;
+
+/// The start of a body for an error message, with secret-bearing JSON values redacted.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut value) => {
+            redact(&mut value);
+            value.to_string()
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            // A body that is not JSON but names a secret field is withheld whole: cutting it
+            // safely would need a parser it evidently does not fit.
+            let lower = text.to_ascii_lowercase();
+            if SECRET_KEYS.iter().any(|k| lower.contains(k)) {
+                return format!("<{} bytes withheld: may contain secrets>", body.len());
+            }
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+    };
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+fn redact(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                let key = key.to_ascii_lowercase().replace(['_', '-'], "");
+                if SECRET_KEYS.iter().any(|k| k.replace('_', "") == key) {
+                    *v = serde_json::Value::String("<redacted>".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_redacts_secret_fields_and_truncates() {
+        let body = br#"{"statusCode":200,"data":{"secret":"HZ2F6J3AGNAVSOTV","recoveryCode":"b471"},"x":"y"}"#;
+        let e = excerpt(body);
+        assert!(
+            !e.contains("HZ2F6J3AGNAVSOTV") && !e.contains("b471"),
+            "{e}"
+        );
+        assert!(e.contains("<redacted>"));
+        let long = "x".repeat(1000);
+        assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS + 1);
+        assert!(excerpt(b"<html>secret: HZ2F</html>").contains("withheld"));
+    }
+
+    #[test]
+    fn json_errors_do_not_quote_values() {
+        let e = serde_json::from_str::<CommonResponseDto>(
+            r#"{"statusCode":"HZ2F6J3AGNAVSOTV","message":"m"}"#,
+        )
+        .unwrap_err();
+        assert!(!describe_json(&e).contains("HZ2F"));
+    }
+}

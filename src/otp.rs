@@ -1,0 +1,284 @@
+//! OTP data: what is imported and what is read back.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::InputError;
+
+/// An OTP (TOTP) secret read from Authing. Neither `Debug` nor `Display` prints it; call
+/// [`ExposeSecret::expose_secret`] where the value is really needed.
+///
+/// ```
+/// use authing_otp::OtpSecret;
+/// use secrecy::ExposeSecret;
+///
+/// let secret = OtpSecret::from("HZ2F6J3AGNAVSOTV".to_owned());
+/// assert_eq!(format!("{secret:?} {secret}"), "OtpSecret(<redacted>) <redacted>");
+/// assert_eq!(secret.expose_secret(), "HZ2F6J3AGNAVSOTV");
+/// ```
+#[derive(Clone, JsonSchema)]
+#[schemars(transparent)]
+pub struct OtpSecret(#[schemars(with = "String")] SecretString);
+
+impl From<String> for OtpSecret {
+    fn from(s: String) -> Self {
+        OtpSecret(s.into())
+    }
+}
+
+impl ExposeSecret<str> for OtpSecret {
+    fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for OtpSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OtpSecret(<redacted>)")
+    }
+}
+
+impl fmt::Display for OtpSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One user's OTP secret (and optional recovery code) to import: an item of `importOtp`'s `list`.
+///
+/// Validated on construction and when deserialized (from upstream's shape,
+/// `{"userId": …, "otp": {"secret": …, "recoveryCode": …}}`): the user id must not be empty, the
+/// secret must be base32 (RFC 4648, letters in either case, digits 2–7, optional `=` padding)
+/// and the recovery code, when given, must not be empty. `Debug` redacts the secret and the
+/// recovery code.
+///
+/// ```
+/// use authing_otp::OtpImport;
+///
+/// let item = OtpImport::new("6229ffaxxxxxxxxcade3e3d9", "HZ2F6J3AGNAVSOTV")?
+///     .with_recovery_code("b471-8ec0-874a-087f-bccb-cd54")?;
+/// assert_eq!(item.user_id(), "6229ffaxxxxxxxxcade3e3d9");
+/// assert!(!format!("{item:?}").contains("HZ2F6J3AGNAVSOTV"));
+/// assert_eq!(OtpImport::new("", "HZ2F6J3AGNAVSOTV").unwrap_err().field(), "userId");
+/// # Ok::<(), authing_otp::InputError>(())
+/// ```
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "WireImportItem")]
+pub struct OtpImport {
+    user_id: String,
+    secret: SecretString,
+    recovery_code: Option<SecretString>,
+}
+
+// The schema is the wire shape's, which deserializing goes through.
+impl JsonSchema for OtpImport {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OtpImport".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        WireImportItem::json_schema(generator)
+    }
+}
+
+/// Upstream's `ImportOtpItemDto`, unvalidated; deserializing an [`OtpImport`] goes through it.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WireImportItem {
+    #[serde(rename = "userId")]
+    user_id: String,
+    otp: WireOtpData,
+}
+
+/// Upstream's `ImportOtpItemDataDto`, unvalidated.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WireOtpData {
+    secret: String,
+    #[serde(
+        rename = "recoveryCode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    recovery_code: Option<String>,
+}
+
+impl TryFrom<WireImportItem> for OtpImport {
+    type Error = InputError;
+
+    fn try_from(w: WireImportItem) -> Result<Self, InputError> {
+        let item = OtpImport::new(w.user_id, w.otp.secret)?;
+        match w.otp.recovery_code {
+            Some(code) => item.with_recovery_code(code),
+            None => Ok(item),
+        }
+    }
+}
+
+impl OtpImport {
+    /// An item for the user with this Authing user id, binding `secret` (base32).
+    pub fn new(user_id: impl Into<String>, secret: impl Into<String>) -> Result<Self, InputError> {
+        let user_id = user_id.into();
+        let secret = secret.into();
+        if user_id.trim().is_empty() {
+            return Err(InputError::new("userId", "must not be empty"));
+        }
+        if user_id.trim() != user_id || user_id.chars().any(char::is_control) {
+            return Err(InputError::new(
+                "userId",
+                "must not have surrounding whitespace or control characters",
+            ));
+        }
+        check_base32(&secret)?;
+        Ok(OtpImport {
+            user_id,
+            secret: secret.into(),
+            recovery_code: None,
+        })
+    }
+
+    /// The same item with a recovery code.
+    pub fn with_recovery_code(mut self, code: impl Into<String>) -> Result<Self, InputError> {
+        let code = code.into();
+        if code.trim().is_empty() {
+            return Err(InputError::new(
+                "recoveryCode",
+                "must not be empty when given",
+            ));
+        }
+        if code.chars().any(char::is_control) {
+            return Err(InputError::new(
+                "recoveryCode",
+                "must not contain control characters",
+            ));
+        }
+        self.recovery_code = Some(code.into());
+        Ok(self)
+    }
+
+    /// The Authing user id.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The secret to bind.
+    pub fn secret(&self) -> &SecretString {
+        &self.secret
+    }
+
+    /// The recovery code, if any.
+    pub fn recovery_code(&self) -> Option<&SecretString> {
+        self.recovery_code.as_ref()
+    }
+
+    pub(crate) fn to_wire(&self) -> crate::generated::types::ImportOtpItemDto {
+        use crate::generated::types::{ImportOtpItemDataDto, ImportOtpItemDto};
+        ImportOtpItemDto {
+            user_id: self.user_id.clone(),
+            otp: ImportOtpItemDataDto {
+                secret: self.secret.expose_secret().to_owned(),
+                recovery_code: self
+                    .recovery_code
+                    .as_ref()
+                    .map(|c| c.expose_secret().to_owned()),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for OtpImport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtpImport")
+            .field("user_id", &self.user_id)
+            .field("secret", &"<redacted>")
+            .field(
+                "recovery_code",
+                &self.recovery_code.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Checks RFC 4648 base32 without ever quoting the value.
+fn check_base32(secret: &str) -> Result<(), InputError> {
+    if secret.is_empty() {
+        return Err(InputError::new("secret", "must not be empty"));
+    }
+    let body = secret.trim_end_matches('=');
+    if let Some(pos) = body
+        .chars()
+        .position(|c| !(c.is_ascii_alphabetic() || ('2'..='7').contains(&c)))
+    {
+        return Err(InputError::new(
+            "secret",
+            format!(
+                "must be base32 (letters A-Z, digits 2-7, `=` padding at the end); character {} \
+                 is not",
+                pos + 1
+            ),
+        ));
+    }
+    // Lengths that leave a partial byte cannot come from encoding whole bytes.
+    if matches!(body.len() % 8, 1 | 3 | 6) {
+        return Err(InputError::new(
+            "secret",
+            format!(
+                "a base32 text of {} characters cannot encode whole bytes",
+                body.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What Authing said to a successful import.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImportReceipt {
+    /// How many items were sent and accepted.
+    pub imported: usize,
+    /// The API's `message`.
+    pub message: String,
+    /// The API's `requestId`, when it sent one.
+    pub request_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_rules() {
+        for ok in [
+            "HZ2F6J3AGNAVSOTV",
+            "hz2f6j3agnavsotv",
+            "MZXW6===",
+            "MZXW6YQ=",
+        ] {
+            assert!(check_base32(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "HZ2F 6J3A", "HZ2F6J3AGNAVSOT1", "ABC", "A=B="] {
+            let err = check_base32(bad).unwrap_err();
+            assert_eq!(err.field(), "secret");
+            if !bad.is_empty() {
+                assert!(!err.to_string().contains(bad), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn deserializes_upstream_shape_with_validation() {
+        let item: OtpImport = serde_json::from_str(
+            r#"{"userId":"u1","otp":{"secret":"HZ2F6J3AGNAVSOTV","recoveryCode":"b471-8ec0"}}"#,
+        )
+        .unwrap();
+        assert_eq!(item.recovery_code().unwrap().expose_secret(), "b471-8ec0");
+        let err = serde_json::from_str::<OtpImport>(r#"{"userId":"u1","otp":{"secret":"1"}}"#)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("secret"), "{err}");
+    }
+}

@@ -1,0 +1,702 @@
+//! The typed client against a loopback server: exactly what goes over the wire, token caching and
+//! refresh, and every error kind.
+
+mod common;
+
+use std::time::Duration;
+
+use authing_otp::{ErrorKind, Lang, ManagementClient, OtpImport, UserRef};
+use common::*;
+use httpmock::Method;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+const SDK: &str = concat!("authing-otp-rust:", env!("CARGO_PKG_VERSION"));
+const UA: &str = concat!("authing-otp-rust/", env!("CARGO_PKG_VERSION"));
+
+#[tokio::test]
+async fn get_secret_sends_exactly_this() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+
+    let secret = client(&wire)
+        .get_otp_secret_by_user(&UserRef::email("alice@example.com").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(secret.expose_secret(), OTP_SECRET);
+
+    let seen = wire.seen();
+    assert_eq!(seen.len(), 2);
+    let host = format!("127.0.0.1:{}", wire.server.port());
+
+    let token = &seen[0];
+    assert_eq!(token.method, "POST");
+    assert_eq!(token.target, "/api/v3/get-management-token");
+    assert_eq!(
+        token.header_names(),
+        [
+            "accept",
+            "api-version",
+            "content-length",
+            "content-type",
+            "host",
+            "user-agent",
+            "x-authing-sdk-version"
+        ]
+    );
+    assert_eq!(token.header("accept"), Some("application/json"));
+    assert_eq!(token.header("content-type"), Some("application/json"));
+    assert_eq!(token.header("x-authing-sdk-version"), Some(SDK));
+    assert_eq!(token.header("user-agent"), Some(UA));
+    assert_eq!(token.header("host"), Some(host.as_str()));
+    assert_eq!(
+        token.body,
+        format!(r#"{{"accessKeyId":"{AK}","accessKeySecret":"{SK}"}}"#)
+    );
+
+    let call = &seen[1];
+    assert_eq!(call.method, "GET");
+    assert_eq!(
+        call.target,
+        "/api/v3/get-otp-secret-by-user?userId=alice%40example.com&userIdType=email"
+    );
+    assert_eq!(
+        call.header_names(),
+        [
+            "accept",
+            "api-version",
+            "authorization",
+            "host",
+            "user-agent",
+            "x-authing-sdk-version",
+            "x-authing-userpool-id"
+        ]
+    );
+    assert_eq!(
+        call.header("authorization"),
+        Some(format!("Bearer {}", token_at(0)).as_str())
+    );
+    assert_eq!(call.header("x-authing-userpool-id"), Some(POOL));
+    assert_eq!(call.header("x-authing-sdk-version"), Some(SDK));
+    assert_eq!(call.body, "");
+}
+
+fn token_at(n: usize) -> String {
+    common::token(n)
+}
+
+#[tokio::test]
+async fn user_ids_are_form_encoded_and_user_id_type_is_always_sent() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = client(&wire);
+
+    let cases = [
+        (
+            UserRef::email("a b+c@x.com:é/?&=[]").unwrap(),
+            "userId=a+b%2Bc%40x.com%3A%C3%A9%2F%3F%26%3D%5B%5D&userIdType=email",
+        ),
+        (
+            UserRef::by_user_id("6229ffaxxxxxxxxcade3e3d9").unwrap(),
+            "userId=6229ffaxxxxxxxxcade3e3d9&userIdType=user_id",
+        ),
+        (
+            UserRef::phone("+86 13800000000").unwrap(),
+            "userId=%2B86+13800000000&userIdType=phone",
+        ),
+        (
+            UserRef::identity("62f20932716fbcc10d966ee5", "ou_8bae").unwrap(),
+            "userId=62f20932716fbcc10d966ee5%3Aou_8bae&userIdType=identity",
+        ),
+        (
+            UserRef::sync_relation("lark", "ou_8bae").unwrap(),
+            "userId=lark%3Aou_8bae&userIdType=sync_relation",
+        ),
+        (
+            UserRef::username("张三").unwrap(),
+            "userId=%E5%BC%A0%E4%B8%89&userIdType=username",
+        ),
+        (
+            UserRef::external_id("ext-1").unwrap(),
+            "userId=ext-1&userIdType=external_id",
+        ),
+        (
+            UserRef::custom_field("employee:42").unwrap(),
+            "userId=employee%3A42&userIdType=custom_field",
+        ),
+    ];
+    for (user, _) in &cases {
+        client.get_otp_secret_by_user(user).await.unwrap();
+    }
+    let targets: Vec<String> = wire
+        .seen_at("/api/v3/get-otp-secret-by-user")
+        .into_iter()
+        .map(|s| s.target)
+        .collect();
+    let expected: Vec<String> = cases
+        .iter()
+        .map(|(_, q)| format!("/api/v3/get-otp-secret-by-user?{q}"))
+        .collect();
+    assert_eq!(targets, expected);
+}
+
+#[tokio::test]
+async fn import_sends_exactly_this() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.route(
+        Method::POST,
+        "/api/v3/import-otp",
+        Duration::ZERO,
+        |_, _| json(200, &json!({"statusCode": 200, "message": "imported"})),
+    )
+    .await;
+
+    let receipt = client(&wire)
+        .import_otp([
+            OtpImport::new("u1", OTP_SECRET)
+                .unwrap()
+                .with_recovery_code("b471-8ec0")
+                .unwrap(),
+            OtpImport::new("u2", "MZXW6YQ=").unwrap(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(receipt.imported, 2);
+    assert_eq!(receipt.message, "imported");
+
+    let call = &wire.seen_at("/api/v3/import-otp")[0];
+    assert_eq!(call.method, "POST");
+    assert_eq!(call.target, "/api/v3/import-otp");
+    assert_eq!(
+        call.header_names(),
+        [
+            "accept",
+            "api-version",
+            "authorization",
+            "content-length",
+            "content-type",
+            "host",
+            "user-agent",
+            "x-authing-sdk-version",
+            "x-authing-userpool-id"
+        ]
+    );
+    assert_eq!(call.header("content-type"), Some("application/json"));
+    assert_eq!(
+        call.body,
+        r#"{"list":[{"otp":{"recoveryCode":"b471-8ec0","secret":"HZ2F6J3AGNAVSOTV"},"userId":"u1"},{"otp":{"secret":"MZXW6YQ="},"userId":"u2"}]}"#
+    );
+}
+
+#[tokio::test]
+async fn lang_tenant_and_pool_options_become_headers() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        // A trailing slash is tolerated.
+        .host(format!("{}/", wire.url()))
+        .lang(Lang::EnUs)
+        .tenant_id("tenant-1")
+        .user_pool_id("explicit-pool")
+        .build()
+        .unwrap();
+    client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap();
+    for seen in wire.seen() {
+        assert_eq!(
+            seen.header("x-authing-lang"),
+            Some("en-US"),
+            "{}",
+            seen.target
+        );
+        assert_eq!(seen.header("x-authing-app-tenant-id"), Some("tenant-1"));
+        assert!(seen.target.starts_with("/api/v3/"), "{}", seen.target);
+    }
+    let call = &wire.seen_at("/api/v3/get-otp-secret-by-user")[0];
+    assert_eq!(call.header("x-authing-userpool-id"), Some("explicit-pool"));
+}
+
+#[tokio::test]
+async fn one_token_serves_many_calls() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = client(&wire);
+    let user = UserRef::by_user_id("u1").unwrap();
+    for _ in 0..5 {
+        client.get_otp_secret_by_user(&user).await.unwrap();
+    }
+    // Clones share the cache.
+    client.clone().get_otp_secret_by_user(&user).await.unwrap();
+    assert_eq!(wire.token_requests(), 1);
+    assert_eq!(wire.seen_at("/api/v3/get-otp-secret-by-user").len(), 6);
+}
+
+#[tokio::test]
+async fn token_is_refreshed_ahead_of_expiry() {
+    let wire = Wire::start().await;
+    // One second of life: replaced from 0.8 s on.
+    wire.token_route(1.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = client(&wire);
+    let user = UserRef::by_user_id("u1").unwrap();
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    assert_eq!(wire.token_requests(), 1);
+    tokio::time::sleep(Duration::from_millis(850)).await;
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    assert_eq!(wire.token_requests(), 2);
+    let calls = wire.seen_at("/api/v3/get-otp-secret-by-user");
+    let bearer = |n: usize| format!("Bearer {}", token_at(n));
+    assert_eq!(calls[1].header("authorization"), Some(bearer(0).as_str()));
+    assert_eq!(calls[2].header("authorization"), Some(bearer(1).as_str()));
+}
+
+#[tokio::test]
+async fn sixty_four_concurrent_first_calls_share_one_token_request() {
+    let wire = Wire::start().await;
+    // A slow token endpoint, so that every caller arrives while the first fetch is in flight.
+    wire.token_route(7200.0, Duration::from_millis(300)).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = client(&wire);
+    let calls = (0..64).map(|i| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let user = UserRef::by_user_id(format!("u{i}")).unwrap();
+            client.get_otp_secret_by_user(&user).await
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(wire.token_requests(), 1);
+    assert_eq!(wire.seen_at("/api/v3/get-otp-secret-by-user").len(), 64);
+}
+
+async fn rejected_once(first: impl Fn() -> httpmock::HttpMockResponse + Send + Sync + 'static) {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(move |n, _| if n == 0 { first() } else { secret_ok() })
+        .await;
+    let secret = client(&wire)
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(secret.expose_secret(), OTP_SECRET);
+    assert_eq!(wire.token_requests(), 2);
+    let calls = wire.seen_at("/api/v3/get-otp-secret-by-user");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[1].header("authorization"),
+        Some(format!("Bearer {}", token_at(1)).as_str())
+    );
+    assert_eq!(calls[0].target, calls[1].target);
+}
+
+#[tokio::test]
+async fn http_401_refreshes_the_token_and_retries_once() {
+    rejected_once(|| json(401, &json!({"statusCode": 401, "message": "token expired"}))).await;
+}
+
+#[tokio::test]
+async fn status_code_401_in_a_200_body_refreshes_and_retries_once() {
+    rejected_once(|| json(200, &json!({"statusCode": 401, "message": "token expired"}))).await;
+}
+
+#[tokio::test]
+async fn import_is_retried_with_the_same_body_after_a_401() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.route(
+        Method::POST,
+        "/api/v3/import-otp",
+        Duration::ZERO,
+        |n, _| {
+            let code = if n == 0 { 401 } else { 200 };
+            json(200, &json!({"statusCode": code, "message": "m"}))
+        },
+    )
+    .await;
+    client(&wire)
+        .import_otp([OtpImport::new("u1", OTP_SECRET).unwrap()])
+        .await
+        .unwrap();
+    let calls = wire.seen_at("/api/v3/import-otp");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0].body, calls[1].body);
+    assert!(calls[1].body.contains(OTP_SECRET));
+}
+
+#[tokio::test]
+async fn a_second_rejection_is_an_error() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| {
+        json(
+            401,
+            &json!({"statusCode": 401, "apiCode": 2020, "message": "no", "requestId": "r-1"}),
+        )
+    })
+    .await;
+    let err = client(&wire)
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication);
+    assert!(
+        matches!(err, authing_otp::Error::Unauthenticated(_)),
+        "{err:?}"
+    );
+    assert_eq!(err.api_code(), Some(2020));
+    assert_eq!(err.request_id(), Some("r-1"));
+    assert_eq!(err.http_status(), Some(401));
+    assert!(!err.is_retryable());
+    assert_eq!(wire.token_requests(), 2);
+    assert_eq!(wire.seen_at("/api/v3/get-otp-secret-by-user").len(), 2);
+}
+
+#[tokio::test]
+async fn business_error_in_a_200_body_is_an_api_error() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| {
+        json(
+            200,
+            &json!({"statusCode": 400, "apiCode": 2004, "message": "user not found", "requestId": "req-9"}),
+        )
+    })
+    .await;
+    let err = client(&wire)
+        .get_otp_secret_by_user(&UserRef::email("nobody@example.com").unwrap())
+        .await
+        .unwrap_err();
+    let api = err.api_error().expect("an API error").clone();
+    assert_eq!(err.kind(), ErrorKind::Api);
+    assert_eq!(
+        (
+            api.http_status,
+            api.status_code,
+            api.api_code,
+            api.message.as_str()
+        ),
+        (200, 400, Some(2004), "user not found")
+    );
+    assert_eq!(api.request_id.as_deref(), Some("req-9"));
+    assert!(!err.is_retryable());
+    assert_eq!(
+        err.to_string(),
+        "the Authing API said no: statusCode 400, apiCode 2004: user not found (requestId req-9)"
+    );
+}
+
+#[tokio::test]
+async fn rate_limiting_is_a_retryable_api_error() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| json(429, &json!({"statusCode": 429, "message": "slow down"})))
+        .await;
+    let err = client(&wire)
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Api);
+    assert_eq!(err.http_status(), Some(429));
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn html_500_is_an_unexpected_response_with_an_excerpt() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| {
+        raw(
+            500,
+            "text/html",
+            "<html><body>Internal Server Error</body></html>",
+        )
+    })
+    .await;
+    let err = client(&wire)
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedResponse);
+    assert_eq!(err.http_status(), Some(500));
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 500") && text.contains("Internal Server Error"),
+        "{text}"
+    );
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_200_answer_that_is_not_the_promised_json_is_unexpected() {
+    for body in [
+        "not json at all",
+        r#"{"statusCode":200,"message":"ok"}"#,
+        r#"{"statusCode":200,"message":"ok","data":{"secret":42}}"#,
+    ] {
+        let wire = Wire::start().await;
+        wire.token_route(7200.0, Duration::ZERO).await;
+        wire.get_secret_route(move |_, _| raw(200, "application/json", body))
+            .await;
+        let err = client(&wire)
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{body}: {err}");
+        assert_eq!(err.http_status(), Some(200));
+    }
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.route(
+        Method::GET,
+        "/api/v3/get-otp-secret-by-user",
+        Duration::from_secs(3),
+        |_, _| secret_ok(),
+    )
+    .await;
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(wire.url())
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn the_timeout_also_bounds_a_caller_supplied_client() {
+    let wire = Wire::start().await;
+    wire.route(
+        Method::POST,
+        "/api/v3/get-management-token",
+        Duration::from_secs(3),
+        |_, _| secret_ok(),
+    )
+    .await;
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(wire.url())
+        .http_client(reqwest::Client::new())
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert!(
+        err.is_retryable(),
+        "a token request that timed out may be retried"
+    );
+    assert!(err.to_string().contains("could not be reached"), "{err}");
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_transport_error() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(format!("http://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
+    let err = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication);
+    match &err {
+        authing_otp::Error::Token { source, .. } => {
+            assert_eq!(source.as_deref().unwrap().kind(), ErrorKind::Transport)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.is_retryable());
+}
+
+async fn token_failure(answer: httpmock::HttpMockResponse) -> (authing_otp::Error, Wire) {
+    let wire = Wire::start().await;
+    let answer = std::sync::Arc::new(answer);
+    wire.route(
+        Method::POST,
+        "/api/v3/get-management-token",
+        Duration::ZERO,
+        move |_, _| (*answer).clone(),
+    )
+    .await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let err = client(&wire)
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert!(!err.to_string().contains(SK), "{err}");
+    assert!(!format!("{err:?}").contains(SK), "{err:?}");
+    assert!(wire.seen_at("/api/v3/get-otp-secret-by-user").is_empty());
+    (err, wire)
+}
+
+#[tokio::test]
+async fn token_failures_name_their_cause() {
+    let (err, _) = token_failure(json(
+        200,
+        &json!({"statusCode": 400, "apiCode": 1001, "message": "invalid access key", "requestId": "t-1"}),
+    ))
+    .await;
+    assert_eq!(
+        err.to_string(),
+        "could not obtain a management token: the token endpoint refused the access key pair: \
+         the Authing API said no: statusCode 400, apiCode 1001: invalid access key (requestId t-1)"
+    );
+    assert_eq!(err.api_code(), Some(1001));
+    assert!(!err.is_retryable());
+
+    let (err, _) = token_failure(raw(500, "text/html", "<html>oops</html>")).await;
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+
+    let (err, _) = token_failure(json(
+        200,
+        &json!({"statusCode": 200, "message": "ok", "data": {"expires_in": 7200}}),
+    ))
+    .await;
+    assert!(
+        err.to_string().contains("missing field `access_token`"),
+        "{err}"
+    );
+
+    let (err, _) = token_failure(json(
+        200,
+        &json!({"statusCode": 200, "message": "ok", "data": {"access_token": "", "expires_in": 7200}}),
+    ))
+    .await;
+    assert!(err.to_string().contains("without an access_token"), "{err}");
+
+    let (err, _) = token_failure(json(
+        200,
+        &json!({"statusCode": 200, "message": "ok", "data": {"access_token": "opaque", "expires_in": 7200}}),
+    ))
+    .await;
+    assert!(err.to_string().contains("scoped_userpool_id"), "{err}");
+}
+
+#[tokio::test]
+async fn an_opaque_token_works_with_an_explicit_pool_id() {
+    let wire = Wire::start().await;
+    wire.route(
+        Method::POST,
+        "/api/v3/get-management-token",
+        Duration::ZERO,
+        |_, _| {
+            json(
+                200,
+                &json!({"statusCode": 200, "message": "ok", "data": {"access_token": "opaque", "expires_in": 7200}}),
+            )
+        },
+    )
+    .await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(wire.url())
+        .user_pool_id("pool-9")
+        .build()
+        .unwrap()
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap();
+    let call = &wire.seen_at("/api/v3/get-otp-secret-by-user")[0];
+    assert_eq!(call.header("authorization"), Some("Bearer opaque"));
+    assert_eq!(call.header("x-authing-userpool-id"), Some("pool-9"));
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_before_anything_is_sent() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    let client = client(&wire);
+
+    let err = client.import_otp([]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        err.to_string(),
+        "invalid input: list: must contain at least one item"
+    );
+
+    let items = [
+        OtpImport::new("u1", OTP_SECRET).unwrap(),
+        OtpImport::new("u2", OTP_SECRET).unwrap(),
+        OtpImport::new("u1", "MZXW6YQ=").unwrap(),
+    ];
+    let err = client.import_otp(items).await.unwrap_err();
+    match &err {
+        authing_otp::Error::InvalidInput(input) => {
+            assert_eq!((input.item(), input.field()), (Some(2), "userId"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "invalid input: item 2: userId: names the same user as item 0"
+    );
+    assert!(wire.seen().is_empty());
+}
+
+#[tokio::test]
+async fn nothing_secret_shows_in_debug_or_display() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let builder = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(wire.url());
+    let builder_debug = format!("{builder:?}");
+    let client = builder.build().unwrap();
+    let secret = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap();
+    let item = OtpImport::new("u1", OTP_SECRET)
+        .unwrap()
+        .with_recovery_code("b471-8ec0")
+        .unwrap();
+    // The client, after a token is cached, its builder, the secret and an import item.
+    let shown = [
+        format!("{client:?}"),
+        format!("{client:#?}"),
+        builder_debug,
+        format!("{secret:?} {secret}"),
+        format!("{item:?}"),
+    ];
+    for text in &shown {
+        for needle in [SK, OTP_SECRET, "b471-8ec0", &token_at(0)] {
+            assert!(!text.contains(needle), "{needle} shows in {text}");
+        }
+    }
+    assert!(
+        shown[0].contains(AK),
+        "the access key id is not secret: {}",
+        shown[0]
+    );
+}
