@@ -325,11 +325,19 @@ impl Error {
     }
 }
 
+/// Describes a JSON decoding failure for an unexpected answer.
+fn describe_json(e: &serde_json::Error) -> String {
+    format!("{}; the spec promises another shape", json_error_summary(e))
+}
+
 /// Describes a JSON decoding failure without quoting values (serde_json's messages can quote the
 /// offending value, which may be a secret).
-fn describe_json(e: &serde_json::Error) -> String {
+pub(crate) fn json_error_summary(e: &serde_json::Error) -> String {
     let msg = e.to_string();
-    let what = if msg.starts_with("missing field") || msg.starts_with("unknown variant") {
+    let what = if ["missing field", "unknown variant", "unknown field"]
+        .iter()
+        .any(|p| msg.starts_with(p))
+    {
         msg.split(" at line").next().unwrap_or_default().to_owned()
     } else {
         match e.classify() {
@@ -339,11 +347,7 @@ fn describe_json(e: &serde_json::Error) -> String {
             serde_json::error::Category::Io => "the body could not be read".to_owned(),
         }
     };
-    format!(
-        "{what} (line {}, column {}); the spec promises another shape",
-        e.line(),
-        e.column()
-    )
+    format!("{what} (line {}, column {})", e.line(), e.column())
 }
 
 /// Keys whose values are never shown in an excerpt.

@@ -43,6 +43,8 @@ mod user;
 
 #[cfg(feature = "emulator")]
 pub mod emulator;
+#[cfg(feature = "import")]
+pub mod import;
 #[cfg(feature = "spec")]
 pub mod spec;
 

@@ -1,0 +1,286 @@
+//! The commands that talk to an Authing host: `get-secret` and `import`, and the connection
+//! options they share.
+
+use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration};
+
+use authing_otp::{
+    AuthScheme, Error, ErrorKind, Lang, ManagementClient, OtpImport, UserRef,
+    import::{ImportFileError, ImportReader},
+};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Where and as whom to connect. Each flag falls back to its `AUTHING_*` variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// API host [default: https://api.authing.cn].
+    #[arg(long, env = "AUTHING_HOST", value_name = "URL", global = true)]
+    host: Option<String>,
+
+    /// Access key id: the user pool id, or a collaborator's access key id.
+    #[arg(long, env = "AUTHING_ACCESS_KEY_ID", value_name = "ID", global = true)]
+    access_key_id: Option<String>,
+
+    /// Access key secret. Prefer the environment variable: command lines are visible to other
+    /// local users.
+    #[arg(
+        long,
+        env = "AUTHING_ACCESS_KEY_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true,
+        value_parser = parse_secret,
+        global = true
+    )]
+    access_key_secret: Option<SecretString>,
+
+    /// User pool id [default: read from the management token].
+    #[arg(long, env = "AUTHING_USERPOOL_ID", value_name = "ID", global = true)]
+    user_pool_id: Option<String>,
+
+    /// Language of the API's messages: zh-CN, en-US, ja-JP or zh-TW.
+    #[arg(long, env = "AUTHING_LANG", value_name = "LANG", value_parser = parse_lang, global = true)]
+    lang: Option<Lang>,
+
+    /// Tenant id, sent as x-authing-app-tenant-id.
+    #[arg(long, env = "AUTHING_TENANT_ID", value_name = "ID", global = true)]
+    tenant_id: Option<String>,
+
+    /// Authentication: a management token, or AK/SK request signing.
+    #[arg(long, env = "AUTHING_AUTH", value_name = "SCHEME", value_parser = parse_auth, global = true)]
+    auth: Option<AuthScheme>,
+
+    /// Timeout of one request, in seconds [default: 10].
+    #[arg(long, value_name = "SECONDS", global = true)]
+    timeout: Option<f64>,
+}
+
+fn parse_secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value))
+}
+
+fn parse_lang(value: &str) -> Result<Lang, String> {
+    value.parse().map_err(|e: Error| e.to_string())
+}
+
+fn parse_auth(value: &str) -> Result<AuthScheme, String> {
+    value.parse().map_err(|e: Error| e.to_string())
+}
+
+impl ClientArgs {
+    /// Whether credentials were given (by flag or environment).
+    pub fn has_credentials(&self) -> bool {
+        let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        given(&self.access_key_id)
+            || self
+                .access_key_secret
+                .as_ref()
+                .is_some_and(|s| !s.expose_secret().is_empty())
+    }
+
+    /// The client these options describe; `overrides` replaces host and keys (the quickstart's
+    /// emulator).
+    pub fn client(&self, overrides: Option<(&str, &str, &str)>) -> Result<ManagementClient, Error> {
+        let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+        let mut builder = ManagementClient::builder();
+        match overrides {
+            Some((host, id, secret)) => builder = builder.host(host).access_key(id, secret),
+            None => {
+                if let Some(host) = nonempty(&self.host) {
+                    builder = builder.host(host);
+                }
+                let id = nonempty(&self.access_key_id).unwrap_or_default();
+                let secret = self
+                    .access_key_secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().to_owned())
+                    .unwrap_or_default();
+                builder = builder.access_key(id, secret);
+                if let Some(pool) = nonempty(&self.user_pool_id) {
+                    builder = builder.user_pool_id(pool);
+                }
+            }
+        }
+        if let Some(lang) = self.lang {
+            builder = builder.lang(lang);
+        }
+        if let Some(tenant) = nonempty(&self.tenant_id) {
+            builder = builder.tenant_id(tenant);
+        }
+        if let Some(auth) = self.auth {
+            builder = builder.auth(auth);
+        }
+        if let Some(seconds) = self.timeout {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                return Err(Error::Config("--timeout must be a positive number".into()));
+            }
+            builder = builder.timeout(Duration::from_secs_f64(seconds));
+        }
+        builder.build()
+    }
+}
+
+/// Prints `error` and returns the exit code for it.
+pub fn fail(command: &str, error: &Error) -> ExitCode {
+    eprintln!("authing-otp {command}: {error}");
+    fail_code(error)
+}
+
+/// Options of `authing-otp get-secret`.
+#[derive(Debug, clap::Args)]
+pub struct GetSecretArgs {
+    /// The user: user_id:…, email:…, phone:…, username:…, external_id:…,
+    /// identity:<extIdpId>:<userIdInIdp>, sync_relation:<provider>:<userIdInIdp>,
+    /// custom_field:…, or a bare id meaning user_id.
+    #[arg(value_name = "USER", value_parser = parse_user)]
+    user: UserRef,
+
+    /// Print the whole answer as JSON instead of the secret alone.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_user(value: &str) -> Result<UserRef, String> {
+    value
+        .parse()
+        .map_err(|e: authing_otp::InputError| e.to_string())
+}
+
+/// Prints the user's OTP secret alone on stdout.
+pub async fn get_secret(args: GetSecretArgs, client: &ClientArgs) -> ExitCode {
+    let result = async {
+        let client = client.client(None)?;
+        client.get_otp_secret_by_user(&args.user).await
+    }
+    .await;
+    match result {
+        Ok(secret) if args.json => {
+            let answer = serde_json::json!({
+                "userId": args.user.user_id(),
+                "userIdType": args.user.user_id_type(),
+                "secret": secret.expose_secret(),
+            });
+            println!("{answer:#}");
+            ExitCode::SUCCESS
+        }
+        Ok(secret) => {
+            println!("{}", secret.expose_secret());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("get-secret", &e),
+    }
+}
+
+/// Options of `authing-otp import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// JSON Lines ({"userId","secret","recoveryCode"?} or {"userId","otp":{…}} per line) or CSV
+    /// with the header userId,secret,recoveryCode. The extension picks the format (.csv, .jsonl).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    /// How many items one request carries.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
+    batch_size: u16,
+
+    /// Check the file and stop: nothing is sent.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// How many line errors are printed before the rest are only counted.
+const MAX_SHOWN_ERRORS: usize = 20;
+
+/// Validates the whole file, then imports it in batches.
+pub async fn import(args: ImportArgs, client: &ClientArgs) -> ExitCode {
+    let shown = args.file.display();
+    // Every line is checked before anything is sent, and before credentials are needed.
+    let reader = match ImportReader::open(&args.file) {
+        Ok(reader) => reader,
+        Err(e) => {
+            eprintln!("authing-otp import: {shown}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut items: Vec<(u64, OtpImport)> = Vec::new();
+    let mut errors: Vec<ImportFileError> = Vec::new();
+    let mut first_line_of: HashMap<String, u64> = HashMap::new();
+    for record in reader {
+        match record {
+            Ok(record) => {
+                let user = record.item.user_id().to_owned();
+                if let Some(first) = first_line_of.insert(user, record.line) {
+                    errors.push(ImportFileError::Malformed {
+                        line: record.line,
+                        reason: format!("userId: the same user as line {first}"),
+                    });
+                } else {
+                    items.push((record.line, record.item));
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        for e in errors.iter().take(MAX_SHOWN_ERRORS) {
+            eprintln!("authing-otp import: {shown}: {e}");
+        }
+        if errors.len() > MAX_SHOWN_ERRORS {
+            eprintln!(
+                "authing-otp import: … and {} more errors",
+                errors.len() - MAX_SHOWN_ERRORS
+            );
+        }
+        eprintln!(
+            "authing-otp import: {shown}: {} invalid lines; nothing was sent",
+            errors.len()
+        );
+        return ExitCode::from(2);
+    }
+    if items.is_empty() {
+        eprintln!("authing-otp import: {shown}: no records; nothing was sent");
+        return ExitCode::from(2);
+    }
+    if args.dry_run {
+        println!(
+            "{shown}: {} valid records; nothing was sent (--dry-run)",
+            items.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let client = match client.client(None) {
+        Ok(client) => client,
+        Err(e) => return fail("import", &e),
+    };
+    let mut imported = 0;
+    let batches = items.chunks(usize::from(args.batch_size));
+    let count = batches.len();
+    for (n, batch) in batches.enumerate() {
+        let (first, last) = (batch[0].0, batch[batch.len() - 1].0);
+        let result = client
+            .import_otp(batch.iter().map(|(_, item)| item.clone()))
+            .await;
+        if let Err(e) = result {
+            let done = if imported == 0 {
+                "nothing was imported".to_owned()
+            } else {
+                format!("{imported} records before line {first} were imported")
+            };
+            eprintln!(
+                "authing-otp import: {shown}: batch {} of {count} (lines {first}-{last}) failed: \
+                 {e}; {done}",
+                n + 1
+            );
+            return fail_code(&e);
+        }
+        imported += batch.len();
+    }
+    println!("imported {imported} OTP secrets from {shown} in {count} requests");
+    ExitCode::SUCCESS
+}
+
+/// 2 for what the user can fix in the command or its input, 1 for everything else.
+fn fail_code(error: &Error) -> ExitCode {
+    match error.kind() {
+        ErrorKind::InvalidInput | ErrorKind::Config => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    }
+}

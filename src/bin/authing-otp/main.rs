@@ -1,0 +1,53 @@
+//! The `authing-otp` command: read and import OTP secrets, run the local emulator, and keep the
+//! OpenAPI fragment in step with upstream.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod client_cmd;
+mod emulator_cmd;
+mod quickstart_cmd;
+mod spec_cmd;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "authing-otp",
+    version,
+    about = "Manage users' OTP secrets in an Authing / GenAuth user pool"
+)]
+struct Cli {
+    #[command(flatten)]
+    client: client_cmd::ClientArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import, then read back, an OTP secret: against the local emulator when no credentials
+    /// are set, read-only against your host when they are.
+    Quickstart(quickstart_cmd::QuickstartArgs),
+    /// Print a user's OTP secret.
+    GetSecret(client_cmd::GetSecretArgs),
+    /// Import OTP secrets from a JSON Lines or CSV file.
+    Import(client_cmd::ImportArgs),
+    /// Run the local Authing emulator until stopped.
+    Emulator(emulator_cmd::EmulatorArgs),
+    /// Compare the OpenAPI fragment with upstream, or regenerate it from upstream.
+    #[command(subcommand)]
+    Spec(spec_cmd::SpecCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Quickstart(args) => quickstart_cmd::run(args, &cli.client).await,
+        Command::GetSecret(args) => client_cmd::get_secret(args, &cli.client).await,
+        Command::Import(args) => client_cmd::import(args, &cli.client).await,
+        Command::Emulator(args) => emulator_cmd::run(args).await,
+        Command::Spec(cmd) => spec_cmd::run(cmd).await,
+    }
+}

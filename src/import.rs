@@ -1,0 +1,422 @@
+//! Reading OTP import files, one record at a time.
+//!
+//! Two formats:
+//! - JSON Lines, one object per line, either flat `{"userId", "secret", "recoveryCode"?}` or
+//!   upstream's shape `{"userId", "otp": {"secret", "recoveryCode"?}}`; blank lines are skipped.
+//! - CSV with the header `userId,secret,recoveryCode` (the last column may be left out, or left
+//!   empty on a row).
+//!
+//! [`ImportReader`] is an iterator that streams: it holds one record at a time, so a file of
+//! millions of lines costs no more memory than one line. Every error names its line (1-based,
+//! the CSV header being line 1) and never repeats a secret.
+//!
+//! ```
+//! use authing_otp::import::{ImportFormat, ImportReader};
+//!
+//! let file = "userId,secret,recoveryCode\nu1,HZ2F6J3AGNAVSOTV,b471-8ec0\nu2,,\n";
+//! let mut records = ImportReader::new(file.as_bytes(), ImportFormat::Csv);
+//! let first = records.next().unwrap()?;
+//! assert_eq!((first.line, first.item.user_id()), (2, "u1"));
+//! let second = records.next().unwrap().unwrap_err();
+//! assert_eq!(second.to_string(), "line 3: secret: missing");
+//! # Ok::<(), authing_otp::import::ImportFileError>(())
+//! ```
+
+use std::{
+    fmt,
+    fs::File,
+    io::{self, BufRead, BufReader, Read},
+    path::Path,
+};
+
+use serde::Deserialize;
+
+use crate::{InputError, OtpImport};
+
+/// The format of an import file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImportFormat {
+    /// One JSON object per line.
+    JsonLines,
+    /// Comma-separated values with a header.
+    Csv,
+}
+
+impl ImportFormat {
+    /// The format a file name implies: `.csv` is CSV, `.jsonl`, `.ndjson` and `.json` are JSON
+    /// Lines.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "csv" => Some(ImportFormat::Csv),
+            "jsonl" | "ndjson" | "json" => Some(ImportFormat::JsonLines),
+            _ => None,
+        }
+    }
+}
+
+/// One valid record and the line it came from.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ImportRecord {
+    /// The 1-based line number.
+    pub line: u64,
+    /// The validated item.
+    pub item: OtpImport,
+}
+
+/// Why a line, or the file, was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImportFileError {
+    /// The file could not be read.
+    #[error("{}: {source}", .line.map_or_else(|| "reading the file".to_owned(), |l| format!("line {l}")))]
+    Io {
+        /// The line being read, when known.
+        line: Option<u64>,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A line is not valid UTF-8, not well-formed, or not of the expected shape.
+    #[error("line {line}: {reason}")]
+    Malformed {
+        /// The 1-based line number.
+        line: u64,
+        /// What is wrong, without quoting values.
+        reason: String,
+    },
+    /// A field's value was refused.
+    #[error("line {line}: {source}")]
+    Invalid {
+        /// The 1-based line number.
+        line: u64,
+        /// Which field and why.
+        #[source]
+        source: InputError,
+    },
+}
+
+impl ImportFileError {
+    /// The 1-based line at fault, if the error is about one line.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            ImportFileError::Io { line, .. } => *line,
+            ImportFileError::Malformed { line, .. } | ImportFileError::Invalid { line, .. } => {
+                Some(*line)
+            }
+        }
+    }
+}
+
+/// Streams [`ImportRecord`]s out of a JSON Lines or CSV reader.
+pub struct ImportReader<R: Read> {
+    inner: Inner<R>,
+}
+
+enum Inner<R: Read> {
+    Json {
+        reader: BufReader<R>,
+        line: u64,
+        buf: Vec<u8>,
+    },
+    Csv {
+        reader: csv::Reader<R>,
+        checked_header: bool,
+        record: csv::ByteRecord,
+    },
+}
+
+impl<R: Read> fmt::Debug for ImportReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ImportReader")
+    }
+}
+
+impl ImportReader<File> {
+    /// Opens `path`, choosing the format from its extension (see [`ImportFormat::from_path`]),
+    /// or from its first byte when the extension says nothing (`{` means JSON Lines).
+    pub fn open(path: &Path) -> Result<Self, ImportFileError> {
+        let io = |source| ImportFileError::Io { line: None, source };
+        let format = match ImportFormat::from_path(path) {
+            Some(format) => format,
+            None => {
+                let mut first = [0u8; 1];
+                let n = File::open(path)
+                    .and_then(|mut f| f.read(&mut first))
+                    .map_err(io)?;
+                if n == 1 && first[0] == b'{' {
+                    ImportFormat::JsonLines
+                } else {
+                    ImportFormat::Csv
+                }
+            }
+        };
+        Ok(ImportReader::new(File::open(path).map_err(io)?, format))
+    }
+}
+
+impl<R: Read> ImportReader<R> {
+    /// Reads records of `format` from `reader`.
+    pub fn new(reader: R, format: ImportFormat) -> Self {
+        let inner = match format {
+            ImportFormat::JsonLines => Inner::Json {
+                reader: BufReader::new(reader),
+                line: 0,
+                buf: Vec::new(),
+            },
+            ImportFormat::Csv => Inner::Csv {
+                reader: csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(reader),
+                checked_header: false,
+                record: csv::ByteRecord::new(),
+            },
+        };
+        ImportReader { inner }
+    }
+}
+
+impl<R: Read> Iterator for ImportReader<R> {
+    type Item = Result<ImportRecord, ImportFileError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            Inner::Json { reader, line, buf } => next_json(reader, line, buf),
+            Inner::Csv {
+                reader,
+                checked_header,
+                record,
+            } => next_csv(reader, checked_header, record),
+        }
+    }
+}
+
+/// A JSON line, in either accepted shape, before validation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonLine {
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+    secret: Option<String>,
+    #[serde(rename = "recoveryCode")]
+    recovery_code: Option<String>,
+    otp: Option<JsonOtp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonOtp {
+    secret: Option<String>,
+    #[serde(rename = "recoveryCode")]
+    recovery_code: Option<String>,
+}
+
+fn next_json<R: Read>(
+    reader: &mut BufReader<R>,
+    line: &mut u64,
+    buf: &mut Vec<u8>,
+) -> Option<Result<ImportRecord, ImportFileError>> {
+    loop {
+        buf.clear();
+        *line += 1;
+        match reader.read_until(b'\n', buf) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(source) => {
+                return Some(Err(ImportFileError::Io {
+                    line: Some(*line),
+                    source,
+                }));
+            }
+        }
+        let malformed = |reason: String| ImportFileError::Malformed {
+            line: *line,
+            reason,
+        };
+        let Ok(text) = std::str::from_utf8(buf) else {
+            return Some(Err(malformed("not valid UTF-8".into())));
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let parsed: JsonLine = match serde_json::from_str(text) {
+            Ok(parsed) => parsed,
+            Err(e) => return Some(Err(malformed(crate::error::json_error_summary(&e)))),
+        };
+        let (secret, recovery_code) = match (parsed.secret, parsed.otp) {
+            (Some(_), Some(_)) => {
+                return Some(Err(malformed(
+                    "give either `secret` or `otp`, not both".into(),
+                )));
+            }
+            (Some(secret), None) => (Some(secret), parsed.recovery_code),
+            (None, Some(otp)) if parsed.recovery_code.is_none() => (otp.secret, otp.recovery_code),
+            (None, Some(_)) => {
+                return Some(Err(malformed(
+                    "`recoveryCode` belongs inside `otp` in this shape".into(),
+                )));
+            }
+            (None, None) => (None, parsed.recovery_code),
+        };
+        return Some(validated(*line, parsed.user_id, secret, recovery_code));
+    }
+}
+
+/// The CSV header, and so the column order.
+pub const CSV_HEADER: [&str; 3] = ["userId", "secret", "recoveryCode"];
+
+fn next_csv<R: Read>(
+    reader: &mut csv::Reader<R>,
+    checked_header: &mut bool,
+    record: &mut csv::ByteRecord,
+) -> Option<Result<ImportRecord, ImportFileError>> {
+    loop {
+        let line = reader.position().line();
+        match reader.read_byte_record(record) {
+            Ok(false) => return None,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                return Some(Err(match e.into_kind() {
+                    csv::ErrorKind::Io(source) => ImportFileError::Io {
+                        line: Some(line),
+                        source,
+                    },
+                    _ => ImportFileError::Malformed {
+                        line,
+                        reason: "not well-formed CSV".into(),
+                    },
+                }));
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line());
+        let malformed = |reason: String| ImportFileError::Malformed { line, reason };
+        let mut fields = Vec::with_capacity(3);
+        for field in record.iter() {
+            match std::str::from_utf8(field) {
+                Ok(text) => fields.push(text),
+                Err(_) => return Some(Err(malformed("not valid UTF-8".into()))),
+            }
+        }
+        if !*checked_header {
+            *checked_header = true;
+            let names: Vec<&str> = fields.iter().map(|f| f.trim()).collect();
+            if names != CSV_HEADER[..2] && names != CSV_HEADER {
+                return Some(Err(malformed(format!(
+                    "the header must be `{}` (recoveryCode may be left out)",
+                    CSV_HEADER.join(",")
+                ))));
+            }
+            continue;
+        }
+        if fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        if fields.len() > CSV_HEADER.len() {
+            return Some(Err(malformed(format!(
+                "{} fields, the header names at most {}",
+                fields.len(),
+                CSV_HEADER.len()
+            ))));
+        }
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .map(|f| f.to_string())
+                .filter(|f| !f.is_empty())
+        };
+        return Some(validated(line, field(0), field(1), field(2)));
+    }
+}
+
+fn validated(
+    line: u64,
+    user_id: Option<String>,
+    secret: Option<String>,
+    recovery_code: Option<String>,
+) -> Result<ImportRecord, ImportFileError> {
+    let invalid = |source| ImportFileError::Invalid { line, source };
+    let user_id = user_id.ok_or_else(|| invalid(InputError::new("userId", "missing")))?;
+    let secret = secret.ok_or_else(|| invalid(InputError::new("secret", "missing")))?;
+    let mut item = OtpImport::new(user_id, secret).map_err(invalid)?;
+    if let Some(code) = recovery_code {
+        item = item.with_recovery_code(code).map_err(invalid)?;
+    }
+    Ok(ImportRecord { line, item })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &[u8], format: ImportFormat) -> Vec<Result<ImportRecord, String>> {
+        ImportReader::new(text, format)
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn json_lines_in_both_shapes() {
+        let text = br#"{"userId":"u1","secret":"HZ2F6J3AGNAVSOTV","recoveryCode":"r1"}
+
+{"userId":"u2","otp":{"secret":"MZXW6YQ=","recoveryCode":"r2"}}
+{"userId":"u3","otp":{"secret":"MZXW6YQ="}}
+"#;
+        let records = read(text, ImportFormat::JsonLines);
+        let lines: Vec<u64> = records.iter().map(|r| r.as_ref().unwrap().line).collect();
+        assert_eq!(lines, [1, 3, 4]);
+    }
+
+    #[test]
+    fn json_errors_name_the_line_without_values() {
+        let text = "{\"userId\":\"u1\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\n{\"userId\":\"u2\"}\n{\"userId\":\"u3\",\"secret\":7}\nnot json\n{\"userId\":\"u4\",\"secret\":\"S3CRET!!\"}\n{\"userId\":\"u5\",\"secret\":\"MZXW6YQ=\",\"extra\":1}\n";
+        let records = read(text.as_bytes(), ImportFormat::JsonLines);
+        let errors: Vec<String> = records.into_iter().filter_map(Result::err).collect();
+        assert_eq!(errors[0], "line 2: secret: missing");
+        assert!(errors[1].starts_with("line 3: "), "{}", errors[1]);
+        assert!(errors[2].starts_with("line 4: "), "{}", errors[2]);
+        assert!(
+            errors[3].starts_with("line 5: secret: must be base32"),
+            "{}",
+            errors[3]
+        );
+        assert!(!errors[3].contains("S3CRET"));
+        assert!(
+            errors[4].contains("line 6: unknown field `extra`"),
+            "{}",
+            errors[4]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line() {
+        let mut text = b"userId,secret\nu1,HZ2F6J3AGNAVSOTV\n".to_vec();
+        text.extend_from_slice(b"u\xff2,HZ2F6J3AGNAVSOTV\n");
+        let errors: Vec<String> = read(&text, ImportFormat::Csv)
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        assert_eq!(errors, ["line 3: not valid UTF-8"]);
+        let json = b"{\"userId\":\"u\xff\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\n";
+        assert_eq!(
+            read(json, ImportFormat::JsonLines)[0].as_ref().unwrap_err(),
+            "line 1: not valid UTF-8"
+        );
+    }
+
+    #[test]
+    fn csv_header_is_checked() {
+        let records = read(b"user,secret\nu1,HZ2F6J3AGNAVSOTV\n", ImportFormat::Csv);
+        assert!(
+            records[0]
+                .as_ref()
+                .unwrap_err()
+                .starts_with("line 1: the header must be")
+        );
+        let ok = read(b"userId,secret\nu1,HZ2F6J3AGNAVSOTV\n", ImportFormat::Csv);
+        assert_eq!(ok.len(), 1);
+        assert!(ok[0].is_ok());
+    }
+}

@@ -1,0 +1,283 @@
+//! The `authing-otp` command run as a process against the emulator.
+#![cfg(feature = "cli")]
+
+use std::{
+    path::PathBuf,
+    process::Output,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+use authing_otp::emulator::{Emulator, User};
+use secrecy::ExposeSecret;
+
+const SECRET: &str = "HZ2F6J3AGNAVSOTV";
+
+async fn emulator() -> Emulator {
+    Emulator::builder()
+        .user(
+            User::new("u-1")
+                .email("alice@example.com")
+                .identity("62f2", "ou_1")
+                .otp(SECRET),
+        )
+        .user(User::new("u-2"))
+        .user(User::new("u-3"))
+        .start()
+        .await
+        .unwrap()
+}
+
+/// Runs the binary with only the given `AUTHING_*` settings (none from the caller's
+/// environment).
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authing-otp"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AUTHING_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().copied());
+    command.output().await.unwrap()
+}
+
+async fn run_against(emulator: &Emulator, args: &[&str]) -> Output {
+    let secret = emulator.access_key_secret().expose_secret().to_owned();
+    run(
+        args,
+        &[
+            ("AUTHING_HOST", emulator.base_url()),
+            ("AUTHING_ACCESS_KEY_ID", emulator.access_key_id()),
+            ("AUTHING_ACCESS_KEY_SECRET", &secret),
+        ],
+    )
+    .await
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "authing-otp-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn get_secret_prints_the_secret_alone() {
+    let emulator = emulator().await;
+    for user in [
+        "email:alice@example.com",
+        "identity:62f2:ou_1",
+        "u-1",
+        "user_id:u-1",
+    ] {
+        let out = run_against(&emulator, &["get-secret", user]).await;
+        assert!(out.status.success(), "{user}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), format!("{SECRET}\n"), "{user}");
+    }
+    let out = run_against(
+        &emulator,
+        &["get-secret", "email:alice@example.com", "--json"],
+    )
+    .await;
+    assert!(out.status.success());
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"userId": "alice@example.com", "userIdType": "email", "secret": SECRET})
+    );
+}
+
+#[tokio::test]
+async fn get_secret_failures_exit_non_zero_with_a_message() {
+    let emulator = emulator().await;
+    let out = run_against(&emulator, &["get-secret", "email:nobody@example.com"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("apiCode 40401"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run_against(&emulator, &["get-secret", "identity:62f2:"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("userIdInIdp: must not be empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        emulator.counters().token_requests,
+        1,
+        "nothing sent for the bad reference"
+    );
+}
+
+#[tokio::test]
+async fn the_access_key_secret_is_never_echoed() {
+    let emulator = emulator().await;
+    let wrong = "wrong-secret-DO-NOT-PRINT";
+    let out = run(
+        &["get-secret", "u-1"],
+        &[
+            ("AUTHING_HOST", emulator.base_url()),
+            ("AUTHING_ACCESS_KEY_ID", emulator.access_key_id()),
+            ("AUTHING_ACCESS_KEY_SECRET", wrong),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("could not obtain a management token"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(wrong) && !text(&out.stdout).contains(wrong));
+
+    let help = run(&["--help"], &[("AUTHING_ACCESS_KEY_SECRET", wrong)]).await;
+    assert!(help.status.success());
+    assert!(
+        !text(&help.stdout).contains(wrong),
+        "{}",
+        text(&help.stdout)
+    );
+    let help = run(
+        &["emulator", "--help"],
+        &[("AUTHING_ACCESS_KEY_SECRET", wrong)],
+    )
+    .await;
+    assert!(!text(&help.stdout).contains(wrong));
+}
+
+#[tokio::test]
+async fn import_jsonl_in_both_shapes() {
+    let emulator = emulator().await;
+    let file = temp_file(
+        "secrets.jsonl",
+        br#"{"userId":"u-2","secret":"MZXW6YQ=","recoveryCode":"rc-2"}
+{"userId":"u-3","otp":{"secret":"JBSWY3DPEHPK3PXP"}}
+"#,
+    );
+    let out = run_against(&emulator, &["import", file.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("imported 2 OTP secrets"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        emulator.otp_of("u-2").unwrap().secret.expose_secret(),
+        "MZXW6YQ="
+    );
+    assert_eq!(
+        emulator.otp_of("u-3").unwrap().secret.expose_secret(),
+        "JBSWY3DPEHPK3PXP"
+    );
+}
+
+#[tokio::test]
+async fn import_csv_in_batches() {
+    let emulator = emulator().await;
+    let file = temp_file(
+        "secrets.csv",
+        b"userId,secret,recoveryCode\nu-2,MZXW6YQ=,rc-2\nu-3,JBSWY3DPEHPK3PXP,\n",
+    );
+    let out = run_against(
+        &emulator,
+        &["import", file.to_str().unwrap(), "--batch-size", "1"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("imported 2 OTP secrets"));
+    assert_eq!(emulator.counters().import_otp_requests, 2);
+    assert!(emulator.otp_of("u-3").unwrap().recovery_code.is_none());
+}
+
+#[tokio::test]
+async fn bad_files_name_the_line_and_send_nothing() {
+    let emulator = emulator().await;
+    let mut invalid_utf8 = b"userId,secret\nu-2,MZXW6YQ=\n".to_vec();
+    invalid_utf8.extend_from_slice(b"u-\xff3,JBSWY3DPEHPK3PXP\n");
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        (
+            "header.csv",
+            b"user,secret\nu-2,MZXW6YQ=\n".to_vec(),
+            "line 1: the header must be `userId,secret,recoveryCode`",
+        ),
+        (
+            "missing.jsonl",
+            b"{\"userId\":\"u-2\",\"secret\":\"MZXW6YQ=\"}\n\n{\"userId\":\"u-3\"}\n".to_vec(),
+            "line 3: secret: missing",
+        ),
+        (
+            "missing.csv",
+            b"userId,secret\nu-2,MZXW6YQ=\nu-3,\n".to_vec(),
+            "line 3: secret: missing",
+        ),
+        ("utf8.csv", invalid_utf8, "line 3: not valid UTF-8"),
+        (
+            "dup.jsonl",
+            b"{\"userId\":\"u-2\",\"secret\":\"MZXW6YQ=\"}\n{\"userId\":\"u-2\",\"secret\":\"MZXW6YQ=\"}\n"
+                .to_vec(),
+            "line 2: userId: the same user as line 1",
+        ),
+    ];
+    for (name, contents, expected) in cases {
+        let file = temp_file(name, &contents);
+        let out = run_against(&emulator, &["import", file.to_str().unwrap()]).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(stderr.contains("nothing was sent"), "{name}: {stderr}");
+    }
+    assert_eq!(emulator.counters().total(), 0, "not even a token request");
+}
+
+#[tokio::test]
+async fn quickstart_without_credentials_uses_the_emulator() {
+    let out = run(&["quickstart"], &[]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("starting the local Authing emulator"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("(matches the import)").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("getOtpSecretByUser email:"));
+    assert!(stdout.contains("getOtpSecretByUser identity:"));
+}
+
+#[tokio::test]
+async fn quickstart_with_credentials_only_reads() {
+    let emulator = emulator().await;
+    let out = run_against(
+        &emulator,
+        &["quickstart", "--user", "email:alice@example.com"],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("a secret of 16 characters is bound"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(SECRET),
+        "a real user's secret is not printed: {stdout}"
+    );
+    assert_eq!(emulator.counters().import_otp_requests, 0);
+}

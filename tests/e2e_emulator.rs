@@ -1,0 +1,255 @@
+//! The typed client against the crate's own emulator, end to end on loopback.
+#![cfg(feature = "emulator")]
+
+use std::time::Duration;
+
+use authing_otp::{
+    AuthScheme, Error, ErrorKind, ManagementClient, OtpImport, UserIdType, UserRef,
+    emulator::{Emulator, Fault, UnauthorizedStyle, User, codes},
+};
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+
+const SECRET: &str = "HZ2F6J3AGNAVSOTV";
+
+fn everyone() -> User {
+    User::new("u-1")
+        .email("alice@example.com")
+        .phone("+86 13800000000")
+        .username("alice")
+        .external_id("ext-42")
+        .identity("62f20932716fbcc10d966ee5", "ou_8bae746eac07")
+        .sync_relation("lark", "ou_lark_1")
+        .custom_field("employeeNo", "E-7")
+}
+
+async fn emulator() -> Emulator {
+    Emulator::builder()
+        .user(everyone())
+        .user(User::new("u-2").email("bob@example.com"))
+        .start()
+        .await
+        .unwrap()
+}
+
+fn client_for(emulator: &Emulator, auth: AuthScheme) -> ManagementClient {
+    ManagementClient::builder()
+        .host(emulator.base_url())
+        .access_key(
+            emulator.access_key_id(),
+            emulator.access_key_secret().expose_secret(),
+        )
+        .auth(auth)
+        .build()
+        .unwrap()
+}
+
+fn client(emulator: &Emulator) -> ManagementClient {
+    client_for(emulator, AuthScheme::Token)
+}
+
+fn every_kind_of_reference() -> Vec<UserRef> {
+    let refs = vec![
+        UserRef::by_user_id("u-1").unwrap(),
+        UserRef::email("alice@example.com").unwrap(),
+        UserRef::phone("+86 13800000000").unwrap(),
+        UserRef::username("alice").unwrap(),
+        UserRef::external_id("ext-42").unwrap(),
+        UserRef::identity("62f20932716fbcc10d966ee5", "ou_8bae746eac07").unwrap(),
+        UserRef::sync_relation("lark", "ou_lark_1").unwrap(),
+        UserRef::custom_field("employeeNo:E-7").unwrap(),
+    ];
+    // One of each kind the spec knows.
+    for kind in UserIdType::ALL {
+        assert!(refs.iter().any(|r| r.user_id_type() == kind), "{kind}");
+    }
+    refs
+}
+
+#[tokio::test]
+async fn import_then_read_back_by_every_user_id_type() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .import_otp([OtpImport::new("u-1", SECRET)
+            .unwrap()
+            .with_recovery_code("b471-8ec0")
+            .unwrap()])
+        .await
+        .unwrap();
+    for user in every_kind_of_reference() {
+        let secret = client
+            .get_otp_secret_by_user(&user)
+            .await
+            .unwrap_or_else(|e| panic!("{user}: {e}"));
+        assert_eq!(secret.expose_secret(), SECRET, "{user}");
+    }
+    let counters = emulator.counters();
+    assert_eq!(counters.token_requests, 1);
+    assert_eq!(counters.get_otp_secret_requests, 8);
+}
+
+#[tokio::test]
+async fn unknown_users_and_users_without_otp_are_api_errors() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let err = client
+        .get_otp_secret_by_user(&UserRef::email("nobody@example.com").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Api);
+    assert_eq!(err.api_code(), Some(i64::from(codes::USER_NOT_FOUND)));
+    assert!(err.request_id().is_some());
+
+    let err = client
+        .get_otp_secret_by_user(&UserRef::email("bob@example.com").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.api_code(), Some(i64::from(codes::OTP_NOT_BOUND)));
+
+    let err = client
+        .import_otp([OtpImport::new("u-404", SECRET).unwrap()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.api_code(), Some(i64::from(codes::USER_NOT_FOUND)));
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_wrong_key_pair_is_a_token_error_without_the_secret() {
+    let emulator = emulator().await;
+    let client = ManagementClient::builder()
+        .host(emulator.base_url())
+        .access_key(emulator.access_key_id(), "not-the-secret-XYZ")
+        .build()
+        .unwrap();
+    let err = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u-1").unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Token { .. }), "{err:?}");
+    assert_eq!(err.api_code(), Some(i64::from(codes::INVALID_ACCESS_KEY)));
+    assert!(!err.to_string().contains("not-the-secret-XYZ"));
+    assert_eq!(emulator.counters().get_otp_secret_requests, 0);
+}
+
+#[tokio::test]
+async fn a_short_token_lifetime_is_refreshed_ahead() {
+    let emulator = Emulator::builder()
+        .user(everyone().otp(SECRET))
+        .token_ttl(Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    let client = client(&emulator);
+    let user = UserRef::by_user_id("u-1").unwrap();
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    let counters = emulator.counters();
+    assert_eq!(counters.token_requests, 2);
+    assert_eq!(
+        counters.get_otp_secret_requests, 2,
+        "the token was replaced before the server could refuse it"
+    );
+}
+
+#[tokio::test]
+async fn expired_and_revoked_tokens_are_replaced_once_in_both_refusal_styles() {
+    for style in [UnauthorizedStyle::Http401, UnauthorizedStyle::Http200] {
+        let emulator = Emulator::builder()
+            .user(everyone().otp(SECRET))
+            .unauthorized_style(style)
+            .start()
+            .await
+            .unwrap();
+        let client = client(&emulator);
+        let user = UserRef::by_user_id("u-1").unwrap();
+        client.get_otp_secret_by_user(&user).await.unwrap();
+        emulator.expire_tokens();
+        client.get_otp_secret_by_user(&user).await.unwrap();
+        emulator.revoke_tokens();
+        client.get_otp_secret_by_user(&user).await.unwrap();
+        let counters = emulator.counters();
+        assert_eq!(counters.token_requests, 3, "{style:?}");
+        assert_eq!(counters.get_otp_secret_requests, 5, "{style:?}");
+    }
+}
+
+#[tokio::test]
+async fn faults_map_to_error_kinds() {
+    let emulator = Emulator::builder()
+        .user(everyone().otp(SECRET))
+        .start()
+        .await
+        .unwrap();
+    let client = client(&emulator);
+    let user = UserRef::by_user_id("u-1").unwrap();
+    // Warm the token so that faults hit the OTP call.
+    client.get_otp_secret_by_user(&user).await.unwrap();
+
+    emulator.fail_next(1, Fault::Status(StatusCode::SERVICE_UNAVAILABLE));
+    let err = client.get_otp_secret_by_user(&user).await.unwrap_err();
+    assert_eq!((err.kind(), err.http_status()), (ErrorKind::Api, Some(503)));
+    assert!(err.is_retryable());
+
+    emulator.fail_next(1, Fault::Status(StatusCode::TOO_MANY_REQUESTS));
+    let err = client.get_otp_secret_by_user(&user).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+
+    emulator.fail_next(1, Fault::DropConnection);
+    let err = client.get_otp_secret_by_user(&user).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
+    assert!(err.is_retryable());
+
+    emulator.fail_next(1, Fault::MalformedBody);
+    let err = client.get_otp_secret_by_user(&user).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{err}");
+    assert!(!err.is_retryable());
+
+    // And then it works again.
+    client.get_otp_secret_by_user(&user).await.unwrap();
+}
+
+#[tokio::test]
+async fn latency_beyond_the_timeout_is_a_timeout() {
+    let emulator = Emulator::builder()
+        .user(everyone().otp(SECRET))
+        .start()
+        .await
+        .unwrap();
+    let client = ManagementClient::builder()
+        .host(emulator.base_url())
+        .access_key(
+            emulator.access_key_id(),
+            emulator.access_key_secret().expose_secret(),
+        )
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let user = UserRef::by_user_id("u-1").unwrap();
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    emulator.set_latency(Duration::from_secs(2));
+    let err = client.get_otp_secret_by_user(&user).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+}
+
+#[tokio::test]
+async fn power_users_reach_the_generated_client_with_the_same_auth() {
+    let emulator = Emulator::builder()
+        .user(everyone().otp(SECRET))
+        .start()
+        .await
+        .unwrap();
+    let client = client(&emulator);
+    let answer = client
+        .generated()
+        .get_otp_secret_by_user()
+        .user_id("alice@example.com")
+        .user_id_type(UserIdType::Email)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.data.secret, SECRET);
+    assert_eq!(answer.status_code, 200.0);
+}
