@@ -1,0 +1,265 @@
+//! Keeping `openapi/authing-otp.json` in step with the vendor's OpenAPI document.
+//!
+//! The fragment the client is generated from is a mechanical extract of the upstream Authing V3
+//! management document. Its top-level `x-authing-otp-derivation` object says how it was made:
+//! which operations to take (by method and path, so an upstream operationId rename does not lose
+//! them), under which short operationId, which operation fields to drop, and which fields
+//! (`info`, `description`, `summary`, `example`) are the crate's own rather than upstream's.
+//!
+//! - [`load_document`] / [`parse_document`] read an upstream document (JSON or YAML, file or
+//!   URL) and insist on OpenAPI 3.0.x.
+//! - [`derive_fragment`] applies that derivation to an upstream document. Deriving from the
+//!   document the fragment came from gives the fragment back byte for byte (via [`to_json_text`]).
+//! - [`compare`] reports the structural [`Difference`]s between the fragment and a freshly derived
+//!   one; [`drift`] does both steps. `authing-otp spec check` and `spec sync` are thin wrappers.
+//!
+//! # What the derivation produces
+//!
+//! Top-level keys in this order: `openapi`, `info`, `x-authing-otp-derivation`, `servers`,
+//! (`security` if upstream has one), `paths`, `components`. Paths follow the order of the
+//! derivation's `operations` list; inside every object upstream's key order is kept, and a field
+//! only we have (say, a `description` upstream lacks) comes last. `components` keeps upstream's
+//! `securitySchemes` whole and, of every other kind, only what the selected operations reach
+//! through `$ref` (transitively), sorted by name so that upstream reshuffling its 800 schemas
+//! does not move ours. Where our fragment has a `description`, `summary` or `example` at the same
+//! place (parameters matched by name and location, other arrays by index), ours wins; where it
+//! has none, upstream's is taken. Each `operations` entry records upstream's operationId as
+//! `upstreamOperationId`, so a rename upstream shows up as drift.
+//!
+//! # How differences are classified
+//!
+//! [`compare`] ignores descriptions, summaries, examples, `info` and key order. A change is
+//! [`Severity::Breaking`] when code built from the current fragment could stop working against
+//! the server, or stop compiling after a sync; otherwise it is [`Severity::Additive`]. Whether a
+//! schema is input (reached from parameters or a request body) or output (reached from a
+//! response) decides the direction-dependent rows; a schema used both ways takes the stricter.
+//!
+//! | change | input | output |
+//! |---|---|---|
+//! | operation (method + path) gone, operationId or upstream operationId changed | breaking | breaking |
+//! | schema, property or parameter removed or renamed | breaking | breaking |
+//! | `type`, `format`, `$ref` target, `security`, `enum` added or dropped as a whole | breaking | breaking |
+//! | response code or media type removed | breaking | breaking |
+//! | new property or parameter | breaking if required, else additive | additive |
+//! | existing property or parameter becomes required | breaking | additive |
+//! | property becomes optional | additive | breaking |
+//! | enum value added | additive | breaking (generated enums are closed: decoding the new value fails) |
+//! | enum value removed | breaking | additive |
+//! | becomes `nullable` | additive | breaking |
+//! | stops being `nullable` | breaking | additive |
+//! | `default` changed | breaking (omitting the field now means something else) | additive |
+//! | other keyword (`maxItems`, `pattern`, ...) added or changed | breaking | additive |
+//! | other keyword removed | additive | additive |
+//! | `allOf: [{$ref}]` wrapping added or removed around the same target | additive | additive |
+//! | new response code or media type, `deprecated`, `servers`, `openapi` version | additive | additive |
+//!
+//! Renames are recognised rather than shown as a removal plus an addition: a schema is renamed
+//! when the same place refers to `A` in the fragment and to `B` upstream, `A` no longer exists
+//! upstream and `B` did not exist before; a property or parameter is renamed when exactly one
+//! removed and one added entry have the same shape. A new property that is also required is one
+//! difference, with the note `required`.
+
+mod derive;
+mod diff;
+mod load;
+mod walk;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use derive::{derive_fragment, missing_operations};
+pub use diff::compare;
+pub use load::{check_version, load_document, parse_document, read_document, to_json_text};
+
+/// Derives a fragment from `upstream` with the derivation of `fragment`, and compares.
+///
+/// An empty list means the fragment matches upstream structurally.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), authing_otp::spec::SpecError> {
+/// use authing_otp::spec;
+///
+/// let upstream = spec::load_document("management-openapi.json").await?;
+/// let fragment = spec::read_document("openapi/authing-otp.json".as_ref())?;
+/// for difference in spec::drift(&upstream, &fragment)? {
+///     println!("{difference}");
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub fn drift(upstream: &Value, fragment: &Value) -> Result<Vec<Difference>, SpecError> {
+    let derived = derive_fragment(upstream, fragment)?;
+    Ok(compare(fragment, &derived))
+}
+
+/// One structural difference between the fragment and upstream.
+///
+/// Renders on one line as `<location>: <change>[ (<note>)]`, for example
+/// `GET /api/v3/get-otp-secret-by-user param userIdType enum: + "passkey"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Difference {
+    /// Whether code built from the current fragment is affected.
+    pub severity: Severity,
+    /// Where, readable: `POST /api/v3/import-otp request body`, `schema X property y type`.
+    pub location: String,
+    /// What changed, from the fragment's value to upstream's.
+    pub change: Change,
+    /// Extra context, such as `required` for a new property.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How much a [`Difference`] matters; see the module documentation for the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Code built from the current fragment may fail against the server or after a sync.
+    Breaking,
+    /// Compatible: something new, or something relaxed.
+    Additive,
+}
+
+/// A change at one location, from the fragment's side (`from`) to upstream's (`to`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// Upstream has a value the fragment lacks (an enum value, a property name, ...).
+    Added {
+        /// The new value.
+        value: Value,
+    },
+    /// The fragment has a value upstream lacks.
+    Removed {
+        /// The value that is gone.
+        value: Value,
+    },
+    /// The value differs, or a name was changed.
+    Changed {
+        /// The fragment's value.
+        from: Value,
+        /// Upstream's value.
+        to: Value,
+    },
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Breaking => "breaking",
+            Severity::Additive => "additive",
+        })
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values are written as compact JSON so that strings keep their quotes: "string" -> "number".
+        match self {
+            Change::Added { value } => write!(f, "+ {value}"),
+            Change::Removed { value } => write!(f, "- {value}"),
+            Change::Changed { from, to } => write!(f, "{from} -> {to}"),
+        }
+    }
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.change)?;
+        if let Some(note) = &self.note {
+            write!(f, " ({note})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The syntax a document was parsed as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentFormat {
+    /// JSON (the document starts with `{` or `[`).
+    Json,
+    /// YAML (anything else).
+    Yaml,
+}
+
+impl fmt::Display for DocumentFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DocumentFormat::Json => "JSON",
+            DocumentFormat::Yaml => "YAML",
+        })
+    }
+}
+
+/// Everything that can go wrong reading, deriving or writing a document.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// A file could not be read or written.
+    #[error("I/O error {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done: `reading` or `writing`.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document could not be fetched.
+    #[error("network error fetching {url}: {}", error_chain(.source))]
+    Network {
+        /// The URL asked for.
+        url: String,
+        /// The underlying error (connection, TLS, timeout or HTTP status).
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A document is not well-formed JSON or YAML.
+    #[error("cannot parse {origin} as {format}: {source}")]
+    Parse {
+        /// The file path or URL.
+        origin: String,
+        /// What it was parsed as.
+        format: DocumentFormat,
+        /// 1-based line of the error, when known.
+        line: Option<usize>,
+        /// 1-based column of the error, when known.
+        column: Option<usize>,
+        /// The parser's message (it names the position too).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A document parsed but is not something we can use.
+    #[error("{origin} is not a usable OpenAPI 3.0 document: {problem}")]
+    Invalid {
+        /// The file path or URL, or `upstream` / `fragment` when comparing in memory.
+        origin: String,
+        /// What is missing or wrong.
+        problem: String,
+    },
+}
+
+/// `error: cause: cause of cause`, since reqwest's own message leaves the causes out.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+impl SpecError {
+    pub(crate) fn invalid(origin: &str, problem: impl Into<String>) -> Self {
+        SpecError::Invalid {
+            origin: origin.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}

@@ -1,0 +1,707 @@
+//! The drift check and sync: `authing_otp::spec` and `authing-otp spec check|sync`.
+//!
+//! Upstream documents are built here: the checked-in fragment turned back into what upstream
+//! publishes (long operationIds, tags, code samples, Chinese descriptions) inside a larger
+//! document with unrelated paths and schemas, then mutated one way per test. Files go to a fresh
+//! directory under the system temp dir; the real fragment is only ever read.
+#![cfg(feature = "spec")]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use authing_otp::spec::{self, Change, Severity};
+use serde_json::{Map, Value, json};
+
+fn fragment_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/authing-otp.json")
+}
+
+fn fragment_text() -> String {
+    fs::read_to_string(fragment_path()).expect("reading the checked-in fragment")
+}
+
+fn fragment() -> Value {
+    serde_json::from_str(&fragment_text()).expect("the fragment is JSON")
+}
+
+/// A fresh, empty directory for one test.
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "authing-otp-spec-drift-{}-{test}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("creating a temp dir");
+    dir
+}
+
+#[cfg_attr(not(feature = "cli"), allow(dead_code))]
+fn write_json(dir: &Path, name: &str, doc: &Value) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, serde_json::to_string(doc).unwrap()).unwrap();
+    path
+}
+
+/// The fragment as upstream publishes it, embedded in a larger document.
+fn upstream() -> Value {
+    let ours = fragment();
+    let derivation = &ours["x-authing-otp-derivation"];
+    let mut paths = Map::new();
+    paths.insert(
+        "/api/v3/list-users".into(),
+        json!({"get": {"operationId": "UsersManagementController_listUsers", "summary": "获取用户列表",
+            "parameters": [{"name": "page", "in": "query", "required": false, "schema": {"type": "number"}}],
+            "responses": {"200": {"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserListRespDto"}}}}},
+            "tags": ["管理用户/API 列表"]}}),
+    );
+    for (path, item) in ours["paths"].as_object().unwrap() {
+        paths.insert(path.clone(), item.clone());
+    }
+    for entry in derivation["operations"].as_array().unwrap() {
+        let (path, method) = (
+            entry["path"].as_str().unwrap(),
+            entry["method"].as_str().unwrap(),
+        );
+        let op = paths[path][method].as_object_mut().unwrap();
+        op["operationId"] = entry["upstreamOperationId"].clone();
+        op.insert("tags".into(), json!(["管理用户/API 列表"]));
+        op.insert(
+            "x-authing-code-samples".into(),
+            json!({"node": "managementClient.call({ $ref: 'x' })"}),
+        );
+    }
+    // Upstream's own words where ours differ.
+    let otp = paths["/api/v3/get-otp-secret-by-user"]["get"]
+        .as_object_mut()
+        .unwrap();
+    otp["summary"] = json!("获取用户绑定 OTP 的秘钥");
+    otp["parameters"][1]["description"] = json!("用户 ID 类型，默认值为 `user_id`");
+    // Upstream does not describe this one at all; ours does.
+    paths["/api/v3/get-management-token"]["post"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("description");
+
+    let mut schemas = Map::new();
+    schemas.insert(
+        "ZzzUnrelatedDto".into(),
+        json!({"type": "object", "properties": {"z": {"type": "string"}}}),
+    );
+    for (name, schema) in ours["components"]["schemas"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .rev()
+    {
+        schemas.insert(name.clone(), schema.clone());
+    }
+    schemas.insert(
+        "UserListRespDto".into(),
+        json!({"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/AaaUserDto"}}}}),
+    );
+    schemas.insert(
+        "AaaUserDto".into(),
+        json!({"type": "object", "properties": {"userId": {"type": "string"}}}),
+    );
+    schemas["ImportOtpItemDataDto"]["properties"]["secret"]["description"] = json!("OTP 密钥");
+    let mut security = ours["components"]["securitySchemes"].clone();
+    security["x-authing-userpool-id"]["description"] = json!("Authing Userpool Id");
+
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Authing 管理 API", "version": "3.0", "x-logo": {"url": "https://files.authing.co/authing-logo.png"}},
+        "tags": [{"name": "管理用户/API 列表"}],
+        "servers": ours["servers"],
+        "components": {"securitySchemes": security, "schemas": schemas},
+        "paths": paths,
+        "x-tagGroups": [{"name": "管理用户", "tags": ["管理用户/API 列表"]}],
+    })
+}
+
+fn schema<'a>(doc: &'a mut Value, name: &str) -> &'a mut Value {
+    &mut doc["components"]["schemas"][name]
+}
+
+/// Renames key `from` to `to` in an object, keeping its position.
+fn rename_key(object: &mut Value, from: &str, to: &str) {
+    let map = object.as_object_mut().unwrap();
+    *map = std::mem::take(map)
+        .into_iter()
+        .map(|(k, v)| (if k == from { to.to_owned() } else { k }, v))
+        .collect();
+}
+
+// ---- the library ------------------------------------------------------------------------------
+
+#[test]
+fn deriving_from_the_real_upstream_reproduces_the_fragment_byte_for_byte() {
+    let Some(shared) = std::env::var_os("AUTHING_OTP_SHARED") else {
+        eprintln!("AUTHING_OTP_SHARED is not set: the real-upstream derivation test was not run");
+        return;
+    };
+    let path = Path::new(&shared).join("authing-v3/management-openapi.json");
+    assert!(
+        path.is_file(),
+        "AUTHING_OTP_SHARED is set but {} is missing",
+        path.display()
+    );
+    let upstream = spec::read_document(&path).unwrap();
+    let derived = spec::derive_fragment(&upstream, &fragment()).unwrap();
+    let text = spec::to_json_text(&derived);
+    let expected = fragment_text();
+    if let Some((i, (got, want))) = text
+        .lines()
+        .zip(expected.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        panic!("line {}: derived `{got}`, checked in `{want}`", i + 1);
+    }
+    assert_eq!(text, expected);
+    assert_eq!(spec::compare(&fragment(), &derived), []);
+}
+
+#[test]
+fn deriving_from_the_synthetic_upstream_reproduces_the_fragment() {
+    let derived = spec::derive_fragment(&upstream(), &fragment()).unwrap();
+    assert_eq!(spec::to_json_text(&derived), fragment_text());
+}
+
+#[test]
+fn differences_render_and_classify() {
+    let mut up = upstream();
+    schema(&mut up, "ImportOtpItemDataDto")["properties"]["secret"]["type"] = json!("number");
+    let differences = spec::drift(&up, &fragment()).unwrap();
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    let d = &differences[0];
+    assert_eq!(d.severity, Severity::Breaking);
+    assert_eq!(
+        d.change,
+        Change::Changed {
+            from: json!("string"),
+            to: json!("number")
+        }
+    );
+    assert_eq!(
+        d.to_string(),
+        r#"schema ImportOtpItemDataDto property secret type: "string" -> "number""#
+    );
+    let round_trip: spec::Difference =
+        serde_json::from_value(serde_json::to_value(d).unwrap()).unwrap();
+    assert_eq!(&round_trip, d);
+}
+
+#[test]
+fn a_new_enum_value_in_a_response_is_breaking() {
+    // Generated enums are closed: a value the client does not know fails to decode.
+    let mut up = upstream();
+    let mut ours = fragment();
+    for doc in [&mut up, &mut ours] {
+        schema(doc, "OtpSecretRespDto")["properties"]["kind"] =
+            json!({"type": "string", "enum": ["totp"]});
+    }
+    schema(&mut up, "OtpSecretRespDto")["properties"]["kind"]["enum"] = json!(["totp", "hotp"]);
+    let differences = spec::drift(&up, &ours).unwrap();
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert_eq!(differences[0].severity, Severity::Breaking);
+    assert_eq!(
+        differences[0].to_string(),
+        r#"schema OtpSecretRespDto property kind enum: + "hotp""#
+    );
+}
+
+#[test]
+fn a_schema_renamed_upstream_keeps_our_descriptions() {
+    let mut up = upstream();
+    rename_key(
+        &mut up["components"]["schemas"],
+        "OtpSecretRespDto",
+        "OtpSecretDto",
+    );
+    schema(&mut up, "OtpSecretDto")["properties"]["secret"]["description"] = json!("MFA OTP 秘钥");
+    schema(&mut up, "GetOtpSecretRespDto")["properties"]["data"]["allOf"][0]["$ref"] =
+        json!("#/components/schemas/OtpSecretDto");
+    let derived = spec::derive_fragment(&up, &fragment()).unwrap();
+    let renamed = &derived["components"]["schemas"]["OtpSecretDto"];
+    assert_eq!(
+        renamed["properties"]["secret"]["description"],
+        "The OTP (TOTP) secret bound to the user."
+    );
+    let differences: Vec<String> = spec::compare(&fragment(), &derived)
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert_eq!(
+        differences,
+        [r#"schemas: "OtpSecretRespDto" -> "OtpSecretDto""#]
+    );
+}
+
+#[test]
+fn documents_that_are_not_openapi_3_0_are_rejected() {
+    for (text, wanted) in [
+        (r#"{"swagger": "2.0", "paths": {}}"#, "Swagger 2.0"),
+        (r#"{"openapi": "3.1.0", "paths": {}}"#, "3.1.0"),
+        (r#"{"hello": "world"}"#, "no `openapi`"),
+        ("openapi: 3.0.0\ninfo: {}\n", "no `paths`"),
+    ] {
+        let err = spec::parse_document(text, "doc").unwrap_err();
+        assert!(matches!(err, spec::SpecError::Invalid { .. }), "{err:?}");
+        assert!(err.to_string().contains(wanted), "{err}");
+    }
+    let err = spec::parse_document("{\"openapi\": ", "broken.json").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            spec::SpecError::Parse {
+                format: spec::DocumentFormat::Json,
+                line: Some(1),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = spec::parse_document("a: [1, 2\nb: c\n", "broken.yaml").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            spec::SpecError::Parse {
+                format: spec::DocumentFormat::Yaml,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+// ---- the command ------------------------------------------------------------------------------
+
+#[cfg(feature = "cli")]
+mod command {
+    use std::process::Command;
+
+    use super::*;
+
+    struct Run {
+        code: i32,
+        stdout: String,
+        stderr: String,
+    }
+
+    fn run(args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_authing-otp"))
+            .args(args)
+            .output()
+            .expect("running authing-otp");
+        Run {
+            code: out.status.code().expect("exited"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
+    fn check(upstream: &Path, fragment: &Path) -> Run {
+        run(&[
+            "spec",
+            "check",
+            "--upstream",
+            upstream.to_str().unwrap(),
+            "--fragment",
+            fragment.to_str().unwrap(),
+        ])
+    }
+
+    /// Checks `up` against the real fragment (read only).
+    fn check_doc(test: &str, up: &Value) -> Run {
+        let dir = temp_dir(test);
+        let run = check(&write_json(&dir, "upstream.json", up), &fragment_path());
+        let _ = fs::remove_dir_all(&dir);
+        run
+    }
+
+    /// Asserts drift and that exactly one difference line mentions `needle`; returns that line.
+    fn one_line(run: &Run, needle: &str) -> String {
+        assert_eq!(
+            run.code, 1,
+            "stdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
+        let lines: Vec<&str> = run.stdout.lines().filter(|l| l.contains(needle)).collect();
+        assert_eq!(lines.len(), 1, "lines naming {needle}:\n{}", run.stdout);
+        lines[0].to_owned()
+    }
+
+    fn difference_lines(run: &Run) -> Vec<&str> {
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("breaking: ") || l.starts_with("additive: "))
+            .collect()
+    }
+
+    #[test]
+    fn no_drift_exits_0() {
+        let run = check_doc("no-drift", &upstream());
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+        assert!(run.stdout.contains("matches"), "{}", run.stdout);
+    }
+
+    #[test]
+    fn renamed_property() {
+        let mut up = upstream();
+        let s = schema(&mut up, "ImportOtpItemDataDto");
+        rename_key(&mut s["properties"], "secret", "otpSecret");
+        s["required"] = json!(["otpSecret"]);
+        let run = check_doc("renamed-property", &up);
+        let line = one_line(&run, "otpSecret");
+        assert_eq!(
+            line,
+            r#"breaking: schema ImportOtpItemDataDto properties: "secret" -> "otpSecret""#
+        );
+        assert_eq!(difference_lines(&run).len(), 1, "{}", run.stdout);
+    }
+
+    #[test]
+    fn new_required_property() {
+        let mut up = upstream();
+        let s = schema(&mut up, "ImportOtpItemDataDto");
+        s["properties"]["period"] = json!({"type": "number", "description": "时间步长（秒）"});
+        s["required"].as_array_mut().unwrap().push(json!("period"));
+        let run = check_doc("new-required-property", &up);
+        let line = one_line(&run, "period");
+        assert_eq!(
+            line,
+            r#"breaking: schema ImportOtpItemDataDto properties: + "period" (required)"#
+        );
+        assert_eq!(difference_lines(&run).len(), 1, "{}", run.stdout);
+    }
+
+    #[test]
+    fn new_enum_value() {
+        let mut up = upstream();
+        up["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"][1]["schema"]["enum"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("passkey"));
+        let run = check_doc("new-enum-value", &up);
+        let line = one_line(&run, "passkey");
+        assert_eq!(
+            line,
+            r#"additive: GET /api/v3/get-otp-secret-by-user param userIdType enum: + "passkey""#
+        );
+        assert_eq!(difference_lines(&run).len(), 1, "{}", run.stdout);
+    }
+
+    #[test]
+    fn removed_path() {
+        let mut up = upstream();
+        up["paths"]
+            .as_object_mut()
+            .unwrap()
+            .shift_remove("/api/v3/import-otp");
+        let run = check_doc("removed-path", &up);
+        let line = one_line(&run, "/api/v3/import-otp");
+        assert_eq!(line, r#"breaking: paths: - "POST /api/v3/import-otp""#);
+        // The schemas only that operation used go with it, without a line each.
+        assert_eq!(difference_lines(&run).len(), 1, "{}", run.stdout);
+    }
+
+    #[test]
+    fn changed_type() {
+        let mut up = upstream();
+        schema(&mut up, "ImportOtpItemDataDto")["properties"]["secret"]["type"] = json!("number");
+        let run = check_doc("changed-type", &up);
+        let line = one_line(&run, "secret type");
+        assert_eq!(
+            line,
+            r#"breaking: schema ImportOtpItemDataDto property secret type: "string" -> "number""#
+        );
+    }
+
+    #[test]
+    fn operation_id_renamed_upstream() {
+        let mut up = upstream();
+        up["paths"]["/api/v3/import-otp"]["post"]["operationId"] =
+            json!("UsersManagementController_importOtpV2");
+        let run = check_doc("operation-id", &up);
+        let line = one_line(&run, "importOtpV2");
+        assert_eq!(
+            line,
+            r#"breaking: POST /api/v3/import-otp upstream operationId: "UsersManagementController_importOtp" -> "UsersManagementController_importOtpV2""#
+        );
+        assert_eq!(difference_lines(&run).len(), 1, "{}", run.stdout);
+    }
+
+    #[test]
+    fn ref_target_renamed() {
+        // Upstream renames a schema and updates the reference to it: one rename, not a removed
+        // schema plus a new one plus a changed $ref.
+        let mut up = upstream();
+        rename_key(
+            &mut up["components"]["schemas"],
+            "ImportOtpItemDataDto",
+            "ImportOtpDataDto",
+        );
+        schema(&mut up, "ImportOtpItemDto")["properties"]["otp"]["allOf"][0]["$ref"] =
+            json!("#/components/schemas/ImportOtpDataDto");
+        let run = check_doc("ref-renamed", &up);
+        let line = one_line(&run, "ImportOtpDataDto");
+        assert_eq!(
+            line,
+            r#"breaking: schemas: "ImportOtpItemDataDto" -> "ImportOtpDataDto""#
+        );
+        assert_eq!(difference_lines(&run).len(), 1, "{}", run.stdout);
+    }
+
+    #[test]
+    fn yaml_upstream_without_drift() {
+        let dir = temp_dir("yaml");
+        // Response codes written as bare YAML integers, as hand-written documents do.
+        let yaml = serde_yaml_ng::to_string(&upstream())
+            .unwrap()
+            .replace("'200':", "200:");
+        assert!(
+            yaml.contains(" 200:\n") && !yaml.contains("'200'"),
+            "{yaml}"
+        );
+        let path = dir.join("upstream.yaml");
+        fs::write(&path, yaml).unwrap();
+        let run = check(&path, &fragment_path());
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn unreadable_upstream_exits_2() {
+        let dir = temp_dir("unreadable");
+        let missing = dir.join("no-such-file.json");
+        let run = check(&missing, &fragment_path());
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("I/O error reading") && run.stderr.contains("no-such-file.json"),
+            "{}",
+            run.stderr
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn input_that_is_not_openapi_exits_2() {
+        let dir = temp_dir("not-openapi");
+        for (name, text, wanted) in [
+            (
+                "hello.json",
+                r#"{"hello": "world"}"#,
+                "not a usable OpenAPI 3.0 document",
+            ),
+            ("swagger.yaml", "swagger: '2.0'\npaths: {}\n", "Swagger 2.0"),
+            (
+                "page.html",
+                "<html><body>Not Found</body></html>",
+                "not a usable OpenAPI 3.0 document",
+            ),
+            ("broken.json", "{\"openapi\": \"3.0.0\",", "cannot parse"),
+        ] {
+            let path = dir.join(name);
+            fs::write(&path, text).unwrap();
+            let run = check(&path, &fragment_path());
+            assert_eq!(run.code, 2, "{name}: {}{}", run.stdout, run.stderr);
+            assert!(run.stderr.contains(wanted), "{name}: {}", run.stderr);
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn json_format_parses() {
+        let dir = temp_dir("json-format");
+        let mut up = upstream();
+        up["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"][1]["schema"]["enum"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("passkey"));
+        schema(&mut up, "ImportOtpItemDataDto")["properties"]["secret"]["type"] = json!("number");
+        let path = write_json(&dir, "upstream.json", &up);
+        let run = run(&[
+            "spec",
+            "check",
+            "--format",
+            "json",
+            "--upstream",
+            path.to_str().unwrap(),
+            "--fragment",
+            fragment_path().to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+        let report: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+        assert_eq!(report["matches"], false);
+        assert_eq!(
+            (report["breaking"].as_u64(), report["additive"].as_u64()),
+            (Some(1), Some(1))
+        );
+        let differences = report["differences"].as_array().unwrap();
+        assert_eq!(differences[0]["severity"], "breaking");
+        assert_eq!(
+            differences[0]["change"],
+            json!({"kind": "changed", "from": "string", "to": "number"})
+        );
+        assert_eq!(
+            differences[1]["location"],
+            "GET /api/v3/get-otp-secret-by-user param userIdType enum"
+        );
+        assert_eq!(
+            differences[1]["change"],
+            json!({"kind": "added", "value": "passkey"})
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sync_then_check_then_sync_again() {
+        let real_before = fragment_text();
+        let dir = temp_dir("sync");
+        let copy = dir.join("authing-otp.json");
+        fs::write(&copy, &real_before).unwrap();
+
+        let mut up = upstream();
+        up["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"][1]["schema"]["enum"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("passkey"));
+        let s = schema(&mut up, "ImportOtpItemDataDto");
+        rename_key(&mut s["properties"], "recoveryCode", "recoveryCodes");
+        s["properties"]["recoveryCodes"]["description"] = json!("OTP 恢复码");
+        up["paths"]["/api/v3/import-otp"]["post"]["operationId"] =
+            json!("UsersManagementController_importOtpV2");
+        let upstream_path = write_json(&dir, "upstream.json", &up);
+        let (up_arg, frag_arg) = (upstream_path.to_str().unwrap(), copy.to_str().unwrap());
+
+        // Drift first.
+        assert_eq!(check(&upstream_path, &copy).code, 1);
+
+        let first = run(&["spec", "sync", "--upstream", up_arg, "--fragment", frag_arg]);
+        assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+        assert_eq!(difference_lines(&first).len(), 3, "{}", first.stdout);
+        assert!(
+            first
+                .stdout
+                .contains(r#"param userIdType enum: + "passkey""#),
+            "{}",
+            first.stdout
+        );
+        assert!(
+            first
+                .stdout
+                .contains(r#"properties: "recoveryCode" -> "recoveryCodes""#),
+            "{}",
+            first.stdout
+        );
+        assert!(first.stdout.contains("importOtpV2"), "{}", first.stdout);
+
+        let synced_text = fs::read_to_string(&copy).unwrap();
+        let synced: Value = serde_json::from_str(&synced_text).unwrap();
+        let op = &synced["paths"]["/api/v3/get-otp-secret-by-user"]["get"];
+        // Our English stays; the renamed property has no English yet, so it gets upstream's words.
+        assert_eq!(op["summary"], "Get the OTP secret bound to a user");
+        assert!(
+            op["parameters"][1]["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("What kind of id userId is")
+        );
+        assert_eq!(
+            op["parameters"][1]["schema"]["enum"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap(),
+            "passkey"
+        );
+        assert_eq!(
+            synced["paths"]["/api/v3/import-otp"]["post"]["operationId"],
+            "importOtp"
+        );
+        assert_eq!(
+            synced["x-authing-otp-derivation"]["operations"][1]["upstreamOperationId"],
+            "UsersManagementController_importOtpV2"
+        );
+        let data = &synced["components"]["schemas"]["ImportOtpItemDataDto"]["properties"];
+        assert_eq!(
+            data["secret"]["description"],
+            "The OTP (TOTP) secret, base32."
+        );
+        assert_eq!(data["recoveryCodes"]["description"], "OTP 恢复码");
+        assert!(synced["components"]["schemas"].get("AaaUserDto").is_none());
+        assert_eq!(synced["info"], fragment()["info"]);
+
+        let after = check(&upstream_path, &copy);
+        assert_eq!(after.code, 0, "{}{}", after.stdout, after.stderr);
+
+        let second = run(&["spec", "sync", "--upstream", up_arg, "--fragment", frag_arg]);
+        assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+        assert!(
+            second.stdout.contains("nothing written"),
+            "{}",
+            second.stdout
+        );
+        assert_eq!(difference_lines(&second).len(), 0);
+        assert_eq!(fs::read_to_string(&copy).unwrap(), synced_text);
+
+        assert_eq!(
+            fragment_text(),
+            real_before,
+            "the real fragment must not change"
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sync_refuses_to_drop_an_operation() {
+        let dir = temp_dir("sync-removed");
+        let copy = dir.join("authing-otp.json");
+        fs::write(&copy, fragment_text()).unwrap();
+        let mut up = upstream();
+        up["paths"]
+            .as_object_mut()
+            .unwrap()
+            .shift_remove("/api/v3/import-otp");
+        let upstream_path = write_json(&dir, "upstream.json", &up);
+        let run = run(&[
+            "spec",
+            "sync",
+            "--upstream",
+            upstream_path.to_str().unwrap(),
+            "--fragment",
+            copy.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains("POST /api/v3/import-otp"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(fs::read_to_string(&copy).unwrap(), fragment_text());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sync_without_changes_writes_nothing() {
+        let dir = temp_dir("sync-unchanged");
+        let copy = dir.join("authing-otp.json");
+        fs::write(&copy, fragment_text()).unwrap();
+        let upstream_path = write_json(&dir, "upstream.json", &upstream());
+        let modified = fs::metadata(&copy).unwrap().modified().unwrap();
+        let run = run(&[
+            "spec",
+            "sync",
+            "--upstream",
+            upstream_path.to_str().unwrap(),
+            "--fragment",
+            copy.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("nothing written"), "{}", run.stdout);
+        assert_eq!(fs::metadata(&copy).unwrap().modified().unwrap(), modified);
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
