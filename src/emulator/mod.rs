@@ -1,0 +1,678 @@
+//! A local Authing server for tests and demos, like stripe-mock for the three operations the
+//! crate covers (feature `emulator`).
+//!
+//! [`Emulator::builder`] starts a real HTTP/1.1 server on a loopback port, in-process, on the
+//! current tokio runtime; `authing-otp emulator` runs the same server as a command. It behaves
+//! like the Authing V3 management API as far as it is known (see `docs/authing-wire.md`), and
+//! says so where it had to choose.
+//!
+//! ```
+//! use authing_otp::emulator::{Emulator, User};
+//! use secrecy::ExposeSecret as _;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::builder()
+//!     .user(User::new("u1").email("alice@example.com").otp("HZ2F6J3AGNAVSOTV"))
+//!     .start()
+//!     .await?;
+//!
+//! // Point the client under test at emulator.base_url(), with emulator.access_key_id() and
+//! // emulator.access_key_secret(). Here, one raw request:
+//! let http = reqwest::Client::builder().no_proxy().build()?;
+//! let reply: serde_json::Value = http
+//!     .post(format!("{}/api/v3/get-management-token", emulator.base_url()))
+//!     .json(&serde_json::json!({
+//!         "accessKeyId": emulator.access_key_id(),
+//!         "accessKeySecret": emulator.access_key_secret().expose_secret(),
+//!     }))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(reply["statusCode"], 200);
+//! assert_eq!(reply["data"]["expires_in"], 7200);
+//! assert_eq!(emulator.counters().token_requests, 1);
+//! emulator.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Operations
+//!
+//! - `POST /api/v3/get-management-token` takes `{accessKeyId, accessKeySecret}`; with the
+//!   configured pair it answers `{"statusCode":200,"message":"success","data":{"access_token",
+//!   "expires_in"}}`. The token is JWT-shaped, its payload carries `scoped_userpool_id`, `iat`,
+//!   `exp` and a random `jti`, and its signature is random bytes (the emulator knows its tokens
+//!   by remembering them). `expires_in` is the configured lifetime in seconds (default 7200);
+//!   a lifetime with a sub-second part is written as a fractional number, which the real
+//!   server never does.
+//! - `POST /api/v3/import-otp` binds each `list[i].otp` (secret and optional recovery code) to
+//!   the user with Authing user id `list[i].userId`, replacing an earlier binding; a later
+//!   entry for the same user wins. **If any listed user id is unknown, the whole request is
+//!   refused** (statusCode 404, [`codes::USER_NOT_FOUND`], the message names the unknown ids)
+//!   and nothing is stored. Secrets are not checked for being base32 (the schema does not ask
+//!   for it).
+//! - `GET /api/v3/get-otp-secret-by-user?userId=…&userIdType=…` answers
+//!   `{"statusCode":200,"message":"success","data":{"secret"}}`. `userIdType` defaults to
+//!   `user_id` (the fragment's schema default) and resolves as:
+//!
+//! | `userIdType` | `userId` is | matches |
+//! |---|---|---|
+//! | `user_id` | the Authing user id | [`User::id`] |
+//! | `external_id` | the external id | [`User::external_id`] |
+//! | `phone` | the phone number | [`User::phone`], exactly |
+//! | `email` | the email address | [`User::email`], ignoring ASCII case |
+//! | `username` | the username | [`User::username`], exactly |
+//! | `identity` | `<extIdpId>:<userIdInIdp>` | an entry of [`User::identities`] |
+//! | `sync_relation` | `<provider>:<userIdInIdp>` | an entry of [`User::sync_relations`] |
+//! | `custom_field` | `<fieldKey>:<value>` | exactly one user whose [`User::custom_fields`] has `fieldKey` = `value` |
+//!
+//! The id is split at its **first** `:` (the part after it may contain more). Upstream does not
+//! document the `custom_field` format; `<fieldKey>:<value>` is the emulator's choice, mirroring
+//! the other two composite ids. An id without `:` for these three types is an invalid request;
+//! a `custom_field` id that matches several users is [`codes::AMBIGUOUS_USER`].
+//!
+//! Any other path or method answers HTTP 404 `{"statusCode":404,"message":"Cannot GET /x",
+//! "error":"Not Found"}`, as Authing's NestJS server does.
+//!
+//! # Authentication
+//!
+//! Both OTP operations need `authorization: Bearer <token>` (a bare token, as the Java SDK sends
+//! it, is accepted too) with a live token this emulator issued, **and** `x-authing-userpool-id`
+//! equal to the token's `scoped_userpool_id`. Checks run in that order, before the request is
+//! validated (as NestJS guards run before pipes). A failure answers `{"statusCode":401,
+//! "message","apiCode","requestId"}` with HTTP 401, or HTTP 200 with
+//! [`UnauthorizedStyle::Http200`]. AK/SK request signing (`authorization: authing …`) is
+//! refused with [`codes::SIGNATURE_UNSUPPORTED`] for now.
+//!
+//! # Validation
+//!
+//! Requests are checked against the embedded fragment `openapi/authing-otp.json`, the same
+//! document the client is generated from, by a small interpreter of the schema subset it uses.
+//! Whatever does not match (a body that is not JSON or not `application/json`, a missing or
+//! mistyped field, an unknown `userIdType`, a repeated query parameter) answers statusCode 400,
+//! [`codes::INVALID_REQUEST`], with every problem in the message, separated by `; `:
+//! `list[2].otp.secret: required`, `list: expected array, got object`, `userIdType: must be one
+//! of user_id, …`, `body: not valid JSON (…)`, `content-type: expected application/json`.
+//! Messages never repeat submitted values.
+//!
+//! # Business errors
+//!
+//! Failures are HTTP 200 with `{"statusCode": 4xx, "message", "apiCode", "requestId"}` (except
+//! authentication in the HTTP 401 style). Authing does not publish the `apiCode`s for these
+//! situations, so the emulator uses its own, in [`codes`]:
+//!
+//! | situation | statusCode | apiCode |
+//! |---|---|---|
+//! | request does not match the fragment | 400 | [`codes::INVALID_REQUEST`] 40001 |
+//! | no `authorization` header, or an unknown scheme | 401 | [`codes::MISSING_AUTHORIZATION`] 40101 |
+//! | token not issued by this emulator (or revoked) | 401 | [`codes::INVALID_TOKEN`] 40102 |
+//! | token expired | 401 | [`codes::TOKEN_EXPIRED`] 40103 |
+//! | no `x-authing-userpool-id` header | 401 | [`codes::MISSING_USERPOOL`] 40104 |
+//! | `x-authing-userpool-id` is not the token's pool | 401 | [`codes::USERPOOL_MISMATCH`] 40105 |
+//! | AK/SK signed request (not supported yet) | 401 | [`codes::SIGNATURE_UNSUPPORTED`] 40106 |
+//! | wrong access key pair | 403 | [`codes::INVALID_ACCESS_KEY`] 40301 |
+//! | unknown user (read), unknown user ids (import) | 404 | [`codes::USER_NOT_FOUND`] 40401 |
+//! | user has no OTP bound | 404 | [`codes::OTP_NOT_BOUND`] 40402 |
+//! | `custom_field` id matches several users | 409 | [`codes::AMBIGUOUS_USER`] 40901 |
+//!
+//! Messages are in English, whatever `x-authing-lang` asks for.
+//!
+//! # Faults, latency and counters
+//!
+//! [`Emulator::fail_next`] and [`Emulator::fail_next_on`] make the next requests fail with a
+//! [`Fault`]: an HTTP status, a connection closed without a response, or a body that is not
+//! JSON. [`Emulator::set_latency`] delays every response. [`Emulator::counters`] counts requests
+//! per operation, faulted ones included. [`Emulator::expire_tokens`] and
+//! [`Emulator::revoke_tokens`] exercise a client's token refresh without waiting.
+//!
+//! # Secrets
+//!
+//! The access key secret, tokens, OTP secrets and recovery codes never appear in `Debug` output
+//! or in error messages, and the emulator does not log.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::StatusCode;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+mod auth;
+mod schema;
+mod server;
+mod users;
+
+pub use users::{Identity, Otp, Seed, SyncRelation, User};
+
+use server::{CounterCells, FaultRule, Knobs, Shared};
+
+/// The user pool id an emulator uses unless told otherwise.
+pub const DEFAULT_USER_POOL_ID: &str = "emulator-userpool";
+/// The access key id an emulator accepts unless told otherwise.
+pub const DEFAULT_ACCESS_KEY_ID: &str = "emulator-access-key-id";
+/// The access key secret an emulator accepts unless told otherwise: a published development
+/// value, never a real credential.
+pub const DEFAULT_ACCESS_KEY_SECRET: &str = "emulator-access-key-secret";
+/// The token lifetime an emulator uses unless told otherwise (Authing's default).
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(7200);
+
+/// The `apiCode` values of the emulator's business errors.
+///
+/// They are the emulator's own: Authing does not document the codes for these situations
+/// (its published ones, such as 1300–1306 for request signing, are not used here). Match on
+/// `statusCode` for portable client logic; use these in tests of the emulator itself.
+pub mod codes {
+    /// The request does not match the OpenAPI fragment (statusCode 400).
+    pub const INVALID_REQUEST: u32 = 40001;
+    /// No `authorization` header, or a scheme other than Bearer (statusCode 401).
+    pub const MISSING_AUTHORIZATION: u32 = 40101;
+    /// A token this emulator did not issue, or revoked (statusCode 401).
+    pub const INVALID_TOKEN: u32 = 40102;
+    /// An expired token (statusCode 401).
+    pub const TOKEN_EXPIRED: u32 = 40103;
+    /// No `x-authing-userpool-id` header (statusCode 401).
+    pub const MISSING_USERPOOL: u32 = 40104;
+    /// `x-authing-userpool-id` is not the token's pool (statusCode 401).
+    pub const USERPOOL_MISMATCH: u32 = 40105;
+    /// An AK/SK signed request, which the emulator does not verify yet (statusCode 401).
+    pub const SIGNATURE_UNSUPPORTED: u32 = 40106;
+    /// The access key pair is wrong (statusCode 403).
+    pub const INVALID_ACCESS_KEY: u32 = 40301;
+    /// No such user, or (import) some listed user ids are unknown (statusCode 404).
+    pub const USER_NOT_FOUND: u32 = 40401;
+    /// The user has no OTP bound (statusCode 404).
+    pub const OTP_NOT_BOUND: u32 = 40402;
+    /// A `custom_field` id matches more than one user (statusCode 409).
+    pub const AMBIGUOUS_USER: u32 = 40901;
+}
+
+/// An operation the emulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// `POST /api/v3/get-management-token`.
+    GetManagementToken,
+    /// `POST /api/v3/import-otp`.
+    ImportOtp,
+    /// `GET /api/v3/get-otp-secret-by-user`.
+    GetOtpSecretByUser,
+}
+
+impl Operation {
+    /// All operations.
+    pub const ALL: [Self; 3] = [
+        Self::GetManagementToken,
+        Self::ImportOtp,
+        Self::GetOtpSecretByUser,
+    ];
+
+    /// The HTTP method.
+    pub fn method(self) -> &'static str {
+        match self {
+            Self::GetManagementToken | Self::ImportOtp => "POST",
+            Self::GetOtpSecretByUser => "GET",
+        }
+    }
+
+    /// The path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::GetManagementToken => "/api/v3/get-management-token",
+            Self::ImportOtp => "/api/v3/import-otp",
+            Self::GetOtpSecretByUser => "/api/v3/get-otp-secret-by-user",
+        }
+    }
+
+    /// The operationId in the fragment.
+    pub fn operation_id(self) -> &'static str {
+        match self {
+            Self::GetManagementToken => "getManagementToken",
+            Self::ImportOtp => "importOtp",
+            Self::GetOtpSecretByUser => "getOtpSecretByUser",
+        }
+    }
+
+    /// The operation at `path` (any method).
+    pub fn from_path(path: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.path() == path)
+    }
+}
+
+/// How authentication failures are answered. Both occur in the wild: the docs say every
+/// endpoint answers HTTP 200 with the status in the body, yet 401 and 429 come as HTTP statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnauthorizedStyle {
+    /// HTTP 401 with `{"statusCode":401, …}` (the default).
+    #[default]
+    Http401,
+    /// HTTP 200 with `{"statusCode":401, …}`.
+    Http200,
+}
+
+/// What a failed request gets instead of its normal answer (see [`Emulator::fail_next`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// This HTTP status, with an Authing-style JSON body `{"statusCode": <status>, "message",
+    /// "requestId"}` (e.g. 429, 500, 503).
+    Status(StatusCode),
+    /// The connection is closed after the request is read, without any response.
+    DropConnection,
+    /// HTTP 200, `content-type: application/json`, and a body cut off mid-object (not JSON).
+    MalformedBody,
+    /// Any status, content type and body, e.g. a gateway's HTML error page.
+    Raw {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The `content-type` header.
+        content_type: String,
+        /// The body.
+        body: String,
+    },
+}
+
+/// How many requests an emulator received, per operation, counting faulted and refused ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Requests to `/api/v3/get-management-token`.
+    pub token_requests: u64,
+    /// Requests to `/api/v3/import-otp`.
+    pub import_otp_requests: u64,
+    /// Requests to `/api/v3/get-otp-secret-by-user`.
+    pub get_otp_secret_requests: u64,
+    /// Requests to any other path.
+    pub other_requests: u64,
+}
+
+impl Counters {
+    /// Requests to either OTP operation.
+    pub fn otp_requests(&self) -> u64 {
+        self.import_otp_requests + self.get_otp_secret_requests
+    }
+
+    /// All requests.
+    pub fn total(&self) -> u64 {
+        self.token_requests + self.otp_requests() + self.other_requests
+    }
+}
+
+/// Why an emulator could not start or take a user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The emulator only binds loopback addresses.
+    #[error("the emulator only binds loopback addresses (127.0.0.0/8, ::1); {0} is not one")]
+    NonLoopback(SocketAddr),
+    /// The address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// A seed file could not be read.
+    #[error("reading seed file {}: {source}", path.display())]
+    SeedRead {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// Seed JSON could not be parsed.
+    #[error("parsing {origin}: {message}")]
+    SeedParse {
+        /// The file (or `seed` for a string).
+        origin: String,
+        /// What is wrong and where (values from the input are left out).
+        message: String,
+    },
+    /// A user was refused (empty id, an id another user has, a `:` in a custom field key).
+    #[error("user {id:?} refused: {problem}")]
+    InvalidUser {
+        /// The user's Authing user id.
+        id: String,
+        /// Why.
+        problem: String,
+    },
+}
+
+/// Configures and starts an [`Emulator`]; from [`Emulator::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct EmulatorBuilder {
+    addr: SocketAddr,
+    user_pool_id: String,
+    access_key_id: String,
+    access_key_secret: SecretString,
+    token_ttl: Duration,
+    latency: Duration,
+    unauthorized_style: UnauthorizedStyle,
+    users: Vec<User>,
+}
+
+impl Default for EmulatorBuilder {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            user_pool_id: DEFAULT_USER_POOL_ID.to_owned(),
+            access_key_id: DEFAULT_ACCESS_KEY_ID.to_owned(),
+            access_key_secret: SecretString::from(DEFAULT_ACCESS_KEY_SECRET),
+            token_ttl: DEFAULT_TOKEN_TTL,
+            latency: Duration::ZERO,
+            unauthorized_style: UnauthorizedStyle::default(),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl EmulatorBuilder {
+    /// The address to listen on; default `127.0.0.1:0` (a free port). Must be a loopback
+    /// address, or [`start`](Self::start) fails with [`Error::NonLoopback`].
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// The user pool id tokens are scoped to; default [`DEFAULT_USER_POOL_ID`].
+    pub fn user_pool_id(mut self, id: impl Into<String>) -> Self {
+        self.user_pool_id = id.into();
+        self
+    }
+
+    /// The access key id the token endpoint accepts; default [`DEFAULT_ACCESS_KEY_ID`].
+    pub fn access_key_id(mut self, id: impl Into<String>) -> Self {
+        self.access_key_id = id.into();
+        self
+    }
+
+    /// The access key secret the token endpoint accepts; default
+    /// [`DEFAULT_ACCESS_KEY_SECRET`].
+    pub fn access_key_secret(mut self, secret: impl Into<SecretString>) -> Self {
+        self.access_key_secret = secret.into();
+        self
+    }
+
+    /// The lifetime of issued tokens; default [`DEFAULT_TOKEN_TTL`] (7200 s).
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// Delay added to every response; default none.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// How authentication failures are answered; default [`UnauthorizedStyle::Http401`].
+    pub fn unauthorized_style(mut self, style: UnauthorizedStyle) -> Self {
+        self.unauthorized_style = style;
+        self
+    }
+
+    /// Adds a user.
+    pub fn user(mut self, user: User) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Adds several users.
+    pub fn users(mut self, users: impl IntoIterator<Item = User>) -> Self {
+        self.users.extend(users);
+        self
+    }
+
+    /// Adds the users of a seed (see [`Seed::from_path`]).
+    pub fn seed(self, seed: Seed) -> Self {
+        self.users(seed.users)
+    }
+
+    /// Checks the users, binds the address and starts serving on the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NonLoopback`] for an address that is not loopback, [`Error::InvalidUser`] for a
+    /// user the pool cannot take, [`Error::Bind`] when the address cannot be bound.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub async fn start(self) -> Result<Emulator, Error> {
+        if !self.addr.ip().to_canonical().is_loopback() {
+            return Err(Error::NonLoopback(self.addr));
+        }
+        let mut directory = users::Directory::default();
+        for user in self.users {
+            directory.add(user)?;
+        }
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: self.addr,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            user_pool_id: self.user_pool_id,
+            access_key_id: self.access_key_id,
+            access_key_secret: self.access_key_secret,
+            knobs: Mutex::new(Knobs {
+                token_ttl: self.token_ttl,
+                latency: self.latency,
+                unauthorized_style: self.unauthorized_style,
+            }),
+            directory: Mutex::new(directory),
+            tokens: Mutex::default(),
+            faults: Mutex::new(VecDeque::new()),
+            counters: CounterCells::default(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
+        Ok(Emulator {
+            shared,
+            addr,
+            base_url: format!("http://{addr}"),
+            stop,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running emulator. It stops when dropped or on [`shutdown`](Self::shutdown).
+///
+/// ```
+/// use authing_otp::emulator::{Emulator, Fault, User};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let emulator = Emulator::builder().start().await?;
+/// emulator.seed_user(User::new("u1").email("alice@example.com"))?;
+/// emulator.fail_next(1, Fault::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+///
+/// let http = reqwest::Client::builder().no_proxy().build()?;
+/// let url = format!("{}/api/v3/get-otp-secret-by-user?userId=u1", emulator.base_url());
+/// let first = http.get(&url).send().await?;
+/// assert_eq!(first.status(), 503);
+/// let second = http.get(&url).send().await?; // no token: refused
+/// assert_eq!(second.status(), 401);
+/// assert_eq!(emulator.counters().get_otp_secret_requests, 2);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    base_url: String,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("base_url", &self.base_url)
+            .field("user_pool_id", &self.shared.user_pool_id)
+            .field("access_key_id", &self.shared.access_key_id)
+            .field("access_key_secret", &self.shared.access_key_secret)
+            .field("counters", &self.counters())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// A builder with the defaults: `127.0.0.1:0`, [`DEFAULT_USER_POOL_ID`],
+    /// [`DEFAULT_ACCESS_KEY_ID`], [`DEFAULT_ACCESS_KEY_SECRET`], [`DEFAULT_TOKEN_TTL`], no
+    /// latency, [`UnauthorizedStyle::Http401`], no users.
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder::default()
+    }
+
+    /// `http://<ip>:<port>`, without a trailing slash: the client's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The user pool id tokens are scoped to.
+    pub fn user_pool_id(&self) -> &str {
+        &self.shared.user_pool_id
+    }
+
+    /// The access key id the token endpoint accepts.
+    pub fn access_key_id(&self) -> &str {
+        &self.shared.access_key_id
+    }
+
+    /// The access key secret the token endpoint accepts.
+    pub fn access_key_secret(&self) -> &SecretString {
+        &self.shared.access_key_secret
+    }
+
+    /// Adds a user while running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUser`] when the id is empty, a unique id (id, email, phone, username,
+    /// external id, identity, sync relation) is taken, or a custom field key contains `:`.
+    pub fn seed_user(&self, user: User) -> Result<(), Error> {
+        self.shared.directory().add(user)
+    }
+
+    /// The OTP binding of user `user_id` (Authing user id), if any.
+    pub fn otp_of(&self, user_id: &str) -> Option<Otp> {
+        self.shared
+            .directory()
+            .get(user_id)
+            .and_then(|u| u.otp.clone())
+    }
+
+    /// Issues a token as the token endpoint would (not counted as a request).
+    pub fn issue_token(&self) -> SecretString {
+        let ttl = self.shared.knobs().token_ttl;
+        SecretString::from(self.shared.tokens().issue(&self.shared.user_pool_id, ttl))
+    }
+
+    /// Sets the lifetime of tokens issued from now on.
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        self.shared.knobs().token_ttl = ttl;
+    }
+
+    /// Makes every token issued so far expired: the next OTP request with one is refused with
+    /// [`codes::TOKEN_EXPIRED`].
+    pub fn expire_tokens(&self) {
+        self.shared.tokens().expire_all();
+    }
+
+    /// Forgets every token issued so far: the next OTP request with one is refused with
+    /// [`codes::INVALID_TOKEN`].
+    pub fn revoke_tokens(&self) {
+        self.shared.tokens().revoke_all();
+    }
+
+    /// Sets the delay added to every response from now on (zero for none).
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.knobs().latency = latency;
+    }
+
+    /// Sets how authentication failures are answered from now on.
+    pub fn set_unauthorized_style(&self, style: UnauthorizedStyle) {
+        self.shared.knobs().unauthorized_style = style;
+    }
+
+    /// Makes the next `n` requests, whatever their path, fail with `fault`. Faults queue up:
+    /// after `fail_next(2, a)` and `fail_next(1, b)` the next three requests get `a`, `a`, `b`.
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        self.push_fault(None, n, fault);
+    }
+
+    /// Makes the next `n` requests to `op` fail with `fault`; other requests are unaffected.
+    pub fn fail_next_on(&self, op: Operation, n: usize, fault: Fault) {
+        self.push_fault(Some(op), n, fault);
+    }
+
+    fn push_fault(&self, only: Option<Operation>, n: usize, fault: Fault) {
+        if n > 0 {
+            self.shared.faults().push_back(FaultRule {
+                only,
+                remaining: n,
+                fault,
+            });
+        }
+    }
+
+    /// How many faulted requests are still to come.
+    pub fn pending_faults(&self) -> usize {
+        self.shared.faults().iter().map(|r| r.remaining).sum()
+    }
+
+    /// Cancels every pending fault.
+    pub fn clear_faults(&self) {
+        self.shared.faults().clear();
+    }
+
+    /// The request counts so far.
+    pub fn counters(&self) -> Counters {
+        self.shared.counters.snapshot()
+    }
+
+    /// Sets every counter back to zero.
+    pub fn reset_counters(&self) {
+        self.shared.counters.reset();
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (up to 5 s) and waits until
+    /// the server is gone. Dropping the emulator stops it too, without waiting.
+    pub async fn shutdown(mut self) {
+        self.stop.send_replace(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}

@@ -1,0 +1,557 @@
+//! The HTTP side: the accept loop, per-request faults and latency, and the three operations.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::{Service as _, service_fn};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use super::auth::{self, AuthFailure, RequestView, Tokens};
+use super::schema::{OperationSpec, Problems, SPEC};
+use super::users::{Directory, LookupError, Otp};
+use super::{Counters, Fault, Operation, UnauthorizedStyle, codes};
+
+/// Largest request body read; larger ones are refused.
+const MAX_BODY: usize = 1 << 20;
+
+/// How long a shutdown waits for in-flight requests before closing their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The settings that can change while the emulator runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Knobs {
+    pub(crate) token_ttl: Duration,
+    pub(crate) latency: Duration,
+    pub(crate) unauthorized_style: UnauthorizedStyle,
+}
+
+/// A pending fault: applies to the next `remaining` requests (of `only`, if set).
+#[derive(Debug)]
+pub(crate) struct FaultRule {
+    pub(crate) only: Option<Operation>,
+    pub(crate) remaining: usize,
+    pub(crate) fault: Fault,
+}
+
+/// Request counters.
+#[derive(Debug, Default)]
+pub(crate) struct CounterCells {
+    token: AtomicU64,
+    import: AtomicU64,
+    get_secret: AtomicU64,
+    other: AtomicU64,
+}
+
+impl CounterCells {
+    fn record(&self, op: Option<Operation>) {
+        let cell = match op {
+            Some(Operation::GetManagementToken) => &self.token,
+            Some(Operation::ImportOtp) => &self.import,
+            Some(Operation::GetOtpSecretByUser) => &self.get_secret,
+            None => &self.other,
+        };
+        cell.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Counters {
+        Counters {
+            token_requests: self.token.load(Ordering::Relaxed),
+            import_otp_requests: self.import.load(Ordering::Relaxed),
+            get_otp_secret_requests: self.get_secret.load(Ordering::Relaxed),
+            other_requests: self.other.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn reset(&self) {
+        for cell in [&self.token, &self.import, &self.get_secret, &self.other] {
+            cell.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Everything the server and the handle share. Not `Debug` as a whole: it holds secrets.
+pub(crate) struct Shared {
+    pub(crate) user_pool_id: String,
+    pub(crate) access_key_id: String,
+    pub(crate) access_key_secret: SecretString,
+    pub(crate) knobs: Mutex<Knobs>,
+    pub(crate) directory: Mutex<Directory>,
+    pub(crate) tokens: Mutex<Tokens>,
+    pub(crate) faults: Mutex<VecDeque<FaultRule>>,
+    pub(crate) counters: CounterCells,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn knobs(&self) -> MutexGuard<'_, Knobs> {
+        lock(&self.knobs)
+    }
+
+    pub(crate) fn directory(&self) -> MutexGuard<'_, Directory> {
+        lock(&self.directory)
+    }
+
+    pub(crate) fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        lock(&self.tokens)
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, VecDeque<FaultRule>> {
+        lock(&self.faults)
+    }
+
+    /// Takes one use of the first pending fault that applies to a request of `op`.
+    fn take_fault(&self, op: Option<Operation>) -> Option<Fault> {
+        let mut faults = self.faults();
+        let at = faults
+            .iter()
+            .position(|r| r.remaining > 0 && (r.only.is_none() || r.only == op))?;
+        let rule = &mut faults[at];
+        rule.remaining -= 1;
+        let fault = rule.fault.clone();
+        if rule.remaining == 0 {
+            faults.remove(at);
+        }
+        Some(fault)
+    }
+
+    /// The answer to a request that failed authentication, in the configured style.
+    fn reject(&self, failure: AuthFailure) -> Response {
+        let (api_code, message) = failure.describe();
+        let body = error_body(401, api_code, message);
+        match self.knobs().unauthorized_style {
+            UnauthorizedStyle::Http401 => (StatusCode::UNAUTHORIZED, Json(body)).into_response(),
+            UnauthorizedStyle::Http200 => Json(body).into_response(),
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` turns true, then lets in-flight requests finish (for
+/// up to [`SHUTDOWN_GRACE`]) and closes everything.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let router = router(shared.clone());
+    let mut connections = JoinSet::new();
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    connections.spawn(serve_connection(
+                        stream,
+                        router.clone(),
+                        shared.clone(),
+                        shutdown.clone(),
+                    ));
+                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, drain).await;
+    connections.abort_all();
+}
+
+/// Resolves once `shutdown` is true (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Serves one connection. A [`Fault::DropConnection`] notifies `kill`, which drops the
+/// connection (closing the socket) without writing a response.
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let kill = Arc::new(Notify::new());
+    let service = {
+        let kill = kill.clone();
+        let inner = TowerToHyperService::new(router);
+        service_fn(move |request: hyper::Request<Incoming>| {
+            let shared = shared.clone();
+            let kill = kill.clone();
+            let inner = inner.clone();
+            async move { Ok::<_, Infallible>(handle(&shared, &kill, inner, request).await) }
+        })
+    };
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        () = kill.notified() => return,
+        () = stopped(&mut shutdown) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        () = kill.notified() => {}
+    }
+}
+
+/// Counts the request, applies latency and faults, and hands the rest to the router.
+async fn handle(
+    shared: &Shared,
+    kill: &Notify,
+    router: TowerToHyperService<Router>,
+    request: hyper::Request<Incoming>,
+) -> Response {
+    let op = Operation::from_path(request.uri().path());
+    shared.counters.record(op);
+    let latency = shared.knobs().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(fault) = shared.take_fault(op) {
+        return match fault {
+            Fault::DropConnection => {
+                kill.notify_one();
+                std::future::pending().await
+            }
+            Fault::Status(status) => {
+                let message = format!(
+                    "{} (fault injected by the emulator)",
+                    status.canonical_reason().unwrap_or("error")
+                );
+                let body = json!({
+                    "statusCode": status.as_u16(),
+                    "message": message,
+                    "requestId": auth::request_id(),
+                });
+                (status, Json(body)).into_response()
+            }
+            Fault::MalformedBody => raw(
+                StatusCode::OK,
+                "application/json; charset=utf-8",
+                r#"{"statusCode":200,"message":"succ"#.to_owned(),
+            ),
+            Fault::Raw {
+                status,
+                content_type,
+                body,
+            } => raw(status, &content_type, body),
+        };
+    }
+    match router.call(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+fn raw(status: StatusCode, content_type: &str, body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let content_type = HeaderValue::from_str(content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            Operation::GetManagementToken.path(),
+            post(get_management_token).fallback(not_found),
+        )
+        .route(
+            Operation::ImportOtp.path(),
+            post(import_otp).fallback(not_found),
+        )
+        .route(
+            Operation::GetOtpSecretByUser.path(),
+            get(get_otp_secret_by_user).fallback(not_found),
+        )
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+/// `{"statusCode", "message", "apiCode", "requestId"}`, the shape of every Authing failure.
+fn error_body(status_code: u16, api_code: u32, message: &str) -> Value {
+    json!({
+        "statusCode": status_code,
+        "message": message,
+        "apiCode": api_code,
+        "requestId": auth::request_id(),
+    })
+}
+
+/// A business error: HTTP 200 with the failure in the body.
+fn business(status_code: u16, api_code: u32, message: &str) -> Response {
+    Json(error_body(status_code, api_code, message)).into_response()
+}
+
+fn invalid_request(problems: &Problems) -> Response {
+    business(400, codes::INVALID_REQUEST, &problems.join("; "))
+}
+
+fn success(data: Option<Value>) -> Response {
+    let mut body = json!({"statusCode": 200, "message": "success"});
+    if let Some(data) = data {
+        body["data"] = data;
+    }
+    Json(body).into_response()
+}
+
+/// What the NestJS server behind Authing answers for an unknown route.
+async fn not_found(method: Method, uri: Uri) -> Response {
+    let body = json!({
+        "statusCode": 404,
+        "message": format!("Cannot {method} {}", uri.path()),
+        "error": "Not Found",
+    });
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+fn spec(op: Operation) -> OperationSpec<'static> {
+    SPEC.operation(op.method(), op.path())
+        .expect("the fragment describes every emulated operation")
+}
+
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+async fn read_body(body: Body) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| invalid_request(&vec![format!("body: larger than {MAX_BODY} bytes")]))
+}
+
+/// The `expires_in` for a lifetime: whole seconds as an integer, as Authing writes it; a
+/// sub-second part (only for tests that want fast expiry) makes it fractional.
+pub(crate) fn expires_in(ttl: Duration) -> Value {
+    if ttl.subsec_nanos() == 0 {
+        json!(ttl.as_secs())
+    } else {
+        json!(ttl.as_secs_f64())
+    }
+}
+
+async fn get_management_token(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let value =
+        match spec(Operation::GetManagementToken).check_body(content_type(&parts.headers), &body) {
+            Ok(v) => v.unwrap_or_default(),
+            Err(problems) => return invalid_request(&problems),
+        };
+    let id = value["accessKeyId"].as_str().unwrap_or_default();
+    let secret = value["accessKeySecret"].as_str().unwrap_or_default();
+    if id != shared.access_key_id
+        || !constant_time_eq(secret, shared.access_key_secret.expose_secret())
+    {
+        return business(
+            403,
+            codes::INVALID_ACCESS_KEY,
+            "invalid access key pair: accessKeyId or accessKeySecret is wrong",
+        );
+    }
+    let ttl = shared.knobs().token_ttl;
+    let token = shared.tokens().issue(&shared.user_pool_id, ttl);
+    success(Some(
+        json!({"access_token": token, "expires_in": expires_in(ttl)}),
+    ))
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+async fn import_otp(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let view = RequestView {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+    };
+    if let Err(failure) = auth::authenticate(&shared, &view) {
+        return shared.reject(failure);
+    }
+    let value = match spec(Operation::ImportOtp).check_body(content_type(&parts.headers), &body) {
+        Ok(v) => v.unwrap_or_default(),
+        Err(problems) => return invalid_request(&problems),
+    };
+    let items: Vec<(&str, Otp)> = value["list"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|item| {
+            let mut otp = Otp::new(item["otp"]["secret"].as_str().unwrap_or_default());
+            if let Some(code) = item["otp"]["recoveryCode"].as_str() {
+                otp = otp.with_recovery_code(code);
+            }
+            (item["userId"].as_str().unwrap_or_default(), otp)
+        })
+        .collect();
+    let mut directory = shared.directory();
+    let mut unknown: Vec<&str> = Vec::new();
+    for (id, _) in &items {
+        if !directory.contains(id) && !unknown.contains(id) {
+            unknown.push(id);
+        }
+    }
+    if !unknown.is_empty() {
+        const SHOWN: usize = 20;
+        let mut names = unknown
+            .iter()
+            .take(SHOWN)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if unknown.len() > SHOWN {
+            names.push_str(&format!(" and {} more", unknown.len() - SHOWN));
+        }
+        return business(
+            404,
+            codes::USER_NOT_FOUND,
+            &format!("users not found: {names}; nothing was imported"),
+        );
+    }
+    for (id, otp) in items {
+        directory.bind(id, otp);
+    }
+    success(None)
+}
+
+async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let view = RequestView {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &[],
+    };
+    if let Err(failure) = auth::authenticate(&shared, &view) {
+        return shared.reject(failure);
+    }
+    let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) else {
+        return invalid_request(&vec!["query: not a valid query string".to_owned()]);
+    };
+    let params = match spec(Operation::GetOtpSecretByUser).check_parameters(&pairs, &parts.headers)
+    {
+        Ok(p) => p,
+        Err(problems) => return invalid_request(&problems),
+    };
+    let user_id = params
+        .get("userId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let id_type = params
+        .get("userIdType")
+        .and_then(Value::as_str)
+        .unwrap_or("user_id");
+    let directory = shared.directory();
+    match directory.resolve(id_type, user_id) {
+        Ok(user) => match &user.otp {
+            Some(otp) => success(Some(json!({"secret": otp.secret.expose_secret()}))),
+            None => business(404, codes::OTP_NOT_BOUND, "the user has no OTP bound"),
+        },
+        Err(LookupError::NotFound) => business(
+            404,
+            codes::USER_NOT_FOUND,
+            &format!("user not found (userIdType {id_type})"),
+        ),
+        Err(LookupError::Ambiguous(n)) => business(
+            409,
+            codes::AMBIGUOUS_USER,
+            &format!("{n} users match this custom_field id; it must identify exactly one user"),
+        ),
+        Err(LookupError::Malformed(shape)) => {
+            invalid_request(&vec![format!("userId: a {id_type} id must be {shape}")])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_bodies_match_the_documented_responses() {
+        let token = json!({"statusCode": 200, "message": "success",
+            "data": {"access_token": "a.b.c", "expires_in": expires_in(Duration::from_secs(7200))}});
+        assert!(
+            spec(Operation::GetManagementToken)
+                .check_response(&token)
+                .is_empty()
+        );
+        let fractional = json!({"statusCode": 200, "message": "success",
+            "data": {"access_token": "a.b.c", "expires_in": expires_in(Duration::from_millis(1500))}});
+        assert!(
+            spec(Operation::GetManagementToken)
+                .check_response(&fractional)
+                .is_empty()
+        );
+        let import = json!({"statusCode": 200, "message": "success"});
+        assert!(
+            spec(Operation::ImportOtp)
+                .check_response(&import)
+                .is_empty()
+        );
+        let secret = json!({"statusCode": 200, "message": "success", "data": {"secret": "S"}});
+        assert!(
+            spec(Operation::GetOtpSecretByUser)
+                .check_response(&secret)
+                .is_empty()
+        );
+        // Failures carry no data, which the documented schemas (written for success) require;
+        // only the common fields are checked.
+        let failure = error_body(404, codes::USER_NOT_FOUND, "user not found");
+        assert!(
+            spec(Operation::ImportOtp)
+                .check_response(&failure)
+                .is_empty()
+        );
+    }
+}
