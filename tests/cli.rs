@@ -262,6 +262,17 @@ async fn quickstart_without_credentials_uses_the_emulator() {
 }
 
 #[tokio::test]
+async fn quickstart_signs_requests_when_asked() {
+    let out = run(&["quickstart", "--auth", "signature"], &[]).await;
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("0 token request served 3 OTP requests"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
 async fn quickstart_with_credentials_only_reads() {
     let emulator = emulator().await;
     let out = run_against(

@@ -253,3 +253,61 @@ async fn power_users_reach_the_generated_client_with_the_same_auth() {
     assert_eq!(answer.data.secret, SECRET);
     assert_eq!(answer.status_code, 200.0);
 }
+
+#[tokio::test]
+async fn signing_mode_imports_and_reads_back_with_no_token() {
+    let emulator = emulator().await;
+    let client = client_for(&emulator, AuthScheme::Signature);
+    client
+        .import_otp([OtpImport::new("u-1", SECRET).unwrap()])
+        .await
+        .unwrap();
+    for user in every_kind_of_reference() {
+        let secret = client.get_otp_secret_by_user(&user).await.unwrap();
+        assert_eq!(secret.expose_secret(), SECRET, "{user}");
+    }
+    let counters = emulator.counters();
+    assert_eq!(counters.token_requests, 0);
+    assert_eq!(counters.otp_requests(), 9);
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_stale_dates_and_reused_nonces_from_the_client() {
+    use authing_otp::signing::Stamp;
+
+    let emulator = emulator().await;
+    let signed_with = |stamp: Stamp| {
+        ManagementClient::builder()
+            .host(emulator.base_url())
+            .access_key(
+                emulator.access_key_id(),
+                emulator.access_key_secret().expose_secret(),
+            )
+            .auth(AuthScheme::Signature)
+            .signature_stamper(move || stamp.clone())
+            .build()
+            .unwrap()
+    };
+    let user = UserRef::email("bob@example.com").unwrap();
+
+    let stale = signed_with(Stamp {
+        date: "Sun, 22 Nov 2020 07:09:05 GMT".into(),
+        nonce: "0123456789abcdef0123456789abcdef".into(),
+    });
+    let err = stale.get_otp_secret_by_user(&user).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Authentication);
+    assert_eq!(err.api_code(), Some(i64::from(codes::CLOCK_SKEW)));
+
+    let fixed_nonce = signed_with(Stamp {
+        date: httpdate::fmt_http_date(std::time::SystemTime::now()),
+        nonce: "fedcba9876543210fedcba9876543210".into(),
+    });
+    let first = fixed_nonce.get_otp_secret_by_user(&user).await.unwrap_err();
+    assert_eq!(
+        first.api_code(),
+        Some(i64::from(codes::OTP_NOT_BOUND)),
+        "authenticated"
+    );
+    let second = fixed_nonce.get_otp_secret_by_user(&user).await.unwrap_err();
+    assert_eq!(second.api_code(), Some(i64::from(codes::NONCE_REUSED)));
+}

@@ -207,7 +207,8 @@ fn facade_types_match_the_fragment() {
 
 #[test]
 fn the_guard_catches_what_upstream_may_change() {
-    let mutations: [(&str, fn(&mut Value)); 4] = [
+    type Mutation = (&'static str, fn(&mut Value));
+    let mutations: [Mutation; 4] = [
         ("new userIdType value", |f| {
             let params = f["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"]
                 .as_array_mut()

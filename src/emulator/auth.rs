@@ -3,9 +3,8 @@
 //! [`authenticate`] is the one place an OTP request's credentials are checked. It dispatches on
 //! the `authorization` header's scheme: `Bearer <token>` (or a bare token, as the Java SDK sends
 //! it) goes to [`verify_bearer`]; `authing <accessKeyId>:<signature>` (AK/SK request signing, the
-//! Node SDK 4.x scheme) goes to [`verify_signature`], the seam where signature verification will
-//! be added: it receives everything the string to sign is built from (method, path, query,
-//! headers, body) and returns the [`Principal`] or an [`AuthFailure`].
+//! Node SDK 4.x scheme) goes to [`verify_signature`], which rebuilds the string to sign from the
+//! request as it arrived with the crate's own [`crate::signing`] functions.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, Method};
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 use super::codes;
@@ -46,8 +46,20 @@ pub(crate) enum AuthFailure {
     MissingUserPool,
     /// `x-authing-userpool-id` names another pool than the credentials'.
     UserPoolMismatch,
-    /// AK/SK request signing, which the emulator does not verify yet.
-    SignatureUnsupported,
+    /// A signature header is missing.
+    SignatureHeaderMissing,
+    /// The signing access key id is not the configured one.
+    UnknownAccessKey,
+    /// A signature method or version other than HMAC-SHA1 1.0.
+    SignatureMethodUnsupported,
+    /// The signature does not match the request.
+    SignatureMismatch,
+    /// `authorization` or `date` is not of the expected form.
+    SignatureMalformed,
+    /// `date` is too far from the emulator's clock.
+    ClockSkew,
+    /// The nonce was used before.
+    NonceReused,
 }
 
 impl AuthFailure {
@@ -72,10 +84,29 @@ impl AuthFailure {
                 codes::USERPOOL_MISMATCH,
                 "x-authing-userpool-id does not match the user pool of the access token",
             ),
-            Self::SignatureUnsupported => (
-                codes::SIGNATURE_UNSUPPORTED,
-                "AK/SK request signing is not supported by the emulator yet; use a management token",
+            Self::SignatureHeaderMissing => (
+                codes::SIGNATURE_HEADER_MISSING,
+                "signed requests need date, x-authing-signature-nonce, x-authing-signature-method \
+                 and x-authing-signature-version",
             ),
+            Self::UnknownAccessKey => (codes::UNKNOWN_ACCESS_KEY, "unknown access key id"),
+            Self::SignatureMethodUnsupported => (
+                codes::SIGNATURE_METHOD_UNSUPPORTED,
+                "only signature method HMAC-SHA1, version 1.0, is supported",
+            ),
+            Self::SignatureMismatch => (
+                codes::SIGNATURE_MISMATCH,
+                "the signature does not match the request",
+            ),
+            Self::SignatureMalformed => (
+                codes::SIGNATURE_MALFORMED,
+                "expected authorization: authing <accessKeyId>:<signature> and an HTTP date",
+            ),
+            Self::ClockSkew => (
+                codes::CLOCK_SKEW,
+                "the date header is too far from the server's clock",
+            ),
+            Self::NonceReused => (codes::NONCE_REUSED, "the signature nonce was already used"),
         }
     }
 }
@@ -83,18 +114,14 @@ impl AuthFailure {
 /// The parts of a request credentials can depend on.
 pub(crate) struct RequestView<'a> {
     /// The HTTP method.
-    #[allow(dead_code, reason = "for signature verification")]
     pub(crate) method: &'a Method,
     /// The path, without query.
-    #[allow(dead_code, reason = "for signature verification")]
     pub(crate) path: &'a str,
     /// The raw query string, without `?`.
-    #[allow(dead_code, reason = "for signature verification")]
     pub(crate) query: Option<&'a str>,
     /// All request headers.
     pub(crate) headers: &'a HeaderMap,
     /// The raw body (empty for GET).
-    #[allow(dead_code, reason = "for signature verification")]
     pub(crate) body: &'a [u8],
 }
 
@@ -138,18 +165,93 @@ fn verify_bearer(
     Ok(principal)
 }
 
-/// AK/SK request-signature verification (scheme in `docs/authing-wire.md` and `src/signing.rs`):
-/// `credential` is `<accessKeyId>:<base64 signature>`. To implement: look the access key id up
-/// (`shared.access_key_id`), rebuild the string to sign from `request` (method, the
-/// `x-authing-*` and `date` headers, path, and the query pairs for GET or the top-level body
-/// keys for POST), compare HMAC-SHA1 with `shared.access_key_secret`, check the `date` skew and
-/// nonce reuse, and return the key's pool. Until then every signed request is refused.
+/// AK/SK request-signature verification (scheme in `docs/authing-wire.md` and
+/// [`crate::signing`]): `credential` is `<accessKeyId>:<base64 signature>`. The signature is
+/// checked before the nonce is recorded, so a forged request cannot burn a real one's nonce.
 fn verify_signature(
-    _shared: &Shared,
-    _request: &RequestView<'_>,
-    _credential: &str,
+    shared: &Shared,
+    request: &RequestView<'_>,
+    credential: &str,
 ) -> Result<Principal, AuthFailure> {
-    Err(AuthFailure::SignatureUnsupported)
+    use crate::signing;
+
+    let (access_key_id, signature) = credential
+        .split_once(':')
+        .ok_or(AuthFailure::SignatureMalformed)?;
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(AuthFailure::SignatureHeaderMissing)
+    };
+    let (date, nonce) = (header("date")?, header("x-authing-signature-nonce")?);
+    if header("x-authing-signature-method")? != signing::SIGNATURE_METHOD
+        || header("x-authing-signature-version")? != signing::SIGNATURE_VERSION
+    {
+        return Err(AuthFailure::SignatureMethodUnsupported);
+    }
+    if access_key_id != shared.access_key_id {
+        return Err(AuthFailure::UnknownAccessKey);
+    }
+    let sent = httpdate::parse_http_date(date).map_err(|_| AuthFailure::SignatureMalformed)?;
+    let now = SystemTime::now();
+    let skew = now
+        .duration_since(sent)
+        .or_else(|_| sent.duration_since(now))
+        .unwrap_or_default();
+    let max_skew = shared.knobs().max_clock_skew;
+    if skew > max_skew {
+        return Err(AuthFailure::ClockSkew);
+    }
+    let params = if request.method == Method::GET {
+        signing::params_from_query(request.query.unwrap_or(""))
+    } else {
+        signing::params_from_json_body(request.body)
+    };
+    let string_to_sign = signing::string_to_sign(
+        request.method.as_str(),
+        request.path,
+        request
+            .headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
+        &params,
+    );
+    let expected = signing::sign(shared.access_key_secret.expose_secret(), &string_to_sign);
+    if !super::server::constant_time_eq(signature, &expected) {
+        return Err(AuthFailure::SignatureMismatch);
+    }
+    if !shared
+        .nonces()
+        .first_use(nonce, Instant::now(), max_skew * 2)
+    {
+        return Err(AuthFailure::NonceReused);
+    }
+    Ok(Principal {
+        user_pool_id: shared.user_pool_id.clone(),
+    })
+}
+
+/// The signature nonces seen recently. A nonce is remembered for twice the allowed clock skew:
+/// a replay older than that fails the date check anyway.
+#[derive(Default)]
+pub(crate) struct Nonces {
+    seen: HashMap<String, Instant>,
+}
+
+impl Nonces {
+    /// Records `nonce`; false if it was seen within `window`.
+    fn first_use(&mut self, nonce: &str, now: Instant, window: Duration) -> bool {
+        self.seen.retain(|_, at| now.duration_since(*at) < window);
+        if self.seen.contains_key(nonce) {
+            return false;
+        }
+        self.seen.insert(nonce.to_owned(), now);
+        true
+    }
 }
 
 fn require_userpool(headers: &HeaderMap, principal: &Principal) -> Result<(), AuthFailure> {
@@ -198,7 +300,7 @@ impl Tokens {
             "jti": random_hex(16),
         });
         let payload = URL_SAFE_NO_PAD.encode(payload.to_string());
-        let signature: Vec<u8> = (0..4).flat_map(|_| random_u64().to_le_bytes()).collect();
+        let signature = random_bytes(32);
         let token = format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(signature));
         self.issued.insert(
             token.clone(),
@@ -235,26 +337,19 @@ impl Tokens {
     }
 }
 
-/// A random number; quality is that of the standard library's hash seeds, enough for ids.
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    RandomState::new().hash_one((n, nanos))
+/// `bytes` random bytes from the OS generator.
+fn random_bytes(bytes: usize) -> Vec<u8> {
+    let mut out = vec![0u8; bytes];
+    getrandom::fill(&mut out).expect("the OS random number generator is available");
+    out
 }
 
 /// `bytes` random bytes as lowercase hex.
 pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut out = String::with_capacity(bytes * 2);
-    while out.len() < bytes * 2 {
-        out.push_str(&format!("{:016x}", random_u64()));
-    }
-    out.truncate(bytes * 2);
-    out
+    random_bytes(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A request id shaped like a UUID v4.

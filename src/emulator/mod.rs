@@ -83,8 +83,15 @@
 //! equal to the token's `scoped_userpool_id`. Checks run in that order, before the request is
 //! validated (as NestJS guards run before pipes). A failure answers `{"statusCode":401,
 //! "message","apiCode","requestId"}` with HTTP 401, or HTTP 200 with
-//! [`UnauthorizedStyle::Http200`]. AK/SK request signing (`authorization: authing …`) is
-//! refused with [`codes::SIGNATURE_UNSUPPORTED`] for now.
+//! [`UnauthorizedStyle::Http200`].
+//!
+//! AK/SK request signing (`authorization: authing <accessKeyId>:<signature>`, the Node SDK 4.x
+//! scheme) is verified with the crate's own [`crate::signing`] functions against the configured
+//! key pair: the signature must match the request as it arrived, `date` must be within
+//! [`EmulatorBuilder::max_clock_skew`] of the emulator's clock (15 minutes by default), and a
+//! nonce is accepted once. Signed requests need no `x-authing-userpool-id`: the key names the
+//! pool. The wire doc places signing failures at apiCode 1300–1306 and names 1305 (clock skew)
+//! and 1306 (nonce replay); the meanings of 1300–1304 are the emulator's choice.
 //!
 //! # Validation
 //!
@@ -111,7 +118,13 @@
 //! | token expired | 401 | [`codes::TOKEN_EXPIRED`] 40103 |
 //! | no `x-authing-userpool-id` header | 401 | [`codes::MISSING_USERPOOL`] 40104 |
 //! | `x-authing-userpool-id` is not the token's pool | 401 | [`codes::USERPOOL_MISMATCH`] 40105 |
-//! | AK/SK signed request (not supported yet) | 401 | [`codes::SIGNATURE_UNSUPPORTED`] 40106 |
+//! | AK/SK: a signature header missing | 401 | [`codes::SIGNATURE_HEADER_MISSING`] 1300 |
+//! | AK/SK: unknown access key id | 401 | [`codes::UNKNOWN_ACCESS_KEY`] 1301 |
+//! | AK/SK: method or version not HMAC-SHA1 1.0 | 401 | [`codes::SIGNATURE_METHOD_UNSUPPORTED`] 1302 |
+//! | AK/SK: signature does not match | 401 | [`codes::SIGNATURE_MISMATCH`] 1303 |
+//! | AK/SK: malformed `authorization` or `date` | 401 | [`codes::SIGNATURE_MALFORMED`] 1304 |
+//! | AK/SK: `date` too far from the clock | 401 | [`codes::CLOCK_SKEW`] 1305 |
+//! | AK/SK: nonce used before | 401 | [`codes::NONCE_REUSED`] 1306 |
 //! | wrong access key pair | 403 | [`codes::INVALID_ACCESS_KEY`] 40301 |
 //! | unknown user (read), unknown user ids (import) | 404 | [`codes::USER_NOT_FOUND`] 40401 |
 //! | user has no OTP bound | 404 | [`codes::OTP_NOT_BOUND`] 40402 |
@@ -164,6 +177,8 @@ pub const DEFAULT_ACCESS_KEY_ID: &str = "emulator-access-key-id";
 pub const DEFAULT_ACCESS_KEY_SECRET: &str = "emulator-access-key-secret";
 /// The token lifetime an emulator uses unless told otherwise (Authing's default).
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(7200);
+/// How far a signed request's `date` may be from the emulator's clock, by default.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// The `apiCode` values of the emulator's business errors.
 ///
@@ -183,8 +198,23 @@ pub mod codes {
     pub const MISSING_USERPOOL: u32 = 40104;
     /// `x-authing-userpool-id` is not the token's pool (statusCode 401).
     pub const USERPOOL_MISMATCH: u32 = 40105;
-    /// An AK/SK signed request, which the emulator does not verify yet (statusCode 401).
-    pub const SIGNATURE_UNSUPPORTED: u32 = 40106;
+    /// AK/SK signing: a signature header (`date`, `x-authing-signature-nonce`, `-method`,
+    /// `-version`) is missing (statusCode 401).
+    pub const SIGNATURE_HEADER_MISSING: u32 = 1300;
+    /// AK/SK signing: the access key id is not the configured one (statusCode 401).
+    pub const UNKNOWN_ACCESS_KEY: u32 = 1301;
+    /// AK/SK signing: a signature method or version other than HMAC-SHA1 1.0 (statusCode 401).
+    pub const SIGNATURE_METHOD_UNSUPPORTED: u32 = 1302;
+    /// AK/SK signing: the signature does not match the request (statusCode 401).
+    pub const SIGNATURE_MISMATCH: u32 = 1303;
+    /// AK/SK signing: `authorization` is not `authing <accessKeyId>:<signature>`, or `date` is
+    /// not an HTTP date (statusCode 401).
+    pub const SIGNATURE_MALFORMED: u32 = 1304;
+    /// AK/SK signing: `date` is further from the emulator's clock than the allowed skew
+    /// (statusCode 401).
+    pub const CLOCK_SKEW: u32 = 1305;
+    /// AK/SK signing: the nonce was already used (statusCode 401).
+    pub const NONCE_REUSED: u32 = 1306;
     /// The access key pair is wrong (statusCode 403).
     pub const INVALID_ACCESS_KEY: u32 = 40301;
     /// No such user, or (import) some listed user ids are unknown (statusCode 404).
@@ -361,6 +391,7 @@ pub struct EmulatorBuilder {
     token_ttl: Duration,
     latency: Duration,
     unauthorized_style: UnauthorizedStyle,
+    max_clock_skew: Duration,
     users: Vec<User>,
 }
 
@@ -374,6 +405,7 @@ impl Default for EmulatorBuilder {
             token_ttl: DEFAULT_TOKEN_TTL,
             latency: Duration::ZERO,
             unauthorized_style: UnauthorizedStyle::default(),
+            max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             users: Vec::new(),
         }
     }
@@ -415,6 +447,13 @@ impl EmulatorBuilder {
     /// Delay added to every response; default none.
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
+        self
+    }
+
+    /// How far a signed request's `date` may be from the emulator's clock; default 15 minutes.
+    /// Replaying recorded requests needs a larger value.
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        self.max_clock_skew = skew;
         self
     }
 
@@ -477,9 +516,11 @@ impl EmulatorBuilder {
                 token_ttl: self.token_ttl,
                 latency: self.latency,
                 unauthorized_style: self.unauthorized_style,
+                max_clock_skew: self.max_clock_skew,
             }),
             directory: Mutex::new(directory),
             tokens: Mutex::default(),
+            nonces: Mutex::default(),
             faults: Mutex::new(VecDeque::new()),
             counters: CounterCells::default(),
         });

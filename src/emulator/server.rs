@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use super::auth::{self, AuthFailure, RequestView, Tokens};
+use super::auth::{self, AuthFailure, Nonces, RequestView, Tokens};
 use super::schema::{OperationSpec, Problems, SPEC};
 use super::users::{Directory, LookupError, Otp};
 use super::{Counters, Fault, Operation, UnauthorizedStyle, codes};
@@ -41,6 +41,7 @@ pub(crate) struct Knobs {
     pub(crate) token_ttl: Duration,
     pub(crate) latency: Duration,
     pub(crate) unauthorized_style: UnauthorizedStyle,
+    pub(crate) max_clock_skew: Duration,
 }
 
 /// A pending fault: applies to the next `remaining` requests (of `only`, if set).
@@ -95,6 +96,7 @@ pub(crate) struct Shared {
     pub(crate) knobs: Mutex<Knobs>,
     pub(crate) directory: Mutex<Directory>,
     pub(crate) tokens: Mutex<Tokens>,
+    pub(crate) nonces: Mutex<Nonces>,
     pub(crate) faults: Mutex<VecDeque<FaultRule>>,
     pub(crate) counters: CounterCells,
 }
@@ -114,6 +116,10 @@ impl Shared {
 
     pub(crate) fn tokens(&self) -> MutexGuard<'_, Tokens> {
         lock(&self.tokens)
+    }
+
+    pub(crate) fn nonces(&self) -> MutexGuard<'_, Nonces> {
+        lock(&self.nonces)
     }
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, VecDeque<FaultRule>> {
@@ -392,7 +398,7 @@ async fn get_management_token(State(shared): State<Arc<Shared>>, request: Reques
     ))
 }
 
-fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

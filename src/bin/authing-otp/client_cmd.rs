@@ -13,11 +13,11 @@ use secrecy::{ExposeSecret, SecretString};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
     /// API host [default: https://api.authing.cn].
-    #[arg(long, env = "AUTHING_HOST", value_name = "URL", global = true)]
+    #[arg(long, env = "AUTHING_HOST", value_name = "URL")]
     host: Option<String>,
 
     /// Access key id: the user pool id, or a collaborator's access key id.
-    #[arg(long, env = "AUTHING_ACCESS_KEY_ID", value_name = "ID", global = true)]
+    #[arg(long, env = "AUTHING_ACCESS_KEY_ID", value_name = "ID")]
     access_key_id: Option<String>,
 
     /// Access key secret. Prefer the environment variable: command lines are visible to other
@@ -27,29 +27,28 @@ pub struct ClientArgs {
         env = "AUTHING_ACCESS_KEY_SECRET",
         value_name = "SECRET",
         hide_env_values = true,
-        value_parser = parse_secret,
-        global = true
+        value_parser = parse_secret
     )]
     access_key_secret: Option<SecretString>,
 
     /// User pool id [default: read from the management token].
-    #[arg(long, env = "AUTHING_USERPOOL_ID", value_name = "ID", global = true)]
+    #[arg(long, env = "AUTHING_USERPOOL_ID", value_name = "ID")]
     user_pool_id: Option<String>,
 
     /// Language of the API's messages: zh-CN, en-US, ja-JP or zh-TW.
-    #[arg(long, env = "AUTHING_LANG", value_name = "LANG", value_parser = parse_lang, global = true)]
+    #[arg(long, env = "AUTHING_LANG", value_name = "LANG", value_parser = parse_lang)]
     lang: Option<Lang>,
 
     /// Tenant id, sent as x-authing-app-tenant-id.
-    #[arg(long, env = "AUTHING_TENANT_ID", value_name = "ID", global = true)]
+    #[arg(long, env = "AUTHING_TENANT_ID", value_name = "ID")]
     tenant_id: Option<String>,
 
     /// Authentication: a management token, or AK/SK request signing.
-    #[arg(long, env = "AUTHING_AUTH", value_name = "SCHEME", value_parser = parse_auth, global = true)]
+    #[arg(long, env = "AUTHING_AUTH", value_name = "SCHEME", value_parser = parse_auth)]
     auth: Option<AuthScheme>,
 
     /// Timeout of one request, in seconds [default: 10].
-    #[arg(long, value_name = "SECONDS", global = true)]
+    #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
 }
 
@@ -127,6 +126,9 @@ pub fn fail(command: &str, error: &Error) -> ExitCode {
 /// Options of `authing-otp get-secret`.
 #[derive(Debug, clap::Args)]
 pub struct GetSecretArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+
     /// The user: user_id:…, email:…, phone:…, username:…, external_id:…,
     /// identity:<extIdpId>:<userIdInIdp>, sync_relation:<provider>:<userIdInIdp>,
     /// custom_field:…, or a bare id meaning user_id.
@@ -145,9 +147,9 @@ fn parse_user(value: &str) -> Result<UserRef, String> {
 }
 
 /// Prints the user's OTP secret alone on stdout.
-pub async fn get_secret(args: GetSecretArgs, client: &ClientArgs) -> ExitCode {
+pub async fn get_secret(args: GetSecretArgs) -> ExitCode {
     let result = async {
-        let client = client.client(None)?;
+        let client = args.client.client(None)?;
         client.get_otp_secret_by_user(&args.user).await
     }
     .await;
@@ -172,6 +174,9 @@ pub async fn get_secret(args: GetSecretArgs, client: &ClientArgs) -> ExitCode {
 /// Options of `authing-otp import`.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+
     /// JSON Lines ({"userId","secret","recoveryCode"?} or {"userId","otp":{…}} per line) or CSV
     /// with the header userId,secret,recoveryCode. The extension picks the format (.csv, .jsonl).
     #[arg(value_name = "FILE")]
@@ -190,7 +195,7 @@ pub struct ImportArgs {
 const MAX_SHOWN_ERRORS: usize = 20;
 
 /// Validates the whole file, then imports it in batches.
-pub async fn import(args: ImportArgs, client: &ClientArgs) -> ExitCode {
+pub async fn import(args: ImportArgs) -> ExitCode {
     let shown = args.file.display();
     // Every line is checked before anything is sent, and before credentials are needed.
     let reader = match ImportReader::open(&args.file) {
@@ -246,7 +251,7 @@ pub async fn import(args: ImportArgs, client: &ClientArgs) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let client = match client.client(None) {
+    let client = match args.client.client(None) {
         Ok(client) => client,
         Err(e) => return fail("import", &e),
     };

@@ -17,9 +17,6 @@ mod spec_cmd;
     about = "Manage users' OTP secrets in an Authing / GenAuth user pool"
 )]
 struct Cli {
-    #[command(flatten)]
-    client: client_cmd::ClientArgs,
-
     #[command(subcommand)]
     command: Command,
 }
@@ -44,9 +41,9 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Quickstart(args) => quickstart_cmd::run(args, &cli.client).await,
-        Command::GetSecret(args) => client_cmd::get_secret(args, &cli.client).await,
-        Command::Import(args) => client_cmd::import(args, &cli.client).await,
+        Command::Quickstart(args) => quickstart_cmd::run(args).await,
+        Command::GetSecret(args) => client_cmd::get_secret(args).await,
+        Command::Import(args) => client_cmd::import(args).await,
         Command::Emulator(args) => emulator_cmd::run(args).await,
         Command::Spec(cmd) => spec_cmd::run(cmd).await,
     }

@@ -24,6 +24,9 @@ const DEMO_IDP_USER: &str = "ou_8bae746eac07cd2564654140d2a9ac61";
 /// Options of `authing-otp quickstart`.
 #[derive(Debug, clap::Args)]
 pub struct QuickstartArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+
     /// With credentials: the user whose secret to read (as for get-secret).
     #[arg(long, value_name = "USER")]
     user: Option<String>,
@@ -43,11 +46,11 @@ pub struct QuickstartArgs {
 }
 
 /// Runs the quickstart.
-pub async fn run(args: QuickstartArgs, client: &ClientArgs) -> ExitCode {
-    let outcome = if client.has_credentials() {
-        against_host(args, client).await
+pub async fn run(args: QuickstartArgs) -> ExitCode {
+    let outcome = if args.client.has_credentials() {
+        against_host(args).await
     } else {
-        against_emulator(client).await
+        against_emulator(&args.client).await
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,8 +111,8 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
     Ok(())
 }
 
-async fn against_host(args: QuickstartArgs, client_args: &ClientArgs) -> Result<(), Error> {
-    let client: ManagementClient = client_args.client(None)?;
+async fn against_host(args: QuickstartArgs) -> Result<(), Error> {
+    let client: ManagementClient = args.client.client(None)?;
     println!("Credentials are set: talking to {}.", client.host());
     if let (Some(user_id), Some(secret)) = (&args.import_user_id, &args.secret) {
         let receipt = client
