@@ -95,12 +95,9 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
 
 /// The parameters of a query string, decoded (`+` and `%XX`), in order.
 pub fn params_from_query(query: &str) -> Vec<(String, String)> {
-    reqwest::Url::parse("http://x/")
-        .map(|mut url| {
-            url.set_query(Some(query));
-            url.query_pairs().into_owned().collect()
-        })
-        .unwrap_or_default()
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// The top-level keys of a JSON object body: strings unquoted, anything else as it is written in

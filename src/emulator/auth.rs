@@ -6,7 +6,7 @@
 //! Node SDK 4.x scheme) goes to [`verify_signature`], which rebuilds the string to sign from the
 //! request as it arrived with the crate's own [`crate::signing`] functions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -236,20 +236,29 @@ fn verify_signature(
 }
 
 /// The signature nonces seen recently. A nonce is remembered for twice the allowed clock skew:
-/// a replay older than that fails the date check anyway.
+/// a replay older than that fails the date check anyway. Nonces expire in the order they came,
+/// so forgetting old ones costs nothing per request.
 #[derive(Default)]
 pub(crate) struct Nonces {
-    seen: HashMap<String, Instant>,
+    seen: HashSet<String>,
+    by_age: VecDeque<(Instant, String)>,
 }
 
 impl Nonces {
     /// Records `nonce`; false if it was seen within `window`.
     fn first_use(&mut self, nonce: &str, now: Instant, window: Duration) -> bool {
-        self.seen.retain(|_, at| now.duration_since(*at) < window);
-        if self.seen.contains_key(nonce) {
+        while let Some((at, _)) = self.by_age.front() {
+            if now.duration_since(*at) < window {
+                break;
+            }
+            if let Some((_, old)) = self.by_age.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        if !self.seen.insert(nonce.to_owned()) {
             return false;
         }
-        self.seen.insert(nonce.to_owned(), now);
+        self.by_age.push_back((now, nonce.to_owned()));
         true
     }
 }
@@ -389,6 +398,19 @@ mod tests {
             Err(AuthFailure::ExpiredToken)
         );
         assert_ne!(t, tokens.issue("up-1", Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn nonces_are_single_use_within_the_window() {
+        let mut nonces = Nonces::default();
+        let (t0, window) = (Instant::now(), Duration::from_secs(60));
+        assert!(nonces.first_use("a", t0, window));
+        assert!(nonces.first_use("b", t0 + Duration::from_secs(30), window));
+        assert!(!nonces.first_use("a", t0 + Duration::from_secs(59), window));
+        // "a" has aged out, "b" has not.
+        assert!(nonces.first_use("a", t0 + Duration::from_secs(61), window));
+        assert!(!nonces.first_use("b", t0 + Duration::from_secs(62), window));
+        assert_eq!(nonces.seen.len(), nonces.by_age.len());
     }
 
     #[test]
