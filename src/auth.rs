@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     Error,
-    error::ApiError,
+    error::check_status,
     generated::{Client, types},
     signing::Signer,
 };
@@ -88,8 +88,18 @@ pub(crate) struct TokenSource {
     user_pool_id: Option<String>,
     /// Read on every request: a plain lock held for a pointer copy.
     cache: RwLock<Option<Arc<Token>>>,
-    /// Held while a token is fetched, so that concurrent callers share one request.
-    refresh: tokio::sync::Mutex<()>,
+    /// Held while a token is fetched, so that concurrent callers share one request. It guards
+    /// the outcome of the last attempt: callers that queued behind a failed attempt share its
+    /// error instead of each trying again in turn (64 callers behind a 10 s timeout would
+    /// otherwise wait minutes).
+    refresh: tokio::sync::Mutex<LastAttempt>,
+}
+
+#[derive(Default)]
+struct LastAttempt {
+    /// Counts attempts, so a caller can tell whether one finished while it waited.
+    number: u64,
+    failure: Option<(String, Option<Arc<Error>>)>,
 }
 
 /// The management token operation's id, as progenitor names it in `OperationInfo`.
@@ -106,7 +116,7 @@ impl TokenSource {
             access_key_secret,
             user_pool_id,
             cache: RwLock::new(None),
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: tokio::sync::Mutex::default(),
         }
     }
 
@@ -124,14 +134,35 @@ impl TokenSource {
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
-        let _guard = self.refresh.lock().await;
-        // Whoever held the lock before us may have fetched one already.
+        let seen = self.refresh.try_lock().map(|last| last.number).ok();
+        let mut last = self.refresh.lock().await;
+        // Whoever held the lock before us may have fetched one already…
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
-        let token = Arc::new(self.fetch_boxed(client).await?);
-        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
-        Ok(token)
+        // …or failed to, while we waited: theirs is our answer too.
+        if seen != Some(last.number) {
+            if let Some((reason, source)) = &last.failure {
+                return Err(Error::Token {
+                    reason: reason.clone(),
+                    source: source.clone(),
+                });
+            }
+        }
+        last.number += 1;
+        match self.fetch_boxed(client).await {
+            Ok(token) => {
+                last.failure = None;
+                let token = Arc::new(token);
+                *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+                Ok(token)
+            }
+            Err(Error::Token { reason, source }) => {
+                last.failure = Some((reason.clone(), source.clone()));
+                Err(Error::Token { reason, source })
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Forgets `rejected` if it is still the cached token, so that the next caller fetches a new
@@ -166,7 +197,7 @@ impl TokenSource {
         let request = client.get_management_token().body(body).send();
         let failed = |reason: &str, source: Error| Error::Token {
             reason: format!("{reason}: {source}"),
-            source: Some(Box::new(source)),
+            source: Some(Arc::new(source)),
         };
         let answer = match request.await {
             Ok(answer) => answer,
@@ -181,20 +212,13 @@ impl TokenSource {
                 return Err(failed(reason, e));
             }
         };
-        let http_status = answer.status().as_u16();
-        let dto = answer.into_inner();
-        if dto.status_code as i64 != 200 {
-            let envelope = types::CommonResponseDto {
-                api_code: dto.api_code,
-                message: dto.message,
-                request_id: dto.request_id,
-                status_code: dto.status_code,
-            };
+        if let Err(refusal) = check_status(answer.status().as_u16(), answer.as_ref()) {
             return Err(failed(
                 "the token endpoint refused the access key pair",
-                Error::Api(ApiError::from_envelope(http_status, &envelope)),
+                refusal,
             ));
         }
+        let dto = answer.into_inner();
         let token = dto.data.access_token;
         if token.is_empty() {
             return Err(Error::Token {

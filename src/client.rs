@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use crate::{
     AuthScheme, Error, ImportReceipt, InputError, OtpImport, OtpSecret, UserRef,
     auth::{Auth, TokenSource},
-    error::ApiError,
+    error::check_status,
     generated::{self, types},
     hooks::{self, HookState, Shared},
     signing::{Signer, Stamper, SystemStamper},
@@ -343,13 +343,12 @@ impl ManagementClient {
         let imported = list.len();
         let body = types::ImportOtpReqDto { list };
         let answer = hooks::run(self.generated.import_otp().body(body).send()).await?;
-        let status = answer.status().as_u16();
-        let envelope = answer.into_inner();
-        check_status(status, &envelope)?;
+        check_status(answer.status().as_u16(), answer.as_ref())?;
+        let answer = answer.into_inner();
         Ok(ImportReceipt {
             imported,
-            message: envelope.message,
-            request_id: envelope.request_id,
+            message: answer.message,
+            request_id: answer.request_id,
         })
     }
 
@@ -375,32 +374,9 @@ impl ManagementClient {
             ))
             .send();
         let answer = hooks::run(call).await?;
-        let status = answer.status().as_u16();
-        let dto = answer.into_inner();
-        check_status(
-            status,
-            &types::CommonResponseDto {
-                api_code: dto.api_code,
-                message: dto.message,
-                request_id: dto.request_id,
-                status_code: dto.status_code,
-            },
-        )?;
-        Ok(OtpSecret::from(dto.data.secret))
+        check_status(answer.status().as_u16(), answer.as_ref())?;
+        Ok(OtpSecret::from(answer.into_inner().data.secret))
     }
-}
-
-/// A body that parsed but says `statusCode` != 200 is a refusal all the same.
-fn check_status(http_status: u16, envelope: &types::CommonResponseDto) -> Result<(), Error> {
-    if envelope.status_code as i64 == 200 {
-        return Ok(());
-    }
-    let api = ApiError::from_envelope(http_status, envelope);
-    Err(if api.is_unauthenticated() {
-        Error::Unauthenticated(api)
-    } else {
-        Error::Api(api)
-    })
 }
 
 #[cfg(test)]

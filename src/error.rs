@@ -1,8 +1,8 @@
 //! The crate's one error type.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
-use crate::generated::types::CommonResponseDto;
+use crate::generated::types::{CommonResponseDto, GetManagementTokenRespDto, GetOtpSecretRespDto};
 
 /// Everything that can go wrong talking to the Authing management API.
 ///
@@ -29,14 +29,15 @@ pub enum Error {
     /// refreshed and the request sent once more.
     #[error("not authenticated: {0}")]
     Unauthenticated(ApiError),
-    /// No management token could be obtained; `reason` names the cause.
+    /// No management token could be obtained; `reason` names the cause. Callers that were
+    /// waiting on the same failed token request share its error.
     #[error("could not obtain a management token: {reason}")]
     Token {
         /// What went wrong, including the cause's own message.
         reason: String,
         /// The underlying error, where there is one.
         #[source]
-        source: Option<Box<Error>>,
+        source: Option<Arc<Error>>,
     },
     /// The request could not be sent or its answer not received.
     #[error("transport failure: {0}")]
@@ -121,6 +122,48 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// The status fields every Authing answer carries, whatever its data.
+pub(crate) trait Envelope {
+    fn envelope(&self) -> CommonResponseDto;
+}
+
+impl Envelope for CommonResponseDto {
+    fn envelope(&self) -> CommonResponseDto {
+        self.clone()
+    }
+}
+
+macro_rules! envelope_of {
+    ($($answer:ty),*) => {$(
+        impl Envelope for $answer {
+            fn envelope(&self) -> CommonResponseDto {
+                CommonResponseDto {
+                    api_code: self.api_code,
+                    message: self.message.clone(),
+                    request_id: self.request_id.clone(),
+                    status_code: self.status_code,
+                }
+            }
+        }
+    )*};
+}
+
+envelope_of!(GetManagementTokenRespDto, GetOtpSecretRespDto);
+
+/// A body that parsed but says `statusCode` != 200 is a refusal all the same.
+pub(crate) fn check_status(http_status: u16, answer: &impl Envelope) -> Result<(), Error> {
+    let envelope = answer.envelope();
+    if envelope.status_code as i64 == 200 {
+        return Ok(());
+    }
+    let api = ApiError::from_envelope(http_status, &envelope);
+    Err(if api.is_unauthenticated() {
+        Error::Unauthenticated(api)
+    } else {
+        Error::Api(api)
+    })
+}
 
 impl ApiError {
     pub(crate) fn from_envelope(http_status: u16, body: &CommonResponseDto) -> Self {

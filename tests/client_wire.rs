@@ -700,3 +700,38 @@ async fn nothing_secret_shows_in_debug_or_display() {
         shown[0]
     );
 }
+
+#[tokio::test]
+async fn callers_queued_behind_a_failed_token_request_share_its_error() {
+    let wire = Wire::start().await;
+    // Slower than the timeout: the one attempt times out.
+    let token_mock = wire.token_route(7200.0, Duration::from_secs(2)).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(wire.url())
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let user = UserRef::by_user_id(format!("u{i}")).unwrap();
+                client.get_otp_secret_by_user(&user).await
+            })
+        })
+        .collect();
+    for call in calls {
+        let err = call.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+        assert!(err.is_retryable(), "{err}");
+        assert!(err.to_string().contains("could not be reached"), "{err}");
+    }
+    assert_eq!(token_mock.calls_async().await, 1, "one attempt, shared");
+    // The next call tries again.
+    let _ = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u").unwrap())
+        .await;
+    assert_eq!(token_mock.calls_async().await, 2);
+}

@@ -64,13 +64,15 @@ impl Wire {
     }
 
     /// Answers `method path` with `respond(n, request)`, n counting this route's calls from 0.
+    /// Requests are logged when answered, after `delay`; the returned mock counts them on
+    /// arrival.
     pub async fn route(
         &self,
         method: Method,
         path: &str,
         delay: Duration,
         respond: impl Fn(usize, &Seen) -> HttpMockResponse + Send + Sync + 'static,
-    ) {
+    ) -> httpmock::Mock<'_> {
         let log = self.log.clone();
         let calls = Arc::new(AtomicUsize::new(0));
         let respond: Responder = Arc::new(respond);
@@ -97,11 +99,11 @@ impl Wire {
                         respond(calls.fetch_add(1, Ordering::SeqCst), &seen)
                     });
             })
-            .await;
+            .await
     }
 
     /// The token endpoint, issuing `token(n)` for the n-th request, valid `expires_in` seconds.
-    pub async fn token_route(&self, expires_in: f64, delay: Duration) {
+    pub async fn token_route(&self, expires_in: f64, delay: Duration) -> httpmock::Mock<'_> {
         self.route(
             Method::POST,
             "/api/v3/get-management-token",
@@ -116,7 +118,7 @@ impl Wire {
                 )
             },
         )
-        .await;
+        .await
     }
 
     /// `GET /api/v3/get-otp-secret-by-user` answering `respond`.
