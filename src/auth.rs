@@ -141,13 +141,13 @@ impl TokenSource {
             return Ok(token);
         }
         // …or failed to, while we waited: theirs is our answer too.
-        if seen != Some(last.number) {
-            if let Some((reason, source)) = &last.failure {
-                return Err(Error::Token {
-                    reason: reason.clone(),
-                    source: source.clone(),
-                });
-            }
+        if seen != Some(last.number)
+            && let Some((reason, source)) = &last.failure
+        {
+            return Err(Error::Token {
+                reason: reason.clone(),
+                source: source.clone(),
+            });
         }
         last.number += 1;
         match self.fetch_boxed(client).await {
