@@ -84,7 +84,7 @@ pub enum ErrorKind {
 }
 
 /// What the API said when it said no.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct ApiError {
     /// The HTTP status of the answer (Authing often answers HTTP 200 with a failing

@@ -235,7 +235,7 @@ fn check_base32(secret: &str) -> Result<(), InputError> {
 }
 
 /// What Authing said to a successful import.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, JsonSchema)]
 #[non_exhaustive]
 pub struct ImportReceipt {
     /// How many items were sent and accepted.
