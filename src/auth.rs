@@ -5,7 +5,10 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -77,7 +80,10 @@ pub(crate) struct Token {
     /// `Bearer <token>`, marked sensitive so that `http`'s `Debug` hides it too.
     pub(crate) authorization: HeaderValue,
     pub(crate) user_pool_id: HeaderValue,
+    /// When a replacement is fetched.
     refresh_at: Instant,
+    /// When the server stops accepting it: until then it still serves if a refresh fails.
+    expires_at: Instant,
 }
 
 /// Fetches and caches the management token.
@@ -93,12 +99,13 @@ pub(crate) struct TokenSource {
     /// error instead of each trying again in turn (64 callers behind a 10 s timeout would
     /// otherwise wait minutes).
     refresh: tokio::sync::Mutex<LastAttempt>,
+    /// Counts finished attempts (written under `refresh`), so that a caller can tell whether
+    /// one finished while it waited for the lock.
+    attempts: AtomicU64,
 }
 
 #[derive(Default)]
 struct LastAttempt {
-    /// Counts attempts, so a caller can tell whether one finished while it waited.
-    number: u64,
     failure: Option<(String, Option<Arc<Error>>)>,
 }
 
@@ -117,15 +124,27 @@ impl TokenSource {
             user_pool_id,
             cache: RwLock::new(None),
             refresh: tokio::sync::Mutex::default(),
+            attempts: AtomicU64::new(0),
         }
     }
 
-    fn fresh(&self) -> Option<Arc<Token>> {
+    /// The cached token, if `now` is before the instant `deadline` picks from it.
+    fn cached_until(&self, deadline: impl Fn(&Token) -> Instant) -> Option<Arc<Token>> {
         let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
         cache
             .as_ref()
-            .filter(|t| Instant::now() < t.refresh_at)
+            .filter(|t| Instant::now() < deadline(t))
             .cloned()
+    }
+
+    /// A token not yet due for replacement.
+    fn fresh(&self) -> Option<Arc<Token>> {
+        self.cached_until(|t| t.refresh_at)
+    }
+
+    /// A token the server still accepts, due for replacement or not.
+    fn unexpired(&self) -> Option<Arc<Token>> {
+        self.cached_until(|t| t.expires_at)
     }
 
     /// A token that is not about to expire, fetching one if needed. Concurrent callers wait
@@ -134,49 +153,48 @@ impl TokenSource {
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
-        let seen = self.refresh.try_lock().map(|last| last.number).ok();
+        let seen = self.attempts.load(Ordering::Acquire);
         let mut last = self.refresh.lock().await;
         // Whoever held the lock before us may have fetched one already…
         if let Some(token) = self.fresh() {
             return Ok(token);
         }
         // …or failed to, while we waited: theirs is our answer too.
-        if seen != Some(last.number)
+        if seen != self.attempts.load(Ordering::Acquire)
             && let Some((reason, source)) = &last.failure
         {
-            return Err(Error::Token {
+            return self.unexpired().ok_or_else(|| Error::Token {
                 reason: reason.clone(),
                 source: source.clone(),
             });
         }
-        last.number += 1;
-        match self.fetch_boxed(client).await {
+        let outcome = self.fetch_boxed(client).await;
+        self.attempts.fetch_add(1, Ordering::Release);
+        match outcome {
             Ok(token) => {
                 last.failure = None;
                 let token = Arc::new(token);
                 *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
                 Ok(token)
             }
-            Err(Error::Token { reason, source }) => {
-                last.failure = Some((reason.clone(), source.clone()));
-                Err(Error::Token { reason, source })
+            Err(error) => {
+                if let Error::Token { reason, source } = &error {
+                    last.failure = Some((reason.clone(), source.clone()));
+                }
+                // An early refresh that failed leaves the current token in service.
+                self.unexpired().ok_or(error)
             }
-            Err(other) => Err(other),
         }
     }
 
-    /// Forgets `rejected` if it is still the cached token, so that the next caller fetches a new
-    /// one; a token another caller already replaced is left alone.
-    pub(crate) fn invalidate(&self, rejected: &Arc<Token>) {
+    /// Forgets the cached token if it is the one a refused request carried (its
+    /// `authorization`), so that the next caller fetches a new one; a token another caller
+    /// already replaced is left alone.
+    pub(crate) fn invalidate(&self, rejected: &HeaderValue) {
         let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-        if cache.as_ref().is_some_and(|t| Arc::ptr_eq(t, rejected)) {
+        if cache.as_ref().is_some_and(|t| t.authorization == rejected) {
             *cache = None;
         }
-    }
-
-    /// The cached token, if any, fresh or not.
-    pub(crate) fn cached(&self) -> Option<Arc<Token>> {
-        self.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The token request passes through the same hooks as every other (which skip auth for it),
@@ -254,14 +272,23 @@ impl TokenSource {
             reason: "the user pool id is not a valid HTTP header value".into(),
             source: None,
         })?;
-        let lifetime = Duration::from_secs_f64(lifetime);
+        // Past a day the lifetime is taken as a day: the token is renewed daily at least, and an
+        // absurd value cannot overflow the clock.
+        let lifetime = Duration::try_from_secs_f64(lifetime)
+            .unwrap_or(MAX_TOKEN_LIFETIME)
+            .min(MAX_TOKEN_LIFETIME);
+        let now = Instant::now();
         Ok(Token {
             authorization,
             user_pool_id,
-            refresh_at: Instant::now() + lifetime - refresh_margin(lifetime),
+            refresh_at: now + lifetime - refresh_margin(lifetime),
+            expires_at: now + lifetime,
         })
     }
 }
+
+/// The longest a token is kept, whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// How long before expiry a token is replaced: a fifth of its lifetime, at most five minutes,
 /// so that a request never leaves with a token that expires on the way.

@@ -385,24 +385,27 @@ pub(crate) fn json_error_summary(e: &serde_json::Error) -> String {
     } else {
         match e.classify() {
             serde_json::error::Category::Data => "a field has the wrong type or value".to_owned(),
-            serde_json::error::Category::Syntax => "the body is not valid JSON".to_owned(),
-            serde_json::error::Category::Eof => "the body ends early".to_owned(),
-            serde_json::error::Category::Io => "the body could not be read".to_owned(),
+            serde_json::error::Category::Syntax => "not valid JSON".to_owned(),
+            serde_json::error::Category::Eof => "JSON that ends early".to_owned(),
+            serde_json::error::Category::Io => "JSON that could not be read".to_owned(),
         }
     };
     format!("{what} (line {}, column {})", e.line(), e.column())
 }
 
-/// Keys whose values are never shown in an excerpt.
-const SECRET_KEYS: &[&str] = &[
-    "secret",
-    "access_token",
-    "accesstoken",
-    "accesskeysecret",
-    "recoverycode",
-    "token",
-    "password",
-];
+/// Words that mark a key (or, in a body that is not JSON, the text) as secret-bearing. Keys are
+/// compared lower-cased with `_` and `-` removed, by substring, so `otpSecret`,
+/// `recovery_codes` and `refresh_token` all match.
+const SECRET_WORDS: &[&str] = &["secret", "token", "recovery", "password", "credential"];
+
+fn is_secret_key(key: &str) -> bool {
+    let key: String = key
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SECRET_WORDS.iter().any(|w| key.contains(w))
+}
 
 const EXCERPT_CHARS: usize = 200;
 
@@ -415,10 +418,9 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
         }
         Err(_) => {
             let text = String::from_utf8_lossy(body);
-            // A body that is not JSON but names a secret field is withheld whole: cutting it
+            // A body that is not JSON but mentions a secret word is withheld whole: cutting it
             // safely would need a parser it evidently does not fit.
-            let lower = text.to_ascii_lowercase();
-            if SECRET_KEYS.iter().any(|k| lower.contains(k)) {
+            if is_secret_key(&text) {
                 return format!("<{} bytes withheld: may contain secrets>", body.len());
             }
             text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -434,8 +436,7 @@ fn redact(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, v) in map.iter_mut() {
-                let key = key.to_ascii_lowercase().replace(['_', '-'], "");
-                if SECRET_KEYS.iter().any(|k| k.replace('_', "") == key) {
+                if is_secret_key(key) {
                     *v = serde_json::Value::String("<redacted>".into());
                 } else {
                     redact(v);
@@ -463,6 +464,18 @@ mod tests {
         let long = "x".repeat(1000);
         assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS + 1);
         assert!(excerpt(b"<html>secret: HZ2F</html>").contains("withheld"));
+        // Found by review: key names other than the spec's own.
+        for body in [
+            &br#"{"data":{"otpSecret":"HZ2F6J3AGNAVSOTV","recoveryCodes":["b471-8ec0"]}}"#[..],
+            br#"{"data":{"secret":null,"refresh_token":"RT-SECRET-1"}}"#,
+            br#"{"statusCode":200,"data":{"Access-Token":"RT-SECRET-1"}}"#,
+            b"recovery_code=b471-8ec0&otp=HZ2F6J3AGNAVSOTV",
+        ] {
+            let e = excerpt(body);
+            for needle in ["HZ2F6J3AGNAVSOTV", "b471-8ec0", "RT-SECRET-1"] {
+                assert!(!e.contains(needle), "{needle} in {e}");
+            }
+        }
     }
 
     #[test]

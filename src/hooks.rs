@@ -121,15 +121,16 @@ impl ClientHooks<HookState> for Client {
         if info.operation_id == TOKEN_OPERATION {
             return self.client.execute(request).await;
         }
-        let used = tokens.cached();
+        // The credentials this request actually carries, whatever the cache holds by now.
+        let sent = request.headers().get(AUTHORIZATION).cloned();
         let retry = request.try_clone();
         let (response, unauthenticated) = inspect(self.client.execute(request).await?).await?;
-        let (true, Some(used), Some(mut retry)) = (unauthenticated, used, retry) else {
+        let (true, Some(sent), Some(mut retry)) = (unauthenticated, sent, retry) else {
             return Ok(response);
         };
         // The token was refused before it expired (revoked, or the server's clock disagrees):
         // fetch a new one, once, and send again. A second refusal is the caller's error.
-        tokens.invalidate(&used);
+        tokens.invalidate(&sent);
         match tokens.token(self).await {
             Ok(token) => {
                 apply_token(&mut retry, &token);

@@ -259,7 +259,7 @@ async fn token_is_refreshed_ahead_of_expiry() {
     assert_eq!(calls[2].header("authorization"), Some(bearer(1).as_str()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_concurrent_first_calls_share_one_token_request() {
     let wire = Wire::start().await;
     // A slow token endpoint, so that every caller arrives while the first fetch is in flight.
@@ -701,7 +701,7 @@ async fn nothing_secret_shows_in_debug_or_display() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_queued_behind_a_failed_token_request_share_its_error() {
     let wire = Wire::start().await;
     // Slower than the timeout: the one attempt times out.
@@ -734,4 +734,52 @@ async fn callers_queued_behind_a_failed_token_request_share_its_error() {
         .get_otp_secret_by_user(&UserRef::by_user_id("u").unwrap())
         .await;
     assert_eq!(token_mock.calls_async().await, 2);
+}
+
+#[tokio::test]
+async fn an_absurd_expires_in_is_capped_not_a_panic() {
+    let wire = Wire::start().await;
+    wire.token_route(1e30, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = client(&wire);
+    let user = UserRef::by_user_id("u1").unwrap();
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    assert_eq!(wire.token_requests(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
+    let wire = Wire::start().await;
+    // The first token lives 2 s (replaced from 1.6 s on); every later token request fails.
+    wire.route(
+        Method::POST,
+        "/api/v3/get-management-token",
+        Duration::ZERO,
+        |n, _| {
+            if n == 0 {
+                json(
+                    200,
+                    &json!({"statusCode": 200, "message": "ok",
+                            "data": {"access_token": token_at(0), "expires_in": 2}}),
+                )
+            } else {
+                raw(503, "text/html", "<html>maintenance</html>")
+            }
+        },
+    )
+    .await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = client(&wire);
+    let user = UserRef::by_user_id("u1").unwrap();
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    // Due for replacement, the replacement fails, the current token still serves.
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    assert_eq!(wire.token_requests(), 2);
+    let calls = wire.seen_at("/api/v3/get-otp-secret-by-user");
+    assert_eq!(
+        calls[1].header("authorization"),
+        Some(format!("Bearer {}", token_at(0)).as_str())
+    );
 }
