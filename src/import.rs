@@ -23,6 +23,7 @@
 //! ```
 
 use std::{
+    collections::VecDeque,
     fmt,
     fs::File,
     io::{self, BufRead, BufReader, Read},
@@ -121,10 +122,77 @@ enum Inner<R: Read> {
         buf: Vec<u8>,
     },
     Csv {
-        reader: csv::Reader<R>,
+        reader: csv::Reader<LineIndex<R>>,
         checked_header: bool,
         record: csv::ByteRecord,
     },
+}
+
+/// Notes where each line the CSV parser reads past ends, and whether it was blank, so that a
+/// record's byte offset (which the parser reports reliably) maps to the line it starts on,
+/// whatever the line endings and however many blank lines (which the parser skips) came before.
+/// It holds only the lines of the parser's read-ahead.
+struct LineIndex<R> {
+    inner: R,
+    read: u64,
+    lines: VecDeque<LineEnd>,
+    blank_so_far: bool,
+    lines_before: u64,
+}
+
+struct LineEnd {
+    /// The offset of the line's `\n`.
+    at: u64,
+    blank: bool,
+}
+
+impl<R> LineIndex<R> {
+    fn new(inner: R) -> Self {
+        LineIndex {
+            inner,
+            read: 0,
+            lines: VecDeque::new(),
+            blank_so_far: true,
+            lines_before: 0,
+        }
+    }
+
+    /// The 1-based line of the record the parser reports at byte `offset`; offsets must come
+    /// in increasing order. The parser reports a record from where it started looking: after
+    /// a CRLF that is the `\n` (the `\r` ended the record before), and before skipped blank
+    /// lines that is where they begin.
+    fn line_at(&mut self, offset: u64) -> u64 {
+        while let Some(line) = self.lines.front() {
+            if line.at <= offset || line.blank {
+                self.lines.pop_front();
+                self.lines_before += 1;
+            } else {
+                break;
+            }
+        }
+        self.lines_before + 1
+    }
+}
+
+impl<R: Read> Read for LineIndex<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, byte) in buf[..n].iter().enumerate() {
+            match byte {
+                b'\n' => {
+                    self.lines.push_back(LineEnd {
+                        at: self.read + i as u64,
+                        blank: self.blank_so_far,
+                    });
+                    self.blank_so_far = true;
+                }
+                b'\r' => {}
+                _ => self.blank_so_far = false,
+            }
+        }
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 impl<R: Read> fmt::Debug for ImportReader<R> {
@@ -169,7 +237,7 @@ impl<R: Read> ImportReader<R> {
                 reader: csv::ReaderBuilder::new()
                     .has_headers(false)
                     .flexible(true)
-                    .from_reader(reader),
+                    .from_reader(LineIndex::new(reader)),
                 checked_header: false,
                 record: csv::ByteRecord::new(),
             },
@@ -235,9 +303,13 @@ fn next_json<R: Read>(
             line: *line,
             reason,
         };
-        let Ok(text) = std::str::from_utf8(buf) else {
+        let Ok(mut text) = std::str::from_utf8(buf) else {
             return Some(Err(malformed("not valid UTF-8".into())));
         };
+        if *line == 1 {
+            // Editors on Windows start UTF-8 files with a byte order mark.
+            text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        }
         if text.trim().is_empty() {
             continue;
         }
@@ -268,17 +340,18 @@ fn next_json<R: Read>(
 pub const CSV_HEADER: [&str; 3] = ["userId", "secret", "recoveryCode"];
 
 fn next_csv<R: Read>(
-    reader: &mut csv::Reader<R>,
+    reader: &mut csv::Reader<LineIndex<R>>,
     checked_header: &mut bool,
     record: &mut csv::ByteRecord,
 ) -> Option<Result<ImportRecord, ImportFileError>> {
     loop {
-        let line = reader.position().line();
+        let start = reader.position().byte();
         match reader.read_byte_record(record) {
             Ok(false) => return None,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
+                let at = e.position().map_or(start, |p| p.byte());
+                let line = reader.get_mut().line_at(at);
                 return Some(Err(match e.into_kind() {
                     csv::ErrorKind::Io(source) => ImportFileError::Io {
                         line: Some(line),
@@ -291,7 +364,8 @@ fn next_csv<R: Read>(
                 }));
             }
         }
-        let line = record.position().map_or(line, |p| p.line());
+        let at = record.position().map_or(start, |p| p.byte());
+        let line = reader.get_mut().line_at(at);
         let malformed = |reason: String| ImportFileError::Malformed { line, reason };
         let mut fields = Vec::with_capacity(3);
         for field in record.iter() {
@@ -404,6 +478,46 @@ mod tests {
             read(json, ImportFormat::JsonLines)[0].as_ref().unwrap_err(),
             "line 1: not valid UTF-8"
         );
+    }
+
+    #[test]
+    fn line_numbers_survive_crlf_blank_lines_quotes_and_a_bom() {
+        let line_of_error = |text: &[u8], format| {
+            read(text, format)
+                .into_iter()
+                .find_map(Result::err)
+                .expect("an error")
+        };
+        let crlf = b"userId,secret\r\nu1,HZ2F6J3AGNAVSOTV\r\nu2,HZ2F6J3AGNAVSOTV\r\nu3,\r\n";
+        assert_eq!(
+            line_of_error(crlf, ImportFormat::Csv),
+            "line 4: secret: missing"
+        );
+        let blank = b"userId,secret\nu1,HZ2F6J3AGNAVSOTV\n\n\n\nu3,\n";
+        assert_eq!(
+            line_of_error(blank, ImportFormat::Csv),
+            "line 6: secret: missing"
+        );
+        // A quoted field spanning two lines: refused (a control character), and the next
+        // record's line still counts both.
+        let quoted = b"userId,secret,recoveryCode\nu1,HZ2F6J3AGNAVSOTV,\"two\nlines\"\nu3,\n";
+        let errors: Vec<String> = read(quoted, ImportFormat::Csv)
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                "line 2: recoveryCode: must not contain control characters",
+                "line 4: secret: missing"
+            ]
+        );
+        let bom_csv = b"\xef\xbb\xbfuserId,secret\nu1,HZ2F6J3AGNAVSOTV\n";
+        assert!(read(bom_csv, ImportFormat::Csv)[0].is_ok());
+        let bom_json = b"\xef\xbb\xbf{\"userId\":\"u1\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\r\n{\"userId\":\"u2\"}\r\n";
+        let records = read(bom_json, ImportFormat::JsonLines);
+        assert!(records[0].is_ok(), "{:?}", records[0].as_ref().err());
+        assert_eq!(records[1].as_ref().unwrap_err(), "line 2: secret: missing");
     }
 
     #[test]
