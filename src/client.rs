@@ -1,6 +1,6 @@
 //! The management client and its builder.
 
-use std::{collections::HashMap, fmt, str::FromStr, sync::Arc, time::Duration};
+use std::{borrow::Borrow, collections::HashMap, fmt, str::FromStr, sync::Arc, time::Duration};
 
 use reqwest::header::HeaderValue;
 use secrecy::SecretString;
@@ -160,6 +160,10 @@ impl ManagementClientBuilder {
     }
 
     /// Sends through this `reqwest::Client` (proxies, TLS roots, connection pool settings).
+    ///
+    /// Its default headers are added after the request hook has signed the request: in
+    /// signature mode, do not give it `x-authing-*` or `date` default headers, which the server
+    /// would expect to be signed.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
@@ -218,9 +222,9 @@ impl ManagementClientBuilder {
             .access_key_id
             .filter(|id| !id.trim().is_empty())
             .ok_or_else(|| Error::Config("no access key id (set AUTHING_ACCESS_KEY_ID)".into()))?;
-        if HeaderValue::from_str(&access_key_id).is_err() || access_key_id.contains(':') {
+        if !access_key_id.chars().all(|c| c.is_ascii_graphic()) || access_key_id.contains(':') {
             return Err(Error::Config(
-                "the access key id must be printable ASCII without `:`".into(),
+                "the access key id must be printable ASCII without spaces or `:`".into(),
             ));
         }
         let access_key_secret = self
@@ -242,7 +246,14 @@ impl ManagementClientBuilder {
                 )));
             }
         }
+        // Visible ASCII only: a value that is not text cannot be signed, and servers disagree
+        // on other bytes.
         let header = |name: &str, value: String| {
+            if !value.chars().all(|c| c.is_ascii_graphic() || c == ' ') || value.trim().is_empty() {
+                return Err(Error::Config(format!(
+                    "the {name} must be non-empty printable ASCII"
+                )));
+            }
             HeaderValue::try_from(value)
                 .map_err(|_| Error::Config(format!("the {name} is not a valid header value")))
         };
@@ -306,7 +317,8 @@ impl ManagementClient {
         &self.generated
     }
 
-    /// Binds each item's OTP secret (and recovery code) to its user (`importOtp`).
+    /// Binds each item's OTP secret (and recovery code) to its user (`importOtp`). Items may be
+    /// given by value or by reference.
     ///
     /// The items are checked before anything is sent: the list must not be empty and must not
     /// name a user twice. One call is one request; split very large imports into batches.
@@ -320,13 +332,15 @@ impl ManagementClient {
     /// assert_eq!(receipt.imported, 1);
     /// # Ok(()) }
     /// ```
-    pub async fn import_otp(
-        &self,
-        items: impl IntoIterator<Item = OtpImport>,
-    ) -> Result<ImportReceipt, Error> {
+    pub async fn import_otp<I>(&self, items: I) -> Result<ImportReceipt, Error>
+    where
+        I: IntoIterator,
+        I::Item: Borrow<OtpImport>,
+    {
         let mut seen = HashMap::new();
         let mut list = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
+            let item = item.borrow();
             if let Some(first) = seen.insert(item.user_id().to_owned(), index) {
                 return Err(InputError::new(
                     "userId",

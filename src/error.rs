@@ -154,7 +154,7 @@ envelope_of!(GetManagementTokenRespDto, GetOtpSecretRespDto);
 /// A body that parsed but says `statusCode` != 200 is a refusal all the same.
 pub(crate) fn check_status(http_status: u16, answer: &impl Envelope) -> Result<(), Error> {
     let envelope = answer.envelope();
-    if envelope.status_code as i64 == 200 {
+    if envelope.status_code == 200.0 {
         return Ok(());
     }
     let api = ApiError::from_envelope(http_status, &envelope);
@@ -254,9 +254,9 @@ impl Error {
 
     /// Whether the same request may succeed if sent again, and doing so is safe.
     ///
-    /// True for transport failures and timeouts, rate limiting (429) and server-side
-    /// unavailability (HTTP or `statusCode` 5xx, 408), and a token request that failed for one of
-    /// these reasons. False for refusals that will not change (bad input, 4xx business errors,
+    /// True for transport failures and timeouts, rate limiting (429) and server-side failures
+    /// (HTTP or `statusCode` 5xx, 408, with a JSON body or not), and a token request that failed
+    /// for one of these reasons. False for refusals that will not change (bad input, 4xx business errors,
     /// rejected credentials, bad configuration) and for answers that are not the promised JSON.
     /// Both OTP operations are idempotent (a read, and an import that binds the same secret
     /// again), so a retry after an ambiguous failure does no harm.
@@ -267,10 +267,10 @@ impl Error {
         match self {
             Error::Api(e) => transient(e.status_code) || transient(i64::from(e.http_status)),
             Error::Token { source, .. } => source.as_deref().is_some_and(Error::is_retryable),
-            Error::Transport(_) | Error::Timeout(_) => true,
-            Error::UnexpectedResponse { status, .. } => {
-                matches!(status, 408 | 429 | 502 | 503 | 504)
-            }
+            // A request that could not even be built fails the same way again.
+            Error::Transport(e) => !e.is_builder(),
+            Error::Timeout(_) => true,
+            Error::UnexpectedResponse { status, .. } => transient(i64::from(*status)),
             Error::Unauthenticated(_) | Error::InvalidInput(_) | Error::Config(_) => false,
         }
     }

@@ -60,6 +60,9 @@ pub use user::{UserIdType, UserRef};
 /// authentication hooks as the facade's. Its types mirror the wire format exactly (numbers are
 /// `f64` because upstream declares them `number`), and their `Debug` is the generator's, which
 /// prints secrets: prefer the facade's types where that matters.
+///
+/// Its shape follows the spec: a `spec sync` that changes the spec can change it in ways semver
+/// does not cover. The facade is the stable API.
 #[allow(missing_docs, clippy::all, unreachable_pub)]
 pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/authing_otp_client.rs"));

@@ -208,6 +208,15 @@ fn check_base32(secret: &str) -> Result<(), InputError> {
         return Err(InputError::new("secret", "must not be empty"));
     }
     let body = secret.trim_end_matches('=');
+    if body.is_empty() {
+        return Err(InputError::new("secret", "must not be only padding"));
+    }
+    if body.len() != secret.len() && !secret.len().is_multiple_of(8) {
+        return Err(InputError::new(
+            "secret",
+            "padded base32 must be a multiple of 8 characters long",
+        ));
+    }
     if let Some(pos) = body
         .chars()
         .position(|c| !(c.is_ascii_alphabetic() || ('2'..='7').contains(&c)))
@@ -238,7 +247,8 @@ fn check_base32(secret: &str) -> Result<(), InputError> {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, JsonSchema)]
 #[non_exhaustive]
 pub struct ImportReceipt {
-    /// How many items were sent and accepted.
+    /// How many items were sent in the request the API accepted (it reports no count of its
+    /// own).
     pub imported: usize,
     /// The API's `message`.
     pub message: String,
@@ -260,7 +270,15 @@ mod tests {
         ] {
             assert!(check_base32(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "HZ2F 6J3A", "HZ2F6J3AGNAVSOT1", "ABC", "A=B="] {
+        for bad in [
+            "",
+            "====",
+            "HZ2F 6J3A",
+            "HZ2F6J3AGNAVSOT1",
+            "ABC",
+            "A=B=",
+            "MZXW6Y==",
+        ] {
             let err = check_base32(bad).unwrap_err();
             assert_eq!(err.field(), "secret");
             if !bad.is_empty() {

@@ -217,7 +217,8 @@ impl UserRef {
         })
     }
 
-    /// By Authing user id.
+    /// The id, of the kind [`user_id_type`](Self::user_id_type) says (composite ids joined by
+    /// `:`), as sent in `userId`.
     pub fn user_id(&self) -> &str {
         &self.user_id
     }
@@ -253,7 +254,11 @@ impl UserRef {
     }
 
     /// By an identity source id and the user's id in it.
-    pub fn identity(ext_idp_id: &str, user_id_in_idp: &str) -> Result<Self, InputError> {
+    pub fn identity(
+        ext_idp_id: impl AsRef<str>,
+        user_id_in_idp: impl AsRef<str>,
+    ) -> Result<Self, InputError> {
+        let (ext_idp_id, user_id_in_idp) = (ext_idp_id.as_ref(), user_id_in_idp.as_ref());
         check_part("extIdpId", ext_idp_id)?;
         if ext_idp_id.contains(':') {
             return Err(InputError::new("extIdpId", "must not contain `:`"));
@@ -265,7 +270,11 @@ impl UserRef {
     }
 
     /// By a sync provider (`lark`, `wechatwork`, …) and the user's id in it.
-    pub fn sync_relation(provider: &str, user_id_in_idp: &str) -> Result<Self, InputError> {
+    pub fn sync_relation(
+        provider: impl AsRef<str>,
+        user_id_in_idp: impl AsRef<str>,
+    ) -> Result<Self, InputError> {
+        let (provider, user_id_in_idp) = (provider.as_ref(), user_id_in_idp.as_ref());
         check_part("provider", provider)?;
         if provider.contains(':') {
             return Err(InputError::new("provider", "must not contain `:`"));

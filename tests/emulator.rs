@@ -1502,3 +1502,27 @@ mod command {
         assert!(stderr.contains("/nonexistent/seed.json"), "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn huge_lifetimes_and_skews_do_not_overflow() {
+    let emu = start(
+        Emulator::builder()
+            .token_ttl(Duration::MAX)
+            .max_clock_skew(Duration::MAX)
+            .user(User::new("u1").otp("ALICESECRETBASE32")),
+    )
+    .await;
+    let token = emu.issue_token();
+    let (status, reply) = get_with_headers(
+        &emu,
+        &[
+            (
+                "authorization",
+                &format!("Bearer {}", token.expose_secret()),
+            ),
+            ("x-authing-userpool-id", emu.user_pool_id()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+}

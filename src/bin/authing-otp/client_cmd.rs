@@ -108,14 +108,23 @@ impl ClientArgs {
             builder = builder.auth(auth);
         }
         if let Some(seconds) = self.timeout {
-            if !(seconds.is_finite() && seconds > 0.0) {
-                return Err(Error::Config("--timeout must be a positive number".into()));
-            }
-            builder = builder.timeout(Duration::from_secs_f64(seconds));
+            let timeout = Duration::try_from_secs_f64(seconds)
+                .ok()
+                .filter(|t| !t.is_zero() && *t <= MAX_TIMEOUT)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "--timeout must be more than 0 and at most {} seconds",
+                        MAX_TIMEOUT.as_secs()
+                    ))
+                })?;
+            builder = builder.timeout(timeout);
         }
         builder.build()
     }
 }
+
+/// The longest `--timeout` accepted.
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Prints `error` and returns the exit code for it.
 pub fn fail(command: &str, error: &Error) -> ExitCode {
@@ -260,9 +269,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     let count = batches.len();
     for (n, batch) in batches.enumerate() {
         let (first, last) = (batch[0].0, batch[batch.len() - 1].0);
-        let result = client
-            .import_otp(batch.iter().map(|(_, item)| item.clone()))
-            .await;
+        let result = client.import_otp(batch.iter().map(|(_, item)| item)).await;
         if let Err(e) = result {
             let done = if imported == 0 {
                 "nothing was imported".to_owned()

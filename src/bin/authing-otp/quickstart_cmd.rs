@@ -10,7 +10,7 @@ use authing_otp::{
     Error, ManagementClient, OtpImport, UserRef,
     emulator::{Emulator, User},
 };
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::client_cmd::{ClientArgs, fail};
 
@@ -40,9 +40,13 @@ pub struct QuickstartArgs {
         long,
         value_name = "BASE32",
         requires = "import_user_id",
-        hide_env_values = true
+        value_parser = parse_secret
     )]
-    secret: Option<String>,
+    secret: Option<SecretString>,
+}
+
+fn parse_secret(value: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(value))
 }
 
 /// Runs the quickstart.
@@ -116,7 +120,7 @@ async fn against_host(args: QuickstartArgs) -> Result<(), Error> {
     println!("Credentials are set: talking to {}.", client.host());
     if let (Some(user_id), Some(secret)) = (&args.import_user_id, &args.secret) {
         let receipt = client
-            .import_otp([OtpImport::new(user_id.as_str(), secret.as_str())?])
+            .import_otp([OtpImport::new(user_id.as_str(), secret.expose_secret())?])
             .await?;
         println!(
             "importOtp: bound the given secret to user {user_id}: server said \"{}\"",
