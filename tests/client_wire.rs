@@ -434,7 +434,7 @@ async fn html_500_is_an_unexpected_response_with_an_excerpt() {
         text.contains("HTTP 500") && text.contains("Internal Server Error"),
         "{text}"
     );
-    assert!(!err.is_retryable());
+    assert!(err.is_retryable(), "a 5xx is transient, JSON body or not");
 }
 
 #[tokio::test]
@@ -637,7 +637,10 @@ async fn invalid_input_is_refused_before_anything_is_sent() {
     wire.token_route(7200.0, Duration::ZERO).await;
     let client = client(&wire);
 
-    let err = client.import_otp([]).await.unwrap_err();
+    let err = client
+        .import_otp(Vec::<OtpImport>::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert_eq!(
         err.to_string(),
