@@ -177,19 +177,20 @@ impl<R> LineIndex<R> {
 impl<R: Read> Read for LineIndex<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for (i, byte) in buf[..n].iter().enumerate() {
-            match byte {
-                b'\n' => {
-                    self.lines.push_back(LineEnd {
-                        at: self.read + i as u64,
-                        blank: self.blank_so_far,
-                    });
-                    self.blank_so_far = true;
-                }
-                b'\r' => {}
-                _ => self.blank_so_far = false,
-            }
+        let chunk = &buf[..n];
+        let only_cr = |bytes: &[u8]| bytes.iter().all(|&b| b == b'\r');
+        let mut line_start = 0;
+        for at in memchr::memchr_iter(b'\n', chunk) {
+            // `all` stops at the first other byte: a line with content costs one comparison.
+            let blank = self.blank_so_far && only_cr(&chunk[line_start..at]);
+            self.lines.push_back(LineEnd {
+                at: self.read + at as u64,
+                blank,
+            });
+            self.blank_so_far = true;
+            line_start = at + 1;
         }
+        self.blank_so_far = self.blank_so_far && only_cr(&chunk[line_start..]);
         self.read += n as u64;
         Ok(n)
     }
