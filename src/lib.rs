@@ -54,6 +54,10 @@ pub use error::{ApiError, Error, ErrorKind, InputError};
 pub use otp::{ImportReceipt, OtpImport, OtpSecret};
 pub use user::{UserIdType, UserRef};
 
+/// Reveals an [`OtpSecret`]: re-exported from [`secrecy`] so that no direct dependency on it
+/// is needed.
+pub use secrecy::ExposeSecret;
+
 /// The client progenitor generates from `openapi/authing-otp.json`, for power users.
 ///
 /// Reach it through [`ManagementClient::generated`]: its requests pass through the same
@@ -67,6 +71,11 @@ pub use user::{UserIdType, UserRef};
 pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/authing_otp_client.rs"));
 }
+
+// The README's Rust examples compile as doctests (its emulator example needs that feature).
+#[cfg(all(doctest, feature = "emulator"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// The value sent as `x-authing-sdk-version` on every request.
 pub const SDK_VERSION: &str = concat!("authing-otp-rust:", env!("CARGO_PKG_VERSION"));
