@@ -371,7 +371,7 @@ impl ManagementClient {
     /// ```no_run
     /// # async fn demo(client: authing_otp::ManagementClient) -> Result<(), authing_otp::Error> {
     /// use authing_otp::UserRef;
-    /// use secrecy::ExposeSecret;
+    /// use authing_otp::ExposeSecret;
     /// let secret = client
     ///     .get_otp_secret_by_user(&UserRef::identity("62f20932716fbcc10d966ee5", "ou_8bae")?)
     ///     .await?;

@@ -13,7 +13,7 @@ use crate::InputError;
 ///
 /// ```
 /// use authing_otp::OtpSecret;
-/// use secrecy::ExposeSecret;
+/// use authing_otp::ExposeSecret;
 ///
 /// let secret = OtpSecret::from("HZ2F6J3AGNAVSOTV".to_owned());
 /// assert_eq!(format!("{secret:?} {secret}"), "OtpSecret(<redacted>) <redacted>");

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use authing_otp::emulator::{Emulator, User};
-//! use secrecy::ExposeSecret as _;
+//! use authing_otp::ExposeSecret as _;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
