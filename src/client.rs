@@ -84,6 +84,25 @@ pub struct ManagementClient {
 }
 
 /// Builds a [`ManagementClient`]; every setting but the access key pair has a default.
+///
+/// ```
+/// use std::time::Duration;
+/// use authing_otp::{AuthScheme, ManagementClient};
+///
+/// // Environment first (AUTHING_*), then explicit settings on top.
+/// let client = ManagementClient::builder()
+///     .access_key("ak", "sk")
+///     .with_env()?
+///     .host("https://api.genauth.ai/")
+///     .auth(AuthScheme::Signature)
+///     .timeout(Duration::from_secs(5))
+///     .build()?;
+/// assert_eq!(client.host(), "https://api.genauth.ai");
+///
+/// let err = ManagementClient::builder().host("not a url").access_key("ak", "sk").build();
+/// assert_eq!(err.unwrap_err().kind(), authing_otp::ErrorKind::Config);
+/// # Ok::<(), authing_otp::Error>(())
+/// ```
 #[derive(Default)]
 #[must_use]
 pub struct ManagementClientBuilder {

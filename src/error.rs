@@ -64,6 +64,20 @@ pub enum Error {
 }
 
 /// A `Copy` classification of [`Error`], for matching.
+///
+/// ```
+/// use authing_otp::{Error, ErrorKind};
+///
+/// fn advice(e: &Error) -> &'static str {
+///     match e.kind() {
+///         ErrorKind::InvalidInput | ErrorKind::Config => "fix the call",
+///         ErrorKind::Authentication => "check the access key pair",
+///         _ if e.is_retryable() => "try again later",
+///         _ => "report it, with e.request_id()",
+///     }
+/// }
+/// assert_eq!(advice(&Error::Config("no host".into())), "fix the call");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -84,6 +98,16 @@ pub enum ErrorKind {
 }
 
 /// What the API said when it said no.
+///
+/// ```no_run
+/// # async fn demo(client: authing_otp::ManagementClient, user: authing_otp::UserRef) {
+/// if let Err(e) = client.get_otp_secret_by_user(&user).await {
+///     if let Some(api) = e.api_error() {
+///         eprintln!("statusCode {} apiCode {:?}: {}", api.status_code, api.api_code, api.message);
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct ApiError {

@@ -244,6 +244,14 @@ fn check_base32(secret: &str) -> Result<(), InputError> {
 }
 
 /// What Authing said to a successful import.
+///
+/// ```no_run
+/// # async fn demo(client: authing_otp::ManagementClient) -> Result<(), authing_otp::Error> {
+/// let items = [authing_otp::OtpImport::new("u1", "HZ2F6J3AGNAVSOTV")?];
+/// let receipt = client.import_otp(&items).await?;
+/// println!("{} imported: {}", receipt.imported, receipt.message);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, JsonSchema)]
 #[non_exhaustive]
 pub struct ImportReceipt {
