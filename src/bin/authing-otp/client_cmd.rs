@@ -52,7 +52,8 @@ pub struct ClientArgs {
     timeout: Option<f64>,
 }
 
-fn parse_secret(value: &str) -> Result<SecretString, String> {
+/// Parses a secret flag straight into a type whose `Debug` hides it.
+pub fn parse_secret(value: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(value))
 }
 

@@ -12,7 +12,7 @@ use authing_otp::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::client_cmd::{ClientArgs, fail};
+use crate::client_cmd::{ClientArgs, fail, parse_secret};
 
 /// The classic RFC 6238 demonstration secret: public, so printing it leaks nothing.
 const DEMO_SECRET: &str = "JBSWY3DPEHPK3PXP";
@@ -43,10 +43,6 @@ pub struct QuickstartArgs {
         value_parser = parse_secret
     )]
     secret: Option<SecretString>,
-}
-
-fn parse_secret(value: &str) -> Result<SecretString, String> {
-    Ok(SecretString::from(value))
 }
 
 /// Runs the quickstart.
