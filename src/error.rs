@@ -175,10 +175,11 @@ macro_rules! envelope_of {
 
 envelope_of!(GetManagementTokenRespDto, GetOtpSecretRespDto);
 
-/// A body that parsed but says `statusCode` != 200 is a refusal all the same.
+/// A body that parsed but says `statusCode` != 200 (or came with HTTP 401) is a refusal all the
+/// same.
 pub(crate) fn check_status(http_status: u16, answer: &impl Envelope) -> Result<(), Error> {
     let envelope = answer.envelope();
-    if envelope.status_code == 200.0 {
+    if envelope.status_code == 200.0 && http_status != 401 {
         return Ok(());
     }
     let api = ApiError::from_envelope(http_status, &envelope);
@@ -340,28 +341,15 @@ impl Error {
     /// Classifies a failed answer's body: an Authing envelope becomes [`Error::Api`] (or
     /// [`Error::Unauthenticated`]), anything else [`Error::UnexpectedResponse`].
     pub(crate) fn from_body(status: u16, body: &[u8], fallback_reason: String) -> Self {
-        match serde_json::from_slice::<CommonResponseDto>(body) {
-            Ok(envelope) => {
-                let api = ApiError::from_envelope(status, &envelope);
-                if api.is_unauthenticated() {
-                    Error::Unauthenticated(api)
-                } else if api.status_code == 200 {
-                    // A success envelope that failed to match the promised schema.
-                    Error::UnexpectedResponse {
-                        status,
-                        reason: fallback_reason,
-                        excerpt: excerpt(body),
-                    }
-                } else {
-                    Error::Api(api)
-                }
-            }
-            Err(_) => Error::UnexpectedResponse {
+        serde_json::from_slice::<CommonResponseDto>(body)
+            .ok()
+            .and_then(|envelope| check_status(status, &envelope).err())
+            // Not an envelope, or a success envelope that failed to match the promised schema.
+            .unwrap_or_else(|| Error::UnexpectedResponse {
                 status,
                 reason: fallback_reason,
                 excerpt: excerpt(body),
-            },
-        }
+            })
     }
 
     /// Maps an error of the generated client to the crate's error.

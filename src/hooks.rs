@@ -17,7 +17,7 @@ use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use crate::{
     Error, SDK_VERSION,
     auth::{Auth, TOKEN_OPERATION, Token},
-    generated::{Client, types::CommonResponseDto},
+    generated::Client,
 };
 
 const SDK_VERSION_HEADER: HeaderName = HeaderName::from_static("x-authing-sdk-version");
@@ -161,8 +161,14 @@ async fn inspect(response: reqwest::Response) -> reqwest::Result<(reqwest::Respo
     let version = response.version();
     let headers = response.headers().clone();
     let body = response.bytes().await?;
-    let unauthenticated = serde_json::from_slice::<CommonResponseDto>(&body)
-        .is_ok_and(|envelope| envelope.status_code as i64 == 401);
+    // Only `statusCode` is read: serde skips the rest without allocating.
+    #[derive(serde::Deserialize)]
+    struct Status {
+        #[serde(rename = "statusCode")]
+        status_code: f64,
+    }
+    let unauthenticated =
+        serde_json::from_slice::<Status>(&body).is_ok_and(|s| s.status_code == 401.0);
     let mut rebuilt = http::Response::new(body);
     *rebuilt.status_mut() = status;
     *rebuilt.version_mut() = version;
