@@ -415,10 +415,7 @@ fn validated(
     let invalid = |source| ImportFileError::Invalid { line, source };
     let user_id = user_id.ok_or_else(|| invalid(InputError::new("userId", "missing")))?;
     let secret = secret.ok_or_else(|| invalid(InputError::new("secret", "missing")))?;
-    let mut item = OtpImport::new(user_id, secret).map_err(invalid)?;
-    if let Some(code) = recovery_code {
-        item = item.with_recovery_code(code).map_err(invalid)?;
-    }
+    let item = OtpImport::from_parts(user_id, secret, recovery_code).map_err(invalid)?;
     Ok(ImportRecord { line, item })
 }
 

@@ -110,11 +110,7 @@ impl TryFrom<WireImportItem> for OtpImport {
     type Error = InputError;
 
     fn try_from(w: WireImportItem) -> Result<Self, InputError> {
-        let item = OtpImport::new(w.user_id, w.otp.secret)?;
-        match w.otp.recovery_code {
-            Some(code) => item.with_recovery_code(code),
-            None => Ok(item),
-        }
+        OtpImport::from_parts(w.user_id, w.otp.secret, w.otp.recovery_code)
     }
 }
 
@@ -138,6 +134,19 @@ impl OtpImport {
             secret: secret.into(),
             recovery_code: None,
         })
+    }
+
+    /// An item from its three fields, as files and the wire carry them.
+    pub(crate) fn from_parts(
+        user_id: String,
+        secret: String,
+        recovery_code: Option<String>,
+    ) -> Result<Self, InputError> {
+        let item = OtpImport::new(user_id, secret)?;
+        match recovery_code {
+            Some(code) => item.with_recovery_code(code),
+            None => Ok(item),
+        }
     }
 
     /// The same item with a recovery code.
