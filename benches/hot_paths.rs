@@ -1,7 +1,7 @@
-//! Hot paths of the crate, timed without a network: `cargo bench --features import`.
+//! Hot paths of the client, timed without a network: `cargo bench -p authing-otp`.
 //!
 //! A plain harness (no extra dependency): each case runs for about a second after a warm-up and
-//! prints the mean time per operation. For end-to-end throughput see `examples/loadgen.rs`.
+//! prints the mean time per operation. For end-to-end throughput see `examples/loadgen.rs`; the import-file reader's benchmark is the CLI crate's.
 
 use std::{
     hint::black_box,
@@ -10,7 +10,6 @@ use std::{
 
 use authing_otp::{
     OtpImport, UserRef,
-    import::{ImportFormat, ImportReader},
     signing::{params_from_json_body, params_from_query, sign, string_to_sign},
 };
 
@@ -80,37 +79,4 @@ fn main() {
                 .unwrap(),
         );
     });
-
-    const LINES: usize = 100_000;
-    let jsonl: String = (0..LINES)
-        .map(|i| format!("{{\"userId\":\"user-{i}\",\"secret\":\"HZ2F6J3AGNAVSOTV\",\"recoveryCode\":\"rc-{i}\"}}\n"))
-        .collect();
-    let csv: String = std::iter::once("userId,secret,recoveryCode\n".to_owned())
-        .chain((0..LINES).map(|i| format!("user-{i},HZ2F6J3AGNAVSOTV,rc-{i}\n")))
-        .collect();
-    for (name, text, format) in [
-        (
-            "read+validate 100k JSON Lines records",
-            &jsonl,
-            ImportFormat::JsonLines,
-        ),
-        ("read+validate 100k CSV records", &csv, ImportFormat::Csv),
-    ] {
-        let start = Instant::now();
-        let rounds = 5;
-        for _ in 0..rounds {
-            let mut n = 0;
-            for record in ImportReader::new(text.as_bytes(), format) {
-                black_box(record.unwrap());
-                n += 1;
-            }
-            assert_eq!(n, LINES);
-        }
-        let per_round = start.elapsed() / rounds;
-        println!(
-            "{name:<48} {:>12.1} ms/file ({:.0} records/s)",
-            per_round.as_secs_f64() * 1e3,
-            LINES as f64 / per_round.as_secs_f64()
-        );
-    }
 }

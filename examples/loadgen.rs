@@ -1,7 +1,7 @@
 //! Load generator: the typed client against the in-process emulator, on loopback only.
 //!
 //! ```sh
-//! cargo run --release --example loadgen --features emulator -- [REQUESTS] [CONCURRENCY] [token|signature]
+//! cargo run --release --example loadgen -- [REQUESTS] [CONCURRENCY] [token|signature]
 //! ```
 //!
 //! Seeds 1,000 users with OTP secrets, then reads REQUESTS secrets (default 20,000) by email
@@ -18,10 +18,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use authing_otp::{
-    AuthScheme, ManagementClient, UserRef,
-    emulator::{Emulator, User},
-};
+use authing_otp::{AuthScheme, ManagementClient, UserRef};
+use authing_otp_emulator::{Emulator, User};
 use secrecy::ExposeSecret;
 
 const USERS: usize = 1_000;

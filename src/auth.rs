@@ -28,6 +28,7 @@ use crate::{
 /// ```
 /// use authing_otp::AuthScheme;
 /// assert_eq!("signature".parse::<AuthScheme>().unwrap(), AuthScheme::Signature);
+/// assert_eq!("Token".parse::<AuthScheme>().unwrap(), AuthScheme::Token);
 /// assert_eq!(AuthScheme::default(), AuthScheme::Token);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -46,11 +47,12 @@ impl std::str::FromStr for AuthScheme {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
+        // Case-insensitive, as `Lang` is: environment values are often upper case.
+        match s.to_ascii_lowercase().as_str() {
             "token" => Ok(AuthScheme::Token),
             "signature" => Ok(AuthScheme::Signature),
-            other => Err(Error::Config(format!(
-                "unknown auth scheme `{other}`; expected `token` or `signature`"
+            _ => Err(Error::Config(format!(
+                "unknown auth scheme `{s}`; expected `token` or `signature`"
             ))),
         }
     }

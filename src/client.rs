@@ -6,7 +6,7 @@ use reqwest::header::HeaderValue;
 use secrecy::SecretString;
 
 use crate::{
-    AuthScheme, Error, ImportReceipt, InputError, OtpImport, OtpSecret, UserRef,
+    AuthScheme, DuplicateUsers, Error, ImportReceipt, InputError, OtpImport, OtpSecret, UserRef,
     auth::{Auth, TokenSource},
     error::check_status,
     generated::{self, types},
@@ -295,7 +295,7 @@ impl ManagementClientBuilder {
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let http = match self.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
+            None => crate::tls::http_client_builder()?
                 .user_agent(concat!("authing-otp-rust/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(timeout)
                 .build()
@@ -356,11 +356,11 @@ impl ManagementClient {
         I: IntoIterator,
         I::Item: Borrow<OtpImport>,
     {
-        let mut seen = HashMap::new();
+        let mut seen = DuplicateUsers::new();
         let mut list = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
             let item = item.borrow();
-            if let Some(first) = seen.insert(item.user_id().to_owned(), index) {
+            if let Some(first) = seen.first_seen(item, index) {
                 return Err(InputError::new(
                     "userId",
                     format!("names the same user as item {first}"),

@@ -108,7 +108,8 @@ pub enum ErrorKind {
 /// }
 /// # }
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct ApiError {
     /// The HTTP status of the answer (Authing often answers HTTP 200 with a failing
@@ -224,7 +225,14 @@ pub struct InputError {
 }
 
 impl InputError {
-    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+    /// Refuses `field` (named as on the wire) for `reason`, which must not quote a secret: for
+    /// checks of your own, such as a reader of import files.
+    ///
+    /// ```
+    /// let err = authing_otp::InputError::new("secret", "missing");
+    /// assert_eq!(err.to_string(), "secret: missing");
+    /// ```
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
         InputError {
             item: None,
             field,
@@ -385,9 +393,17 @@ fn describe_json(e: &serde_json::Error) -> String {
     format!("{}; the spec promises another shape", json_error_summary(e))
 }
 
-/// Describes a JSON decoding failure without quoting values (serde_json's messages can quote the
-/// offending value, which may be a secret).
-pub(crate) fn json_error_summary(e: &serde_json::Error) -> String {
+/// Describes a JSON decoding failure without quoting any value of the input: serde_json's own
+/// messages can quote the offending value, which in a file of OTP secrets may be one. Field
+/// names and the position are kept.
+///
+/// ```
+/// let e = serde_json::from_str::<Vec<u32>>(r#"["HZ2F6J3AGNAVSOTV"]"#).unwrap_err();
+/// assert!(e.to_string().contains("HZ2F6J3AGNAVSOTV"));
+/// let summary = authing_otp::json_error_summary(&e);
+/// assert_eq!(summary, "a field has the wrong type or value (line 1, column 19)");
+/// ```
+pub fn json_error_summary(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     let what = if ["missing field", "unknown variant", "unknown field"]
         .iter()

@@ -13,6 +13,16 @@
 //! Every request, generated or not, passes through one place: the `ClientHooks` implementation
 //! in `hooks.rs`, which later retry and tracing layers hook into.
 //!
+//! Beside this crate: `authing-otp-emulator`, a loopback Authing to test against, and
+//! `authing-otp-cli`, the `authing-otp` command (quickstart, get-secret, import, emulator, spec
+//! drift check).
+//!
+//! # Features
+//!
+//! - `rustls-ring` (default) or `rustls-aws-lc-rs`: the TLS crypto provider of the client's
+//!   connections (see [`tls`]); neither is installed process-wide.
+//! - `schemars`: `schemars::JsonSchema` for the facade's data types.
+//!
 //! ```no_run
 //! use authing_otp::{ManagementClient, OtpImport, UserRef};
 //!
@@ -39,19 +49,13 @@ mod error;
 mod hooks;
 mod otp;
 pub mod signing;
+pub mod tls;
 mod user;
-
-#[cfg(feature = "emulator")]
-pub mod emulator;
-#[cfg(feature = "import")]
-pub mod import;
-#[cfg(feature = "spec")]
-pub mod spec;
 
 pub use auth::AuthScheme;
 pub use client::{Lang, ManagementClient, ManagementClientBuilder};
-pub use error::{ApiError, Error, ErrorKind, InputError};
-pub use otp::{ImportReceipt, OtpImport, OtpSecret};
+pub use error::{ApiError, Error, ErrorKind, InputError, json_error_summary};
+pub use otp::{DuplicateUsers, ImportReceipt, OtpImport, OtpSecret};
 pub use user::{UserIdType, UserRef};
 
 /// Reveals an [`OtpSecret`]: re-exported from [`secrecy`] so that no direct dependency on it
@@ -72,10 +76,20 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/authing_otp_client.rs"));
 }
 
-// The README's Rust examples compile as doctests (its emulator example needs that feature).
-#[cfg(all(doctest, feature = "emulator"))]
+// The README's Rust examples compile as doctests.
+#[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The OpenAPI fragment this client was generated from (`openapi/authing-otp.json`, as built):
+/// the three operations and the schemas they reach, drawn from the vendor's V3 management
+/// document. Tools that validate requests or check for drift read it from here.
+///
+/// ```
+/// let fragment: serde_json::Value = serde_json::from_str(authing_otp::OPENAPI_FRAGMENT).unwrap();
+/// assert!(fragment["paths"]["/api/v3/import-otp"]["post"].is_object());
+/// ```
+pub const OPENAPI_FRAGMENT: &str = include_str!("../openapi/authing-otp.json");
 
 /// The value sent as `x-authing-sdk-version` on every request.
 pub const SDK_VERSION: &str = concat!("authing-otp-rust:", env!("CARGO_PKG_VERSION"));

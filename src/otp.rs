@@ -1,8 +1,7 @@
 //! OTP data: what is imported and what is read back.
 
-use std::fmt;
+use std::{collections::HashMap, fmt};
 
-use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -19,9 +18,13 @@ use crate::InputError;
 /// assert_eq!(format!("{secret:?} {secret}"), "OtpSecret(<redacted>) <redacted>");
 /// assert_eq!(secret.expose_secret(), "HZ2F6J3AGNAVSOTV");
 /// ```
-#[derive(Clone, JsonSchema)]
-#[schemars(transparent)]
-pub struct OtpSecret(#[schemars(with = "String")] SecretString);
+#[derive(Clone)]
+#[cfg_attr(
+    feature = "schemars",
+    derive(schemars::JsonSchema),
+    schemars(transparent)
+)]
+pub struct OtpSecret(#[cfg_attr(feature = "schemars", schemars(with = "String"))] SecretString);
 
 impl From<String> for OtpSecret {
     fn from(s: String) -> Self {
@@ -74,18 +77,20 @@ pub struct OtpImport {
 }
 
 // The schema is the wire shape's, which deserializing goes through.
-impl JsonSchema for OtpImport {
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for OtpImport {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "OtpImport".into()
     }
 
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        WireImportItem::json_schema(generator)
+        <WireImportItem as schemars::JsonSchema>::json_schema(generator)
     }
 }
 
 /// Upstream's `ImportOtpItemDto`, unvalidated; deserializing an [`OtpImport`] goes through it.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct WireImportItem {
     #[serde(rename = "userId")]
@@ -94,7 +99,8 @@ struct WireImportItem {
 }
 
 /// Upstream's `ImportOtpItemDataDto`, unvalidated.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 struct WireOtpData {
     secret: String,
@@ -136,8 +142,16 @@ impl OtpImport {
         })
     }
 
-    /// An item from its three fields, as files and the wire carry them.
-    pub(crate) fn from_parts(
+    /// An item from its three fields, as files and the wire carry them: [`new`](Self::new),
+    /// then [`with_recovery_code`](Self::with_recovery_code) when there is one.
+    ///
+    /// ```
+    /// use authing_otp::OtpImport;
+    /// let item = OtpImport::from_parts("u1".into(), "HZ2F6J3AGNAVSOTV".into(), Some("b471".into()))?;
+    /// assert!(item.recovery_code().is_some());
+    /// # Ok::<(), authing_otp::InputError>(())
+    /// ```
+    pub fn from_parts(
         user_id: String,
         secret: String,
         recovery_code: Option<String>,
@@ -252,6 +266,62 @@ fn check_base32(secret: &str) -> Result<(), InputError> {
     Ok(())
 }
 
+/// Finds the items that name a user an earlier item named: `importOtp` binds one secret per
+/// user, so a list (or a whole file) naming a user twice is refused before anything is sent.
+///
+/// Positions are the caller's: item indexes for one request, line numbers for a file. `Debug`
+/// shows only how many users were seen, not their ids.
+///
+/// ```
+/// use authing_otp::{DuplicateUsers, OtpImport};
+///
+/// let mut seen = DuplicateUsers::new();
+/// let a = OtpImport::new("u1", "HZ2F6J3AGNAVSOTV")?;
+/// let b = OtpImport::new("u2", "HZ2F6J3AGNAVSOTV")?;
+/// assert_eq!(seen.first_seen(&a, 2), None);
+/// assert_eq!(seen.first_seen(&b, 3), None);
+/// assert_eq!(seen.first_seen(&a, 7), Some(2));
+/// assert_eq!(seen.first_seen(&a, 9), Some(2)); // always the first position
+/// # Ok::<(), authing_otp::InputError>(())
+/// ```
+pub struct DuplicateUsers<P> {
+    first: HashMap<String, P>,
+}
+
+impl<P: Copy> DuplicateUsers<P> {
+    /// Nothing seen yet.
+    pub fn new() -> Self {
+        DuplicateUsers {
+            first: HashMap::new(),
+        }
+    }
+
+    /// Records `item`, found at `at`. When an earlier item named the same user, returns that
+    /// item's position and records nothing.
+    pub fn first_seen(&mut self, item: &OtpImport, at: P) -> Option<P> {
+        // Look up before inserting: a new user costs one allocation, a repeated one none.
+        if let Some(first) = self.first.get(item.user_id()) {
+            return Some(*first);
+        }
+        self.first.insert(item.user_id().to_owned(), at);
+        None
+    }
+}
+
+impl<P: Copy> Default for DuplicateUsers<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P> fmt::Debug for DuplicateUsers<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DuplicateUsers")
+            .field("users", &self.first.len())
+            .finish()
+    }
+}
+
 /// What Authing said to a successful import.
 ///
 /// ```no_run
@@ -261,7 +331,8 @@ fn check_base32(secret: &str) -> Result<(), InputError> {
 /// println!("{} imported: {}", receipt.imported, receipt.message);
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct ImportReceipt {
     /// How many items were sent in the request the API accepted (it reports no count of its

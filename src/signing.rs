@@ -19,7 +19,7 @@
 //! ```
 //! use authing_otp::signing::{sign, string_to_sign};
 //!
-//! // A request recorded from the Node SDK (shared/fixtures/peers/node.jsonl).
+//! // A request the official Node SDK 4.0.1 was recorded sending, with its signature.
 //! let headers = [
 //!     ("x-authing-signature-nonce", "243eec4050420fa99d00cc67dd651e36"),
 //!     ("x-authing-signature-method", "HMAC-SHA1"),
@@ -87,10 +87,33 @@ pub fn string_to_sign<'a>(
 
 /// `base64(HMAC-SHA1(secret, string_to_sign))`.
 pub fn sign(secret: &str, string_to_sign: &str) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(mac(secret, string_to_sign).finalize().into_bytes())
+}
+
+/// Whether `signature` (base64) is [`sign`]`(secret, string_to_sign)`, compared in constant
+/// time, for a server that verifies requests (the emulator does).
+///
+/// ```
+/// use authing_otp::signing::{sign, verify};
+///
+/// let signature = sign("sk-test", "GET\n/api/v3/x");
+/// assert!(verify("sk-test", "GET\n/api/v3/x", &signature));
+/// assert!(!verify("sk-other", "GET\n/api/v3/x", &signature));
+/// assert!(!verify("sk-test", "GET\n/api/v3/x", "not base64!"));
+/// ```
+pub fn verify(secret: &str, string_to_sign: &str, signature: &str) -> bool {
+    let Ok(signature) = base64::engine::general_purpose::STANDARD.decode(signature) else {
+        return false;
+    };
+    mac(secret, string_to_sign).verify_slice(&signature).is_ok()
+}
+
+fn mac(secret: &str, string_to_sign: &str) -> Hmac<sha1::Sha1> {
     let mut mac =
         Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any size");
     mac.update(string_to_sign.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    mac
 }
 
 /// The parameters of a query string, decoded (`+` and `%XX`), in order.

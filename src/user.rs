@@ -2,7 +2,6 @@
 
 use std::{fmt, str::FromStr};
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{InputError, generated::types::GetOtpSecretByUserUserIdType as Generated};
@@ -17,7 +16,8 @@ use crate::{InputError, generated::types::GetOtpSecretByUserUserIdType as Genera
 /// assert_eq!(UserIdType::SyncRelation.as_str(), "sync_relation");
 /// assert_eq!("email".parse::<UserIdType>().unwrap(), UserIdType::Email);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum UserIdType {
@@ -156,18 +156,20 @@ pub struct UserRef {
 }
 
 // The schema is the wire shape's, which deserializing goes through.
-impl JsonSchema for UserRef {
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for UserRef {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "UserRef".into()
     }
 
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        WireUserRef::json_schema(generator)
+        <WireUserRef as schemars::JsonSchema>::json_schema(generator)
     }
 }
 
 /// The unvalidated shape, so that deserializing goes through the same checks as constructing.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 struct WireUserRef {
     #[serde(rename = "userId")]
     user_id: String,

@@ -495,7 +495,12 @@ async fn the_timeout_also_bounds_a_caller_supplied_client() {
     let client = ManagementClient::builder()
         .access_key(AK, SK)
         .host(wire.url())
-        .http_client(reqwest::Client::new())
+        .http_client(
+            authing_otp::tls::http_client_builder()
+                .unwrap()
+                .build()
+                .unwrap(),
+        )
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();

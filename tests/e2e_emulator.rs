@@ -1,12 +1,9 @@
 //! The typed client against the crate's own emulator, end to end on loopback.
-#![cfg(feature = "emulator")]
 
 use std::time::Duration;
 
-use authing_otp::{
-    AuthScheme, Error, ErrorKind, ManagementClient, OtpImport, UserIdType, UserRef,
-    emulator::{Emulator, Fault, UnauthorizedStyle, User, codes},
-};
+use authing_otp::{AuthScheme, Error, ErrorKind, ManagementClient, OtpImport, UserIdType, UserRef};
+use authing_otp_emulator::{Emulator, Fault, UnauthorizedStyle, User, codes};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
 

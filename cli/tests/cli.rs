@@ -1,5 +1,4 @@
 //! The `authing-otp` command run as a process against the emulator.
-#![cfg(feature = "cli")]
 
 use std::{
     path::PathBuf,
@@ -7,7 +6,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use authing_otp::emulator::{Emulator, User};
+use authing_otp_emulator::{Emulator, User};
 use secrecy::ExposeSecret;
 
 const SECRET: &str = "HZ2F6J3AGNAVSOTV";

@@ -14,7 +14,7 @@ use Severity::{Additive, Breaking};
 /// summaries, examples, `info` and key order. Breaking differences come first.
 ///
 /// ```
-/// use authing_otp::spec::{compare, Severity};
+/// use authing_otp_cli::spec::{compare, Severity};
 /// use serde_json::json;
 ///
 /// let param = |values: &[&str]| json!({"openapi": "3.0.0", "paths": {"/u": {"get": {

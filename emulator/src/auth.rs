@@ -165,15 +165,15 @@ fn verify_bearer(
     Ok(principal)
 }
 
-/// AK/SK request-signature verification (scheme in `docs/authing-wire.md` and
-/// [`crate::signing`]): `credential` is `<accessKeyId>:<base64 signature>`. The signature is
+/// AK/SK request-signature verification (the official Node SDK's scheme, described in
+/// [`authing_otp::signing`]): `credential` is `<accessKeyId>:<base64 signature>`. The signature is
 /// checked before the nonce is recorded, so a forged request cannot burn a real one's nonce.
 fn verify_signature(
     shared: &Shared,
     request: &RequestView<'_>,
     credential: &str,
 ) -> Result<Principal, AuthFailure> {
-    use crate::signing;
+    use authing_otp::signing;
 
     let (access_key_id, signature) = credential
         .split_once(':')
@@ -220,8 +220,11 @@ fn verify_signature(
             .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
         &params,
     );
-    let expected = signing::sign(shared.access_key_secret.expose_secret(), &string_to_sign);
-    if !super::server::constant_time_eq(signature, &expected) {
+    if !signing::verify(
+        shared.access_key_secret.expose_secret(),
+        &string_to_sign,
+        signature,
+    ) {
         return Err(AuthFailure::SignatureMismatch);
     }
     if !shared

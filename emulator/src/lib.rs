@@ -1,13 +1,13 @@
-//! A local Authing server for tests and demos, like stripe-mock for the three operations the
-//! crate covers (feature `emulator`).
+//! A local Authing server for tests and demos, like stripe-mock, for the three operations the
+//! `authing-otp` client covers: the management token, `importOtp` and `getOtpSecretByUser`.
 //!
 //! [`Emulator::builder`] starts a real HTTP/1.1 server on a loopback port, in-process, on the
-//! current tokio runtime; `authing-otp emulator` runs the same server as a command. It behaves
-//! like the Authing V3 management API as far as it is known (see `docs/authing-wire.md`), and
-//! says so where it had to choose.
+//! current tokio runtime; `authing-otp emulator` (crate `authing-otp-cli`) runs the same server
+//! as a command. It behaves like the Authing V3 management API as far as the official SDKs and
+//! the vendor's OpenAPI document show it, and says so below where it had to choose.
 //!
 //! ```
-//! use authing_otp::emulator::{Emulator, User};
+//! use authing_otp_emulator::{Emulator, User};
 //! use authing_otp::ExposeSecret as _;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -19,7 +19,7 @@
 //!
 //! // Point the client under test at emulator.base_url(), with emulator.access_key_id() and
 //! // emulator.access_key_secret(). Here, one raw request:
-//! let http = reqwest::Client::builder().no_proxy().build()?;
+//! let http = authing_otp::tls::http_client_builder()?.no_proxy().build()?;
 //! let reply: serde_json::Value = http
 //!     .post(format!("{}/api/v3/get-management-token", emulator.base_url()))
 //!     .json(&serde_json::json!({
@@ -86,17 +86,18 @@
 //! [`UnauthorizedStyle::Http200`].
 //!
 //! AK/SK request signing (`authorization: authing <accessKeyId>:<signature>`, the Node SDK 4.x
-//! scheme) is verified with the crate's own [`crate::signing`] functions against the configured
+//! scheme) is verified with the client's own [`authing_otp::signing`] functions against the configured
 //! key pair: the signature must match the request as it arrived, `date` must be within
 //! [`EmulatorBuilder::max_clock_skew`] of the emulator's clock (15 minutes by default), and a
 //! nonce is accepted once. Signed requests need no `x-authing-userpool-id`: the key names the
-//! pool. The wire doc places signing failures at apiCode 1300–1306 and names 1305 (clock skew)
-//! and 1306 (nonce replay); the meanings of 1300–1304 are the emulator's choice.
+//! pool. Authing reports signing failures with apiCodes 1300–1306 and documents 1305 (clock
+//! skew) and 1306 (nonce replay); the emulator uses the same range, and the meanings it gives
+//! 1300–1304 are its own choice.
 //!
 //! # Validation
 //!
-//! Requests are checked against the embedded fragment `openapi/authing-otp.json`, the same
-//! document the client is generated from, by a small interpreter of the schema subset it uses.
+//! Requests are checked against [`authing_otp::OPENAPI_FRAGMENT`], the same document the client
+//! is generated from, by a small interpreter of the schema subset it uses.
 //! Whatever does not match (a body that is not JSON or not `application/json`, a missing or
 //! mistyped field, an unknown `userIdType`, a repeated query parameter) answers statusCode 400,
 //! [`codes::INVALID_REQUEST`], with every problem in the message, separated by `; `:
@@ -182,9 +183,10 @@ pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 
 /// The `apiCode` values of the emulator's business errors.
 ///
-/// They are the emulator's own: Authing does not document the codes for these situations
-/// (its published ones, such as 1300–1306 for request signing, are not used here). Match on
-/// `statusCode` for portable client logic; use these in tests of the emulator itself.
+/// Authing documents few codes for these situations, so most are the emulator's own. The
+/// request-signing codes 1300–1306 are Authing's range, with 1305 (clock skew) and 1306 (nonce
+/// replay) as Authing uses them and 1300–1304 assigned by the emulator. Match on `statusCode`
+/// for portable client logic; use these in tests of the emulator itself.
 pub mod codes {
     /// The request does not match the OpenAPI fragment (statusCode 400).
     pub const INVALID_REQUEST: u32 = 40001;
@@ -539,7 +541,7 @@ impl EmulatorBuilder {
 /// A running emulator. It stops when dropped or on [`shutdown`](Self::shutdown).
 ///
 /// ```
-/// use authing_otp::emulator::{Emulator, Fault, User};
+/// use authing_otp_emulator::{Emulator, Fault, User};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -547,7 +549,7 @@ impl EmulatorBuilder {
 /// emulator.seed_user(User::new("u1").email("alice@example.com"))?;
 /// emulator.fail_next(1, Fault::Status(http::StatusCode::SERVICE_UNAVAILABLE));
 ///
-/// let http = reqwest::Client::builder().no_proxy().build()?;
+/// let http = authing_otp::tls::http_client_builder()?.no_proxy().build()?;
 /// let url = format!("{}/api/v3/get-otp-secret-by-user?userId=u1", emulator.base_url());
 /// let first = http.get(&url).send().await?;
 /// assert_eq!(first.status(), 503);

@@ -6,10 +6,8 @@
 
 use std::process::ExitCode;
 
-use authing_otp::{
-    Error, ManagementClient, OtpImport, UserRef,
-    emulator::{Emulator, User},
-};
+use authing_otp::{Error, ManagementClient, OtpImport, UserRef};
+use authing_otp_emulator::{Emulator, User};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::client_cmd::{ClientArgs, fail, parse_secret};

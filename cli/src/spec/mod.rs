@@ -79,8 +79,8 @@ pub use load::{check_version, load_document, parse_document, read_document, to_j
 /// An empty list means the fragment matches upstream structurally.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), authing_otp::spec::SpecError> {
-/// use authing_otp::spec;
+/// # async fn demo() -> Result<(), authing_otp_cli::spec::SpecError> {
+/// use authing_otp_cli::spec;
 ///
 /// let upstream = spec::load_document("management-openapi.json").await?;
 /// let fragment = spec::read_document("openapi/authing-otp.json".as_ref())?;
@@ -217,6 +217,15 @@ pub enum SpecError {
         /// The underlying error (connection, TLS, timeout or HTTP status).
         #[source]
         source: reqwest::Error,
+    },
+    /// The HTTPS client could not be set up (its TLS configuration).
+    #[error("cannot set up HTTPS to fetch {url}: {source}")]
+    Setup {
+        /// The URL asked for.
+        url: String,
+        /// The client crate's configuration error.
+        #[source]
+        source: authing_otp::Error,
     },
     /// A document is not well-formed JSON or YAML.
     #[error("cannot parse {origin} as {format}: {source}")]

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// The import reader and the spec tooling are the library's (`authing_otp_cli`); the
+// subcommands are the binary's own.
 mod client_cmd;
 mod emulator_cmd;
 mod quickstart_cmd;

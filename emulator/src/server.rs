@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Value, json};
+use subtle::ConstantTimeEq as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -383,7 +384,11 @@ async fn get_management_token(State(shared): State<Arc<Shared>>, request: Reques
     let id = value["accessKeyId"].as_str().unwrap_or_default();
     let secret = value["accessKeySecret"].as_str().unwrap_or_default();
     if id != shared.access_key_id
-        || !constant_time_eq(secret, shared.access_key_secret.expose_secret())
+        || !bool::from(
+            secret
+                .as_bytes()
+                .ct_eq(shared.access_key_secret.expose_secret().as_bytes()),
+        )
     {
         return business(
             403,
@@ -396,14 +401,6 @@ async fn get_management_token(State(shared): State<Arc<Shared>>, request: Reques
     success(Some(
         json!({"access_token": token, "expires_in": expires_in(ttl)}),
     ))
-}
-
-pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 async fn import_otp(State(shared): State<Arc<Shared>>, request: Request) -> Response {

@@ -1,19 +1,19 @@
-//! The drift check and sync: `authing_otp::spec` and `authing-otp spec check|sync`.
+//! The drift check and sync: `authing_otp_cli::spec` and `authing-otp spec check|sync`.
 //!
 //! Upstream documents are built here: the checked-in fragment turned back into what upstream
 //! publishes (long operationIds, tags, code samples, Chinese descriptions) inside a larger
 //! document with unrelated paths and schemas, then mutated one way per test. Files go to a fresh
 //! directory under the system temp dir; the real fragment is only ever read.
-#![cfg(feature = "spec")]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use authing_otp::spec::{self, Change, Severity};
+use authing_otp_cli::spec::{self, Change, Severity};
 use serde_json::{Map, Value, json};
 
 fn fragment_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/authing-otp.json")
+    // The workspace's one fragment, which the client crate is generated from.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/authing-otp.json")
 }
 
 fn fragment_text() -> String {
@@ -25,7 +25,6 @@ fn fragment() -> Value {
 }
 
 /// A fresh, empty directory for one test.
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 fn temp_dir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "authing-otp-spec-drift-{}-{test}",
@@ -36,7 +35,6 @@ fn temp_dir(test: &str) -> PathBuf {
     dir
 }
 
-#[cfg_attr(not(feature = "cli"), allow(dead_code))]
 fn write_json(dir: &Path, name: &str, doc: &Value) -> PathBuf {
     let path = dir.join(name);
     fs::write(&path, serde_json::to_string(doc).unwrap()).unwrap();
@@ -277,7 +275,6 @@ fn documents_that_are_not_openapi_3_0_are_rejected() {
 
 // ---- the command ------------------------------------------------------------------------------
 
-#[cfg(feature = "cli")]
 mod command {
     use std::process::Command;
 

@@ -111,9 +111,9 @@ pub(crate) fn operation<'a>(
 ///     ]}
 /// });
 /// let upstream = serde_json::json!({"openapi": "3.0.0", "paths": {}});
-/// let missing = authing_otp::spec::missing_operations(&upstream, &fragment)?;
+/// let missing = authing_otp_cli::spec::missing_operations(&upstream, &fragment)?;
 /// assert_eq!(missing, ["GET /a"]);
-/// # Ok::<(), authing_otp::spec::SpecError>(())
+/// # Ok::<(), authing_otp_cli::spec::SpecError>(())
 /// ```
 pub fn missing_operations(upstream: &Value, fragment: &Value) -> Result<Vec<String>, SpecError> {
     let d = Derivation::read(fragment)?;
@@ -135,9 +135,9 @@ pub fn missing_operations(upstream: &Value, fragment: &Value) -> Result<Vec<Stri
 /// [`to_json_text`](super::to_json_text).
 ///
 /// ```no_run
-/// use authing_otp::spec;
+/// use authing_otp_cli::spec;
 ///
-/// let upstream = spec::read_document("../shared/authing-v3/management-openapi.json".as_ref())?;
+/// let upstream = spec::read_document("management-openapi.json".as_ref())?;
 /// let current = spec::read_document("openapi/authing-otp.json".as_ref())?;
 /// let derived = spec::derive_fragment(&upstream, &current)?;
 /// std::fs::write("openapi/authing-otp.json", spec::to_json_text(&derived)).unwrap();

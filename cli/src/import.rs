@@ -11,7 +11,7 @@
 //! the CSV header being line 1) and never repeats a secret.
 //!
 //! ```
-//! use authing_otp::import::{ImportFormat, ImportReader};
+//! use authing_otp_cli::import::{ImportFormat, ImportReader};
 //!
 //! let file = "userId,secret,recoveryCode\nu1,HZ2F6J3AGNAVSOTV,b471-8ec0\nu2,,\n";
 //! let mut records = ImportReader::new(file.as_bytes(), ImportFormat::Csv);
@@ -19,7 +19,7 @@
 //! assert_eq!((first.line, first.item.user_id()), (2, "u1"));
 //! let second = records.next().unwrap().unwrap_err();
 //! assert_eq!(second.to_string(), "line 3: secret: missing");
-//! # Ok::<(), authing_otp::import::ImportFileError>(())
+//! # Ok::<(), authing_otp_cli::import::ImportFileError>(())
 //! ```
 
 use std::{
@@ -32,7 +32,7 @@ use std::{
 
 use serde::Deserialize;
 
-use crate::{InputError, OtpImport};
+use authing_otp::{InputError, OtpImport, json_error_summary};
 
 /// The format of an import file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,7 +316,7 @@ fn next_json<R: Read>(
         }
         let parsed: JsonLine = match serde_json::from_str(text) {
             Ok(parsed) => parsed,
-            Err(e) => return Some(Err(malformed(crate::error::json_error_summary(&e)))),
+            Err(e) => return Some(Err(malformed(json_error_summary(&e)))),
         };
         let (secret, recovery_code) = match (parsed.secret, parsed.otp) {
             (Some(_), Some(_)) => {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use authing_otp::spec::{self, Difference, Severity, SpecError};
+use authing_otp_cli::spec::{self, Difference, Severity, SpecError};
 use serde_json::{Value, json};
 
 /// Exit status for drift (check) or a sync that would drop an operation.

@@ -18,12 +18,11 @@ use std::sync::LazyLock;
 use http::HeaderMap;
 use serde_json::{Map, Number, Value};
 
-/// The fragment, as checked in; the single source of truth for what a request must look like.
-pub(crate) const FRAGMENT: &str = include_str!("../../openapi/authing-otp.json");
-
-/// The parsed fragment, shared by every emulator in the process.
-pub(crate) static SPEC: LazyLock<Spec> =
-    LazyLock::new(|| Spec::parse(FRAGMENT).expect("openapi/authing-otp.json is valid JSON"));
+/// The parsed fragment the client was generated from (the single source of truth for what a
+/// request must look like), shared by every emulator in the process.
+pub(crate) static SPEC: LazyLock<Spec> = LazyLock::new(|| {
+    Spec::parse(authing_otp::OPENAPI_FRAGMENT).expect("the client's fragment is valid JSON")
+});
 
 /// Keywords of a schema object the interpreter checks.
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::Error;
 /// In a seed file a user is a JSON object with the same fields in camelCase, see [`Seed`].
 ///
 /// ```
-/// use authing_otp::emulator::User;
+/// use authing_otp_emulator::User;
 ///
 /// let alice = User::new("u1")
 ///     .email("alice@example.com")

@@ -15,8 +15,8 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
 /// JSON and YAML are both accepted; see [`parse_document`].
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), authing_otp::spec::SpecError> {
-/// let upstream = authing_otp::spec::load_document(
+/// # async fn demo() -> Result<(), authing_otp_cli::spec::SpecError> {
+/// let upstream = authing_otp_cli::spec::load_document(
 ///     "https://raw.githubusercontent.com/Authing/authing-docs-factory/master/management-openapi.json",
 /// )
 /// .await?;
@@ -36,8 +36,8 @@ pub async fn load_document(source: &str) -> Result<Value, SpecError> {
 /// Reads an OpenAPI 3.0.x document (JSON or YAML) from a file.
 ///
 /// ```no_run
-/// let fragment = authing_otp::spec::read_document("openapi/authing-otp.json".as_ref())?;
-/// # Ok::<(), authing_otp::spec::SpecError>(())
+/// let fragment = authing_otp_cli::spec::read_document("openapi/authing-otp.json".as_ref())?;
+/// # Ok::<(), authing_otp_cli::spec::SpecError>(())
 /// ```
 pub fn read_document(path: &Path) -> Result<Value, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
@@ -52,7 +52,7 @@ pub fn read_document(path: &Path) -> Result<Value, SpecError> {
 /// OpenAPI 3.0.x. `origin` (a path or URL) only appears in error messages.
 ///
 /// ```
-/// use authing_otp::spec::{parse_document, SpecError};
+/// use authing_otp_cli::spec::{parse_document, SpecError};
 ///
 /// let doc = parse_document("openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths: {}\n", "inline")?;
 /// assert_eq!(doc["openapi"], "3.0.3");
@@ -88,7 +88,7 @@ pub fn parse_document(text: &str, origin: &str) -> Result<Value, SpecError> {
 ///
 /// ```
 /// let doc = serde_json::json!({"openapi": "3.1.0", "paths": {}});
-/// let err = authing_otp::spec::check_version(&doc, "new.json").unwrap_err();
+/// let err = authing_otp_cli::spec::check_version(&doc, "new.json").unwrap_err();
 /// assert!(err.to_string().contains("3.1.0"));
 /// ```
 pub fn check_version(doc: &Value, origin: &str) -> Result<(), SpecError> {
@@ -121,7 +121,7 @@ pub fn check_version(doc: &Value, origin: &str) -> Result<(), SpecError> {
 /// Writes a document the way the fragment is stored: pretty JSON, two-space indent, a final newline.
 ///
 /// ```
-/// let text = authing_otp::spec::to_json_text(&serde_json::json!({"openapi": "3.0.0"}));
+/// let text = authing_otp_cli::spec::to_json_text(&serde_json::json!({"openapi": "3.0.0"}));
 /// assert_eq!(text, "{\n  \"openapi\": \"3.0.0\"\n}\n");
 /// ```
 pub fn to_json_text(doc: &Value) -> String {
@@ -136,10 +136,12 @@ async fn fetch(url: &str) -> Result<String, SpecError> {
         url: url.to_owned(),
         source,
     };
-    let client = reqwest::Client::builder()
-        .timeout(FETCH_TIMEOUT)
-        .build()
-        .map_err(network)?;
+    // The client crate's TLS set-up: its crypto provider, never a process-wide one.
+    let builder = authing_otp::tls::http_client_builder().map_err(|source| SpecError::Setup {
+        url: url.to_owned(),
+        source,
+    })?;
+    let client = builder.timeout(FETCH_TIMEOUT).build().map_err(network)?;
     let response = client.get(url).send().await.map_err(network)?;
     response
         .error_for_status()

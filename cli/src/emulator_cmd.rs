@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use authing_otp::emulator::{self, Emulator, Seed, UnauthorizedStyle};
+use authing_otp_emulator::{self as emulator, Emulator, Seed, UnauthorizedStyle};
 use secrecy::SecretString;
 
 /// Options of `authing-otp emulator`.

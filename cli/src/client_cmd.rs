@@ -1,12 +1,12 @@
 //! The commands that talk to an Authing host: `get-secret` and `import`, and the connection
 //! options they share.
 
-use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use authing_otp::{
-    AuthScheme, Error, ErrorKind, Lang, ManagementClient, OtpImport, UserRef,
-    import::{ImportFileError, ImportReader},
+    AuthScheme, DuplicateUsers, Error, ErrorKind, Lang, ManagementClient, OtpImport, UserRef,
 };
+use authing_otp_cli::import::{ImportFileError, ImportReader};
 use secrecy::{ExposeSecret, SecretString};
 
 /// Where and as whom to connect. Each flag falls back to its `AUTHING_*` variable.
@@ -217,12 +217,11 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     };
     let mut items: Vec<(u64, OtpImport)> = Vec::new();
     let mut errors: Vec<ImportFileError> = Vec::new();
-    let mut first_line_of: HashMap<String, u64> = HashMap::new();
+    let mut seen = DuplicateUsers::new();
     for record in reader {
         match record {
             Ok(record) => {
-                let user = record.item.user_id().to_owned();
-                if let Some(first) = first_line_of.insert(user, record.line) {
+                if let Some(first) = seen.first_seen(&record.item, record.line) {
                     errors.push(ImportFileError::Malformed {
                         line: record.line,
                         reason: format!("userId: the same user as line {first}"),

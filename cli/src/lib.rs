@@ -1,0 +1,15 @@
+//! The library half of the `authing-otp` command: the readers of OTP import files and the
+//! spec-drift tooling, for the command, its tests and maintainers' own scripts.
+//!
+//! The command itself (`authing-otp quickstart | get-secret | import | emulator | spec`) is this
+//! crate's binary; install it with `cargo install authing-otp-cli`. The typed client is the
+//! `authing-otp` crate, and the loopback server the command's `emulator` runs is
+//! `authing-otp-emulator`.
+//!
+//! - [`import`]: JSON Lines and CSV files of OTP secrets, streamed and validated line by line.
+//! - [`spec`]: derive the OpenAPI fragment from the vendor's document, report drift, sync.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod import;
+pub mod spec;
