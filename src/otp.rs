@@ -282,6 +282,7 @@ fn check_base32(secret: &str) -> Result<(), InputError> {
 /// assert_eq!(seen.first_seen(&b, 3), None);
 /// assert_eq!(seen.first_seen(&a, 7), Some(2));
 /// assert_eq!(seen.first_seen(&a, 9), Some(2)); // always the first position
+/// assert_eq!(format!("{seen:?}"), "DuplicateUsers { users: 2 }");
 /// # Ok::<(), authing_otp::InputError>(())
 /// ```
 pub struct DuplicateUsers<P> {

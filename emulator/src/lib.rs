@@ -719,3 +719,8 @@ impl Drop for Emulator {
         self.stop.send_replace(true);
     }
 }
+
+// The README's example compiles as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
