@@ -16,12 +16,7 @@ use base64::Engine as _;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{
-    Error,
-    error::check_status,
-    generated::{Client, types},
-    signing::Signer,
-};
+use crate::{Error, error::check_status, generated::Client, signing::Signer};
 
 /// How requests prove who sends them.
 ///
@@ -77,10 +72,22 @@ impl fmt::Debug for Auth {
     }
 }
 
+impl Auth {
+    /// The access key secret, for scrubbing what a server quotes back.
+    pub(crate) fn access_key_secret(&self) -> &SecretString {
+        match self {
+            Auth::Token(t) => &t.access_key_secret,
+            Auth::Signature(s) => s.access_key_secret(),
+        }
+    }
+}
+
 /// A management token in use.
 pub(crate) struct Token {
     /// `Bearer <token>`, marked sensitive so that `http`'s `Debug` hides it too.
     pub(crate) authorization: HeaderValue,
+    /// The token alone, for scrubbing what a server quotes back.
+    bearer: SecretString,
     pub(crate) user_pool_id: HeaderValue,
     /// When a replacement is fetched.
     refresh_at: Instant,
@@ -113,6 +120,13 @@ struct LastAttempt {
 
 /// The management token operation's id, as progenitor names it in `OperationInfo`.
 pub(crate) const TOKEN_OPERATION: &str = "get_management_token";
+
+impl Token {
+    /// The token itself (without `Bearer `).
+    pub(crate) fn bearer(&self) -> Option<&str> {
+        Some(self.bearer.expose_secret())
+    }
+}
 
 impl TokenSource {
     pub(crate) fn new(
@@ -189,6 +203,11 @@ impl TokenSource {
         }
     }
 
+    /// The token in the cache, if any, expired or not.
+    pub(crate) fn current(&self) -> Option<Arc<Token>> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Forgets the cached token if it is the one a refused request carried (its
     /// `authorization`), so that the next caller fetches a new one; a token another caller
     /// already replaced is left alone.
@@ -210,33 +229,43 @@ impl TokenSource {
     }
 
     async fn fetch(&self, client: &Client) -> Result<Token, Error> {
-        let body = types::GetManagementAccessTokenDto {
+        let body = crate::wire::GetManagementAccessTokenDto {
             access_key_id: self.access_key_id.clone(),
             access_key_secret: self.access_key_secret.expose_secret().to_owned(),
         };
         let request = client.get_management_token().body(body).send();
+        // The cause keeps its kind (a timeout, a 503, a redirect): only a refusal of the pair is
+        // an authentication failure. What the server said is scrubbed of the secret it was sent.
         let failed = |reason: &str, source: Error| Error::Token {
-            reason: format!("{reason}: {source}"),
-            source: Some(Arc::new(source)),
+            reason: reason.to_owned(),
+            source: Some(Arc::new(
+                source.scrubbed(&[self.access_key_secret.expose_secret()]),
+            )),
         };
         let answer = match request.await {
             Ok(answer) => answer,
             Err(e) => {
-                let e = Error::from_generated(e).await;
-                let reason = match e.kind() {
-                    crate::ErrorKind::Transport | crate::ErrorKind::Timeout => {
-                        "the token endpoint could not be reached"
-                    }
-                    _ => "the token endpoint refused the access key pair",
+                let e = match crate::hooks::take_stashed() {
+                    Some(typed) => typed,
+                    None => Error::from_generated(e).await,
+                };
+                let reason = if e.is_retryable() {
+                    "the token endpoint could not be reached or failed"
+                } else if matches!(e, Error::Api(_) | Error::Unauthenticated(_)) {
+                    "the token endpoint refused the access key pair"
+                } else {
+                    "the token endpoint's answer could not be used"
                 };
                 return Err(failed(reason, e));
             }
         };
         if let Err(refusal) = check_status(answer.status().as_u16(), answer.as_ref()) {
-            return Err(failed(
-                "the token endpoint refused the access key pair",
-                refusal,
-            ));
+            let reason = if refusal.is_retryable() {
+                "the token endpoint failed"
+            } else {
+                "the token endpoint refused the access key pair"
+            };
+            return Err(failed(reason, refusal));
         }
         let dto = answer.into_inner();
         let token = dto.data.access_token;
@@ -281,6 +310,7 @@ impl TokenSource {
             .min(MAX_TOKEN_LIFETIME);
         let now = Instant::now();
         Ok(Token {
+            bearer: token.into(),
             authorization,
             user_pool_id,
             refresh_at: now + lifetime - refresh_margin(lifetime),

@@ -1,17 +1,21 @@
 //! The management client and its builder.
 
-use std::{borrow::Borrow, collections::HashMap, fmt, str::FromStr, sync::Arc, time::Duration};
+use std::{borrow::Borrow, ffi::OsString, fmt, str::FromStr, sync::Arc, time::Duration};
 
 use reqwest::header::HeaderValue;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use tracing::Instrument as _;
 
 use crate::{
-    AuthScheme, DuplicateUsers, Error, ImportReceipt, InputError, OtpImport, OtpSecret, UserRef,
+    AuthScheme, DuplicateUsers, Error, ImportReceipt, InputError, OtpImport, OtpSecret,
+    RetryConfig, UserRef,
     auth::{Auth, TokenSource},
-    error::check_status,
     generated::{self, types},
     hooks::{self, HookState, Shared},
+    rate_limit::RateLimit,
+    retry::RetryBudget,
     signing::{Signer, Stamper, SystemStamper},
+    wire,
 };
 
 /// The default API host.
@@ -116,6 +120,10 @@ pub struct ManagementClientBuilder {
     http_client: Option<reqwest::Client>,
     auth: AuthScheme,
     stamper: Option<Arc<dyn Stamper>>,
+    retry: RetryConfig,
+    rps: Option<f64>,
+    allow_insecure_http: bool,
+    log_user_ids: bool,
 }
 
 impl fmt::Debug for ManagementClientBuilder {
@@ -132,15 +140,19 @@ impl fmt::Debug for ManagementClientBuilder {
             .field("tenant_id", &self.tenant_id)
             .field("timeout", &self.timeout)
             .field("auth", &self.auth)
+            .field("retry", &self.retry)
+            .field("rps", &self.rps)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish_non_exhaustive()
     }
 }
 
 impl ManagementClientBuilder {
-    /// The access key pair: the user pool id and secret, or a collaborator's key pair.
-    pub fn access_key(mut self, id: impl Into<String>, secret: impl Into<String>) -> Self {
+    /// The access key pair: the user pool id and secret, or a collaborator's key pair. The
+    /// secret may be given as a `&str`, a `String` or a [`SecretString`], which it stays.
+    pub fn access_key(mut self, id: impl Into<String>, secret: impl Into<SecretString>) -> Self {
         self.access_key_id = Some(id.into());
-        self.access_key_secret = Some(SecretString::from(secret.into()));
+        self.access_key_secret = Some(secret.into());
         self
     }
 
@@ -179,12 +191,47 @@ impl ManagementClientBuilder {
     }
 
     /// Sends through this `reqwest::Client` (proxies, TLS roots, connection pool settings).
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: the client refuses the
+    /// redirects it sees, but one that the given client follows by itself has already carried
+    /// the request's secrets to wherever it pointed. [`tls::http_client_builder`] starts from the
+    /// crate's own TLS set-up.
+    ///
+    /// [`tls::http_client_builder`]: crate::tls::http_client_builder
     ///
     /// Its default headers are added after the request hook has signed the request: in
     /// signature mode, do not give it `x-authing-*` or `date` default headers, which the server
     /// would expect to be signed.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
+        self
+    }
+
+    /// How failed requests are retried ([`RetryConfig::default`]: 3 attempts, a 60 s deadline
+    /// per call, a retry budget shared by clones); [`RetryConfig::disabled`] for none.
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// At most `rps` requests per second (token requests included), evenly spaced, shared by
+    /// every clone of the client; halved for a while when the server throttles (429) anyway.
+    /// Off by default. Authing's free plans allow 300 per second per user pool.
+    pub fn rate_limit(mut self, rps: f64) -> Self {
+        self.rps = Some(rps);
+        self
+    }
+
+    /// Allows a plain `http://` host that is not a loopback address. Off by default: the access
+    /// key secret, the token and the OTP secrets would cross the network in clear text.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Puts the `userId` values in tracing events (their type only, by default): they are
+    /// often email addresses or phone numbers.
+    pub fn log_user_ids(mut self, log: bool) -> Self {
+        self.log_user_ids = log;
         self
     }
 
@@ -203,34 +250,60 @@ impl ManagementClientBuilder {
     }
 
     /// Reads `AUTHING_ACCESS_KEY_ID`, `AUTHING_ACCESS_KEY_SECRET`, `AUTHING_HOST`,
-    /// `AUTHING_USERPOOL_ID`, `AUTHING_LANG`, `AUTHING_TENANT_ID` and `AUTHING_AUTH`
-    /// (`token` or `signature`); unset or empty variables leave the setting as it was.
+    /// `AUTHING_USERPOOL_ID`, `AUTHING_LANG`, `AUTHING_TENANT_ID`, `AUTHING_AUTH` (`token` or
+    /// `signature`), `AUTHING_MAX_ATTEMPTS` and `AUTHING_RPS`; unset or empty variables leave the
+    /// setting as it was. Only these variables are read, so a variable elsewhere in the
+    /// environment that is not Unicode does no harm; one of these that is not is an error.
     pub fn with_env(self) -> Result<Self, Error> {
-        self.with_vars(std::env::vars().collect())
+        self.with_vars(|name| std::env::var_os(name))
     }
 
-    fn with_vars(mut self, vars: HashMap<String, String>) -> Result<Self, Error> {
-        let var = |name: &str| vars.get(name).filter(|v| !v.is_empty()).cloned();
-        if let Some(id) = var("AUTHING_ACCESS_KEY_ID") {
+    fn with_vars(mut self, vars: impl Fn(&str) -> Option<OsString>) -> Result<Self, Error> {
+        let var = |name: &str| -> Result<Option<String>, Error> {
+            match vars(name) {
+                None => Ok(None),
+                Some(value) => value
+                    .into_string()
+                    .map(|v| Some(v).filter(|v| !v.is_empty()))
+                    .map_err(|_| Error::Config(format!("{name} is not valid Unicode"))),
+            }
+        };
+        if let Some(id) = var("AUTHING_ACCESS_KEY_ID")? {
             self.access_key_id = Some(id);
         }
-        if let Some(secret) = var("AUTHING_ACCESS_KEY_SECRET") {
+        if let Some(secret) = var("AUTHING_ACCESS_KEY_SECRET")? {
             self.access_key_secret = Some(secret.into());
         }
-        if let Some(host) = var("AUTHING_HOST") {
+        if let Some(host) = var("AUTHING_HOST")? {
             self.host = Some(host);
         }
-        if let Some(pool) = var("AUTHING_USERPOOL_ID") {
+        if let Some(pool) = var("AUTHING_USERPOOL_ID")? {
             self.user_pool_id = Some(pool);
         }
-        if let Some(lang) = var("AUTHING_LANG") {
+        if let Some(lang) = var("AUTHING_LANG")? {
             self.lang = Some(lang.parse()?);
         }
-        if let Some(tenant) = var("AUTHING_TENANT_ID") {
+        if let Some(tenant) = var("AUTHING_TENANT_ID")? {
             self.tenant_id = Some(tenant);
         }
-        if let Some(auth) = var("AUTHING_AUTH") {
+        if let Some(auth) = var("AUTHING_AUTH")? {
             self.auth = auth.parse()?;
+        }
+        if let Some(attempts) = var("AUTHING_MAX_ATTEMPTS")? {
+            let attempts = attempts
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    Error::Config("AUTHING_MAX_ATTEMPTS must be a whole number, at least 1".into())
+                })?;
+            self.retry = self.retry.max_attempts(attempts);
+        }
+        if let Some(rps) = var("AUTHING_RPS")? {
+            let rps = rps.parse::<f64>().map_err(|_| {
+                Error::Config("AUTHING_RPS must be a number of requests per second".into())
+            })?;
+            self.rps = Some(rps);
         }
         Ok(self)
     }
@@ -254,17 +327,16 @@ impl ManagementClientBuilder {
             })?;
         let host = self.host.unwrap_or_else(|| DEFAULT_HOST.to_owned());
         let host = host.trim_end_matches('/').to_owned();
-        match reqwest::Url::parse(&host) {
-            Ok(url)
-                if matches!(url.scheme(), "http" | "https")
-                    && url.host().is_some()
-                    && url.query().is_none() => {}
-            _ => {
-                return Err(Error::Config(format!(
-                    "the host `{host}` is not an http(s) URL such as {DEFAULT_HOST}"
-                )));
+        check_host(&host, self.allow_insecure_http)?;
+        let rate_limit = match self.rps {
+            Some(rps) if rps.is_finite() && rps > 0.0 => Some(RateLimit::new(rps)),
+            Some(_) => {
+                return Err(Error::Config(
+                    "the rate limit must be a positive number of requests per second".into(),
+                ));
             }
-        }
+            None => None,
+        };
         // Visible ASCII only: a value that is not text cannot be signed, and servers disagree
         // on other bytes.
         let header = |name: &str, value: String| {
@@ -298,6 +370,8 @@ impl ManagementClientBuilder {
             None => crate::tls::http_client_builder()?
                 .user_agent(concat!("authing-otp-rust/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(timeout)
+                // A redirect would carry the secrets elsewhere: the hooks refuse it instead.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?,
         };
@@ -306,11 +380,59 @@ impl ManagementClientBuilder {
             lang: self.lang.map(|l| HeaderValue::from_static(l.as_str())),
             tenant_id,
             timeout,
+            retry: self.retry,
+            budget: RetryBudget::default(),
+            rate_limit,
+            log_user_ids: self.log_user_ids,
         }));
         Ok(ManagementClient {
             generated: generated::Client::new_with_client(&host, http, state),
         })
     }
+}
+
+/// An `http(s)` URL with a host and nothing else (no user info, query or fragment); plain
+/// `http` only to a loopback host unless allowed.
+fn check_host(host: &str, allow_insecure_http: bool) -> Result<(), Error> {
+    let url = reqwest::Url::parse(host)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "the host `{host}` is not an http(s) URL such as {DEFAULT_HOST}"
+            ))
+        })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(
+            "the host must not carry user info (`user:password@`): give the access key pair \
+             instead"
+                .into(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::Config(format!(
+            "the host `{}` must not have a query or a fragment",
+            url.origin().ascii_serialization()
+        )));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback && !allow_insecure_http {
+        return Err(Error::Config(format!(
+            "the host `{}` is plain http, which would send the access key secret and the OTP \
+             secrets in clear text: use https (plain http is accepted for loopback hosts, or \
+             with allow_insecure_http)",
+            url.origin().ascii_serialization()
+        )));
+    }
+    Ok(())
 }
 
 impl ManagementClient {
@@ -358,6 +480,8 @@ impl ManagementClient {
     {
         let mut seen = DuplicateUsers::new();
         let mut list = Vec::new();
+        // What a server might quote back of this request, to scrub from its words.
+        let mut secrets: Vec<SecretString> = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
             let item = item.borrow();
             if let Some(first) = seen.first_seen(item, index) {
@@ -368,24 +492,32 @@ impl ManagementClient {
                 .at_item(index)
                 .into());
             }
+            secrets.push(item.secret().clone());
+            secrets.extend(item.recovery_code().cloned());
             list.push(item.to_wire());
         }
         if list.is_empty() {
             return Err(InputError::new("list", "must contain at least one item").into());
         }
         let imported = list.len();
+        let span = tracing::info_span!("authing_otp.import_otp", items = imported);
         let body = types::ImportOtpReqDto { list };
-        let answer = hooks::run(self.generated.import_otp().body(body).send()).await?;
-        check_status(answer.status().as_u16(), answer.as_ref())?;
-        let answer = answer.into_inner();
+        let secrets: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
+        let call = self.generated.import_otp().body(body).send();
+        let answer = hooks::run(self.shared(), &secrets, call)
+            .instrument(span)
+            .await?;
         Ok(ImportReceipt {
             imported,
-            message: answer.message,
-            request_id: answer.request_id,
+            message: crate::error::clean(&answer.message, &secrets),
+            request_id: answer.request_id.map(|id| crate::error::clean(&id, &[])),
         })
     }
 
     /// The OTP secret bound to `user` (`getOtpSecretByUser`). `userIdType` is always sent.
+    ///
+    /// An answer whose `data.secret` is not a non-empty base32 string is an
+    /// [`Error::UnexpectedResponse`], never a secret.
     ///
     /// ```no_run
     /// # async fn demo(client: authing_otp::ManagementClient) -> Result<(), authing_otp::Error> {
@@ -398,6 +530,14 @@ impl ManagementClient {
     /// # Ok(()) }
     /// ```
     pub async fn get_otp_secret_by_user(&self, user: &UserRef) -> Result<OtpSecret, Error> {
+        let span = tracing::info_span!(
+            "authing_otp.get_otp_secret_by_user",
+            user_id_type = user.user_id_type().as_str(),
+            user_id = tracing::field::Empty,
+        );
+        if self.shared().log_user_ids {
+            span.record("user_id", user.user_id());
+        }
         let call = self
             .generated
             .get_otp_secret_by_user()
@@ -406,9 +546,22 @@ impl ManagementClient {
                 user.user_id_type(),
             ))
             .send();
-        let answer = hooks::run(call).await?;
-        check_status(answer.status().as_u16(), answer.as_ref())?;
-        Ok(OtpSecret::from(answer.into_inner().data.secret))
+        let answer = hooks::run(self.shared(), &[], call)
+            .instrument(span)
+            .await?;
+        let wire::OtpSecretRespDto { secret } = answer.data;
+        if crate::otp::check_base32(&secret).is_err() || secret.is_empty() {
+            return Err(Error::UnexpectedResponse {
+                status: 200,
+                reason: "data.secret is not a base32 OTP secret".into(),
+                excerpt: format!("<{} characters withheld>", secret.chars().count()),
+            });
+        }
+        Ok(OtpSecret::from(secret))
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.generated.inner.0
     }
 }
 
@@ -416,11 +569,15 @@ impl ManagementClient {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
+    use std::collections::HashMap;
+
+    /// A fake environment holding exactly `pairs`.
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
+        let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+            .collect();
+        move |name| map.get(name).map(OsString::from)
     }
 
     #[test]
@@ -470,6 +627,59 @@ mod tests {
         }
         let err = ManagementClient::builder()
             .with_vars(vars(&[("AUTHING_LANG", "fr-FR")]))
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_variable_that_is_not_unicode_is_a_config_error_not_a_panic() {
+        use std::os::unix::ffi::OsStringExt;
+        let env = |name: &str| {
+            (name == "AUTHING_HOST").then(|| OsString::from_vec(b"https://\xff.example".to_vec()))
+        };
+        let err = ManagementClient::builder().with_vars(env).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        assert!(err.to_string().contains("AUTHING_HOST"), "{err}");
+    }
+
+    #[test]
+    fn hosts_are_https_or_loopback_http_and_nothing_more() {
+        let build = |host: &str, allow: bool| {
+            ManagementClient::builder()
+                .access_key("ak", "sk")
+                .host(host)
+                .allow_insecure_http(allow)
+                .build()
+        };
+        for ok in [
+            "https://api.authing.cn",
+            "https://api.genauth.ai/",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://localhost:3000",
+            "https://auth.example.com/prefix",
+        ] {
+            assert!(build(ok, false).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("http://some.remote.host", "use https"),
+            ("http://10.0.0.8", "use https"),
+            ("https://user:pw@api.authing.cn", "user info"),
+            ("https://api.authing.cn/?x=1", "query"),
+            ("https://api.authing.cn/#frag", "fragment"),
+            ("ftp://api.authing.cn", "http(s) URL"),
+        ] {
+            let err = build(bad, false).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
+        assert!(build("http://some.remote.host", true).is_ok());
+        let err = ManagementClient::builder()
+            .access_key("ak", "sk")
+            .rate_limit(0.0)
+            .build()
             .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Config);
     }

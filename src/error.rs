@@ -29,38 +29,67 @@ pub enum Error {
     /// refreshed and the request sent once more.
     #[error("not authenticated: {0}")]
     Unauthenticated(ApiError),
-    /// No management token could be obtained; `reason` names the cause. Callers that were
-    /// waiting on the same failed token request share its error.
+    /// No management token could be obtained. The cause, when there is one, is the
+    /// [`source`](std::error::Error::source) and decides [`Error::kind`] and
+    /// [`Error::is_retryable`]. Callers that were waiting on the same failed token request share
+    /// its error.
     #[error("could not obtain a management token: {reason}")]
     Token {
-        /// What went wrong, including the cause's own message.
+        /// What went wrong, in this crate's words (the cause's own message is the source's).
         reason: String,
         /// The underlying error, where there is one.
         #[source]
         source: Option<Arc<Error>>,
     },
-    /// The request could not be sent or its answer not received.
-    #[error("transport failure: {0}")]
+    /// The request could not be sent or its answer not received (connection refused or reset,
+    /// TLS, a broken body). The transport's error is the source; it never carries the URL, whose
+    /// query holds the user id.
+    #[error("the request could not be sent or its answer not received")]
     Transport(#[source] reqwest::Error),
-    /// No answer came within the configured timeout.
-    #[error("request timed out: {0}")]
-    Timeout(#[source] reqwest::Error),
-    /// The answer was not the JSON the spec promises.
+    /// No answer came in time: within one attempt's timeout (the transport's error is the
+    /// source) or within the whole call's deadline (no source).
+    #[error("{}", if .source.is_some() { "the request timed out" } else { "the call's deadline passed" })]
+    Timeout {
+        /// The transport's timeout error, for a single attempt's timeout.
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    /// The server answered with a redirect, which is never followed: it would carry the access
+    /// key secret, the token or the OTP secrets to wherever it points.
+    #[error(
+        "the server answered HTTP {status} redirecting to {}; redirects are not followed",
+        .location.as_deref().unwrap_or("an unnamed place")
+    )]
+    Redirect {
+        /// The HTTP status (301, 302, 303, 307, 308, …).
+        status: u16,
+        /// The origin (scheme, host, port) of the `location` header, never its path or query.
+        location: Option<String>,
+    },
+    /// The answer was not the JSON the spec promises, or was larger than any answer of these
+    /// operations can be.
     #[error("unexpected response (HTTP {status}): {reason}; body: {excerpt}")]
     UnexpectedResponse {
         /// The HTTP status.
         status: u16,
         /// Why the answer was not accepted.
         reason: String,
-        /// The start of the body, with secret-bearing JSON fields redacted.
+        /// The start of the body, with secret-bearing JSON fields and the call's own secrets
+        /// redacted and control characters escaped.
         excerpt: String,
     },
     /// The input was refused before anything was sent.
     #[error("invalid input: {0}")]
-    InvalidInput(#[from] InputError),
+    InvalidInput(InputError),
     /// The client is misconfigured (missing credentials, a bad host, …).
     #[error("bad configuration: {0}")]
     Config(String),
+}
+
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        Error::InvalidInput(e)
+    }
 }
 
 /// A `Copy` classification of [`Error`], for matching.
@@ -91,6 +120,8 @@ pub enum ErrorKind {
     Timeout,
     /// See [`Error::UnexpectedResponse`].
     UnexpectedResponse,
+    /// See [`Error::Redirect`].
+    Redirect,
     /// See [`Error::InvalidInput`].
     InvalidInput,
     /// See [`Error::Config`].
@@ -197,8 +228,8 @@ impl ApiError {
             http_status,
             status_code: body.status_code as i64,
             api_code: body.api_code.map(|c| c as i64),
-            message: body.message.clone(),
-            request_id: body.request_id.clone(),
+            message: clean(&body.message, &[]),
+            request_id: body.request_id.as_deref().map(|id| clean(id, &[])),
         }
     }
 
@@ -273,12 +304,24 @@ impl fmt::Display for InputError {
 
 impl Error {
     /// The kind of error, for matching.
+    ///
+    /// A [`Error::Token`] error takes its cause's kind when the token endpoint could not be
+    /// reached or failed (a timeout is [`ErrorKind::Timeout`], a 503 [`ErrorKind::Api`]), and
+    /// is [`ErrorKind::Authentication`] when it refused the access key pair.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Api(_) => ErrorKind::Api,
-            Error::Unauthenticated(_) | Error::Token { .. } => ErrorKind::Authentication,
+            Error::Unauthenticated(_) => ErrorKind::Authentication,
+            Error::Token { source, .. } => match source.as_deref() {
+                Some(cause) if cause.is_retryable() => cause.kind(),
+                Some(cause @ (Error::Redirect { .. } | Error::UnexpectedResponse { .. })) => {
+                    cause.kind()
+                }
+                _ => ErrorKind::Authentication,
+            },
             Error::Transport(_) => ErrorKind::Transport,
-            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Redirect { .. } => ErrorKind::Redirect,
             Error::UnexpectedResponse { .. } => ErrorKind::UnexpectedResponse,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Config(_) => ErrorKind::Config,
@@ -289,10 +332,12 @@ impl Error {
     ///
     /// True for transport failures and timeouts, rate limiting (429) and server-side failures
     /// (HTTP or `statusCode` 5xx, 408, with a JSON body or not), and a token request that failed
-    /// for one of these reasons. False for refusals that will not change (bad input, 4xx business errors,
-    /// rejected credentials, bad configuration) and for answers that are not the promised JSON.
-    /// Both OTP operations are idempotent (a read, and an import that binds the same secret
-    /// again), so a retry after an ambiguous failure does no harm.
+    /// for one of these reasons. False for refusals that will not change (bad input, 4xx
+    /// business errors including 413, rejected credentials, redirects, bad configuration) and
+    /// for answers that are not the promised JSON. Every operation of this crate is idempotent
+    /// (a token request, a read, and an import that binds the same secret again), so a retry
+    /// after an ambiguous failure does no harm. The client has retried already, as its
+    /// [`RetryConfig`](crate::RetryConfig) allows, before returning such an error.
     pub fn is_retryable(&self) -> bool {
         fn transient(code: i64) -> bool {
             code == 408 || code == 429 || (500..600).contains(&code)
@@ -302,9 +347,20 @@ impl Error {
             Error::Token { source, .. } => source.as_deref().is_some_and(Error::is_retryable),
             // A request that could not even be built fails the same way again.
             Error::Transport(e) => !e.is_builder(),
-            Error::Timeout(_) => true,
+            Error::Timeout { .. } => true,
             Error::UnexpectedResponse { status, .. } => transient(i64::from(*status)),
-            Error::Unauthenticated(_) | Error::InvalidInput(_) | Error::Config(_) => false,
+            Error::Redirect { .. }
+            | Error::Unauthenticated(_)
+            | Error::InvalidInput(_)
+            | Error::Config(_) => false,
+        }
+    }
+
+    /// The refused input, for [`Error::InvalidInput`].
+    pub fn input_error(&self) -> Option<&InputError> {
+        match self {
+            Error::InvalidInput(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -322,7 +378,11 @@ impl Error {
         match self {
             Error::Api(e) | Error::Unauthenticated(e) => Some(e.http_status),
             Error::UnexpectedResponse { status, .. } => Some(*status),
-            Error::Transport(e) | Error::Timeout(e) => e.status().map(|s| s.as_u16()),
+            Error::Redirect { status, .. } => Some(*status),
+            Error::Transport(e) => e.status().map(|s| s.as_u16()),
+            Error::Timeout { source } => {
+                source.as_ref().and_then(|e| e.status()).map(|s| s.as_u16())
+            }
             Error::Token { source, .. } => source.as_deref().and_then(Error::http_status),
             _ => None,
         }
@@ -338,12 +398,43 @@ impl Error {
         self.api_error().and_then(|e| e.request_id.as_deref())
     }
 
+    /// A transport error, without its URL: the query holds the user id, often an email
+    /// address or a phone number.
     pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
+        let e = e.without_url();
         if e.is_timeout() {
-            Error::Timeout(e)
+            Error::Timeout { source: Some(e) }
         } else {
             Error::Transport(e)
         }
+    }
+
+    /// This error with every `secret` replaced by `<redacted>` (ASCII case ignored) and control
+    /// characters escaped, wherever the server's words reach its text: `message`, `requestId`
+    /// and excerpts. Secrets shorter than 4 characters are left alone: redacting them would
+    /// garble the message without protecting anything.
+    pub(crate) fn scrubbed(mut self, secrets: &[&str]) -> Self {
+        match &mut self {
+            Error::Api(api) | Error::Unauthenticated(api) => {
+                api.message = clean(&api.message, secrets);
+                api.request_id = api.request_id.as_deref().map(|id| clean(id, secrets));
+            }
+            Error::UnexpectedResponse {
+                reason, excerpt, ..
+            } => {
+                *reason = clean(reason, secrets);
+                *excerpt = clean(excerpt, secrets);
+            }
+            Error::Token { reason, .. } => *reason = clean(reason, secrets),
+            Error::Redirect { location, .. } => {
+                *location = location.as_deref().map(|l| clean(l, secrets));
+            }
+            Error::Transport(_)
+            | Error::Timeout { .. }
+            | Error::InvalidInput(_)
+            | Error::Config(_) => {}
+        }
+        self
     }
 
     /// Classifies a failed answer's body: an Authing envelope becomes [`Error::Api`] (or
@@ -435,6 +526,54 @@ fn is_secret_key(key: &str) -> bool {
     SECRET_WORDS.iter().any(|w| key.contains(w))
 }
 
+/// `text` with each of `secrets` (4 characters or more, ASCII case ignored) replaced by
+/// `<redacted>`, and control and bidirectional-override characters escaped (`\u{1b}`), so that
+/// what a server writes can neither leak a secret the call carried nor drive a terminal.
+pub(crate) fn clean(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        out = replace_ignore_ascii_case(&out, secret, "<redacted>");
+    }
+    if out.chars().any(is_unsafe_char) {
+        out = out
+            .chars()
+            .map(|c| {
+                if is_unsafe_char(c) {
+                    c.escape_unicode().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+    }
+    out
+}
+
+/// Control characters, and the Unicode controls that reorder text on a terminal.
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+fn replace_ignore_ascii_case(text: &str, needle: &str, with: &str) -> String {
+    let (hay, pat) = (text.to_ascii_lowercase(), needle.to_ascii_lowercase());
+    if !hay.contains(&pat) {
+        return text.to_owned();
+    }
+    // ASCII lower-casing keeps byte offsets, so matches in `hay` are matches in `text`.
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (at, _) in hay.match_indices(&pat) {
+        if at < last {
+            continue;
+        }
+        out.push_str(&text[last..at]);
+        out.push_str(with);
+        last = at + pat.len();
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
 const EXCERPT_CHARS: usize = 200;
 
 /// The start of a body for an error message, with secret-bearing JSON values redacted.
@@ -455,8 +594,8 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
         }
     };
     match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
+        Some((cut, _)) => format!("{}…", clean(&text[..cut], &[])),
+        None => clean(&text, &[]),
     }
 }
 
@@ -504,6 +643,18 @@ mod tests {
                 assert!(!e.contains(needle), "{needle} in {e}");
             }
         }
+    }
+
+    #[test]
+    fn clean_redacts_the_calls_secrets_and_escapes_controls() {
+        let text = "bad secret hz2f6j3agnavsotv for \u{1b}[31mu1\u{1b}[0m\u{202e} b471-8ec0!";
+        let cleaned = clean(text, &["HZ2F6J3AGNAVSOTV", "b471-8ec0", "ab"]);
+        assert_eq!(
+            cleaned,
+            "bad secret <redacted> for \\u{1b}[31mu1\\u{1b}[0m\\u{202e} <redacted>!"
+        );
+        assert_eq!(clean("ab cd", &["ab"]), "ab cd", "too short to redact");
+        assert_eq!(clean("é€ plain", &[]), "é€ plain");
     }
 
     #[test]

@@ -2,22 +2,39 @@
 //! client.
 //!
 //! `pre` sets the headers every call carries, then authenticates (token or signature) last, so
-//! that a signature covers the request exactly as it leaves. `exec` sends it and, in token mode,
-//! refreshes the token and sends once more when the answer says "unauthenticated" (HTTP 401, or
-//! HTTP 200 with `statusCode` 401). Retries with backoff and tracing belong here too.
+//! that a signature covers the request exactly as it leaves. `exec` sends it under the rate
+//! limit, reads the answer (never more than [`MAX_ANSWER_BYTES`], never following a redirect),
+//! and decides: success, a refused token to replace once (HTTP 401, or HTTP 200 with
+//! `statusCode` 401), or a failure worth retrying ([`RetryConfig`]), re-signed afresh in
+//! signature mode.
 //!
-//! Hooks can only fail with progenitor's stringly `Error::Custom`; the typed [`Error`] travels
-//! beside it in a task-local slot that [`run`] opens around each facade call.
+//! Hooks can only fail with progenitor's stringly `Error::Custom` or a `reqwest::Error`; the
+//! typed [`Error`] travels beside them in a task-local slot that [`run`] opens around each
+//! facade call, together with the call's deadline.
 
-use std::{cell::RefCell, fmt, future::Future, sync::Arc, time::Duration};
+use std::{
+    cell::RefCell,
+    fmt,
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use progenitor_client::{ClientHooks, OperationInfo};
-use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use bytes::Bytes;
+use progenitor_client::{ClientHooks, OperationInfo, ResponseValue};
+use reqwest::{
+    StatusCode,
+    header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION},
+};
+use secrecy::ExposeSecret;
 
 use crate::{
-    Error, SDK_VERSION,
+    Error, RetryConfig, SDK_VERSION,
     auth::{Auth, TOKEN_OPERATION, Token},
+    error::{Envelope, check_status},
     generated::Client,
+    rate_limit::RateLimit,
+    retry::{RetryBudget, RetryReason, classify, retry_after},
 };
 
 const SDK_VERSION_HEADER: HeaderName = HeaderName::from_static("x-authing-sdk-version");
@@ -25,7 +42,12 @@ const LANG_HEADER: HeaderName = HeaderName::from_static("x-authing-lang");
 const TENANT_HEADER: HeaderName = HeaderName::from_static("x-authing-app-tenant-id");
 const USERPOOL_HEADER: HeaderName = HeaderName::from_static("x-authing-userpool-id");
 
-/// What the hooks need, stored in the generated client (`with_inner_type`). Cheap to clone.
+/// The largest answer read. Every answer of these operations is well under 1 KiB, and an
+/// error page a few KiB; a bigger body is refused as it arrives, without buffering it.
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// What the hooks need, stored in the generated client (`with_inner_type`). Cheap to clone;
+/// clones share the token, the retry budget and the rate limit.
 #[derive(Clone)]
 pub struct HookState(pub(crate) Arc<Shared>);
 
@@ -34,47 +56,124 @@ pub(crate) struct Shared {
     pub(crate) lang: Option<HeaderValue>,
     pub(crate) tenant_id: Option<HeaderValue>,
     pub(crate) timeout: Duration,
+    pub(crate) retry: RetryConfig,
+    pub(crate) budget: RetryBudget,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) log_user_ids: bool,
 }
 
 impl fmt::Debug for HookState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = &self.0;
         f.debug_struct("HookState")
-            .field("auth", &self.0.auth)
-            .field("lang", &self.0.lang)
-            .field("tenant_id", &self.0.tenant_id)
-            .field("timeout", &self.0.timeout)
-            .finish()
+            .field("auth", &shared.auth)
+            .field("lang", &shared.lang)
+            .field("tenant_id", &shared.tenant_id)
+            .field("timeout", &shared.timeout)
+            .field("retry", &shared.retry)
+            .field("rps", &shared.rate_limit.as_ref().map(RateLimit::rps))
+            .finish_non_exhaustive()
     }
 }
 
-tokio::task_local! {
-    static HOOK_ERROR: RefCell<Option<Error>>;
+impl Shared {
+    /// `error`, scrubbed of the client's own secrets (the access key secret, the token in
+    /// use) and of `extra` (the call's OTP secrets and recovery codes).
+    fn scrub(&self, error: Error, extra: &[&str]) -> Error {
+        let token = match &self.auth {
+            Auth::Token(tokens) => tokens.current(),
+            Auth::Signature(_) => None,
+        };
+        let mut secrets: Vec<&str> = Vec::with_capacity(extra.len() + 2);
+        secrets.push(self.auth.access_key_secret().expose_secret());
+        if let Some(token) = &token {
+            secrets.extend(token.bearer());
+        }
+        secrets.extend_from_slice(extra);
+        error.scrubbed(&secrets)
+    }
 }
 
-/// Keeps `error` for the facade call that is running, and returns its message for progenitor.
+/// The facade call in progress: where hooks leave a typed error, and when it must end.
+struct Call {
+    error: RefCell<Option<Error>>,
+    deadline: Instant,
+}
+
+tokio::task_local! {
+    static CALL: Call;
+}
+
+/// Keeps `error` for the facade call that is running, and returns its message.
 fn stash(error: Error) -> String {
     let message = error.to_string();
-    let _ = HOOK_ERROR.try_with(|slot| *slot.borrow_mut() = Some(error));
+    let _ = CALL.try_with(|call| *call.error.borrow_mut() = Some(error));
     message
 }
 
-/// Runs a generated call and maps its outcome to the crate's error, preferring a typed error
-/// stashed by a hook over progenitor's rendering of it.
-pub(crate) async fn run<T, F>(call: F) -> Result<T, Error>
+/// Takes the error a hook left for the running call, if any (the token request reads the
+/// error of its own exchange this way).
+pub(crate) fn take_stashed() -> Option<Error> {
+    CALL.try_with(|call| call.error.borrow_mut().take())
+        .ok()
+        .flatten()
+}
+
+/// Stashes `error` and answers the generated code with a stand-in that it reports as an
+/// unexpected response: the facade prefers the stashed, typed error. (Code that calls the
+/// generated client outside the facade gets the stand-in, whose message says what happened.)
+fn stand_in(error: Error) -> reqwest::Response {
+    let message = stash(error);
+    let body = serde_json::json!({"statusCode": 599, "message": message}).to_string();
+    let mut response = http::Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(599).expect("599 is a valid status code");
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.into()
+}
+
+/// Runs a generated call within the client's deadline, checks the answer's `statusCode`, and
+/// maps failures to the crate's error (a typed error stashed by a hook first), scrubbed of the
+/// call's secrets: the client's, and `secrets` (the OTP secrets and recovery codes it sent).
+pub(crate) async fn run<T, F>(shared: &Shared, secrets: &[&str], call: F) -> Result<T, Error>
 where
-    F: Future<Output = Result<T, progenitor_client::Error>>,
+    T: Envelope,
+    F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error>>,
 {
-    HOOK_ERROR
-        .scope(RefCell::new(None), async move {
-            let outcome = call.await;
-            let stashed = HOOK_ERROR.with(|slot| slot.borrow_mut().take());
+    let deadline = Instant::now() + shared.retry.get_call_timeout();
+    let scope = Call {
+        error: RefCell::new(None),
+        deadline,
+    };
+    let outcome = CALL
+        .scope(scope, async move {
+            let outcome = tokio::time::timeout_at(deadline.into(), call).await;
+            let stashed = take_stashed();
             match (outcome, stashed) {
                 (_, Some(error)) => Err(error),
-                (Ok(value), None) => Ok(value),
-                (Err(e), None) => Err(Error::from_generated(e).await),
+                (Err(_elapsed), None) => Err(Error::Timeout { source: None }),
+                (Ok(Ok(answer)), None) => {
+                    check_status(answer.status().as_u16(), answer.as_ref())?;
+                    Ok(answer.into_inner())
+                }
+                (Ok(Err(e)), None) => Err(Error::from_generated(e).await),
             }
         })
-        .await
+        .await;
+    outcome.map_err(|error| {
+        let error = shared.scrub(error, secrets);
+        tracing::debug!(
+            kind = ?error.kind(),
+            retryable = error.is_retryable(),
+            http_status = error.http_status(),
+            api_code = error.api_code(),
+            request_id = error.request_id(),
+            "call failed"
+        );
+        error
+    })
 }
 
 impl ClientHooks<HookState> for Client {
@@ -115,31 +214,157 @@ impl ClientHooks<HookState> for Client {
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        let Auth::Token(tokens) = &self.inner.0.auth else {
-            return self.client.execute(request).await;
-        };
-        if info.operation_id == TOKEN_OPERATION {
-            return self.client.execute(request).await;
-        }
-        // The credentials this request actually carries, whatever the cache holds by now.
-        let sent = request.headers().get(AUTHORIZATION).cloned();
-        let retry = request.try_clone();
-        let (response, unauthenticated) = inspect(self.client.execute(request).await?).await?;
-        let (true, Some(sent), Some(mut retry)) = (unauthenticated, sent, retry) else {
-            return Ok(response);
-        };
-        // The token was refused before it expired (revoked, or the server's clock disagrees):
-        // fetch a new one, once, and send again. A second refusal is the caller's error.
-        tokens.invalidate(&sent);
-        match tokens.token(self).await {
-            Ok(token) => {
-                apply_token(&mut retry, &token);
-                self.client.execute(retry).await
+        let shared = &self.inner.0;
+        let operation = info.operation_id;
+        let is_token_request = operation == TOKEN_OPERATION;
+        let deadline = CALL
+            .try_with(|call| call.deadline)
+            .unwrap_or_else(|_| Instant::now() + shared.retry.get_call_timeout());
+        let mut request = request;
+        let mut attempt: u32 = 0;
+        let mut spent: u32 = 0;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            // Kept for a resend; the body is in memory (JSON), so this is a cheap copy.
+            let resend = request.try_clone();
+            let sent_authorization = match &shared.auth {
+                Auth::Token(_) if !is_token_request => {
+                    request.headers().get(AUTHORIZATION).cloned()
+                }
+                _ => None,
+            };
+            if let Some(limit) = &shared.rate_limit {
+                limit.acquire().await;
             }
-            Err(e) => {
-                stash(e);
-                Ok(response)
+            let started = Instant::now();
+            let (reason, wait_hint, last) = match send(&self.client, request).await {
+                // A request that cannot be built fails the same way every time.
+                Err(e) if e.is_builder() => return Err(e),
+                Err(e) => {
+                    let reason = if e.is_timeout() {
+                        RetryReason::Timeout
+                    } else {
+                        RetryReason::Connection
+                    };
+                    tracing::debug!(operation, attempt, error = %reason.as_str(), "no answer");
+                    (reason, None, Err(e))
+                }
+                Ok(Answer::Redirect { status, location }) => {
+                    tracing::warn!(operation, attempt, http_status = status, "redirect refused");
+                    return Ok(stand_in(Error::Redirect { status, location }));
+                }
+                Ok(Answer::TooLarge { status }) => {
+                    tracing::warn!(operation, attempt, http_status = status, "answer too large");
+                    return Ok(stand_in(Error::UnexpectedResponse {
+                        status,
+                        reason: format!(
+                            "the answer is larger than {} KiB, more than any answer of this \
+                             operation can be",
+                            MAX_ANSWER_BYTES / 1024
+                        ),
+                        excerpt: String::new(),
+                    }));
+                }
+                Ok(Answer::Complete(answer)) => {
+                    tracing::debug!(
+                        operation,
+                        attempt,
+                        http_status = answer.status.as_u16(),
+                        status_code = answer.status_code,
+                        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "answer"
+                    );
+                    if !reauthenticated
+                        && answer.unauthenticated()
+                        && let Auth::Token(tokens) = &shared.auth
+                        && let Some(sent) = &sent_authorization
+                        && let Some(mut next) = resend
+                    {
+                        // The token was refused before it expired (revoked, or the server's
+                        // clock disagrees): fetch a new one, once, and send again. This is not
+                        // a retry of a failure, so it spends neither attempts nor budget.
+                        reauthenticated = true;
+                        tokens.invalidate(sent);
+                        match tokens.token(self).await {
+                            Ok(token) => {
+                                apply_token(&mut next, &token);
+                                request = next;
+                                attempt -= 1;
+                                continue;
+                            }
+                            Err(e) => {
+                                stash(e);
+                                return Ok(answer.into_response());
+                            }
+                        }
+                    }
+                    match classify(answer.status.as_u16(), answer.status_code) {
+                        None => {
+                            if shared.retry.uses_budget() {
+                                shared.budget.deposit(spent);
+                            }
+                            return Ok(answer.into_response());
+                        }
+                        Some(reason) => {
+                            let hint = retry_after(&answer.headers);
+                            (reason, hint, Ok(answer))
+                        }
+                    }
+                }
+            };
+            let give_up = |why: &str, last: reqwest::Result<Complete>| {
+                tracing::debug!(
+                    operation,
+                    attempt,
+                    reason = reason.as_str(),
+                    why,
+                    "not retried"
+                );
+                last.map(Complete::into_response)
+            };
+            if reason == RetryReason::Throttled
+                && let Some(limit) = &shared.rate_limit
+            {
+                let rps = limit.throttled(wait_hint);
+                tracing::info!(
+                    operation,
+                    rps,
+                    "throttled by the server: rate limit lowered"
+                );
             }
+            if attempt >= shared.retry.get_max_attempts() {
+                return give_up("no attempts left", last);
+            }
+            let Some(mut next) = resend else {
+                return give_up("the request cannot be copied", last);
+            };
+            let delay = shared.retry.delay(attempt, wait_hint);
+            if Instant::now() + delay >= deadline {
+                return give_up("the call's deadline comes first", last);
+            }
+            if shared.retry.uses_budget() {
+                if !shared.budget.withdraw(reason) {
+                    return give_up("the retry budget is spent", last);
+                }
+                spent += reason.cost();
+            }
+            tracing::info!(
+                operation,
+                attempt,
+                reason = reason.as_str(),
+                delay_ms = delay.as_secs_f64() * 1e3,
+                retry_after = wait_hint.is_some(),
+                "retrying"
+            );
+            tokio::time::sleep(delay).await;
+            // A replayed nonce is refused (apiCode 1306): every attempt is signed afresh.
+            if let Auth::Signature(signer) = &shared.auth
+                && !is_token_request
+            {
+                signer.sign_request(&mut next);
+            }
+            request = next;
         }
     }
 }
@@ -150,28 +375,111 @@ fn apply_token(request: &mut reqwest::Request, token: &Token) {
     headers.insert(USERPOOL_HEADER, token.user_pool_id.clone());
 }
 
-/// Whether an answer says "unauthenticated", with the answer itself (its body read, if that
-/// was needed to tell).
-async fn inspect(response: reqwest::Response) -> reqwest::Result<(reqwest::Response, bool)> {
-    let status = response.status();
-    if status != reqwest::StatusCode::OK {
-        return Ok((response, status == reqwest::StatusCode::UNAUTHORIZED));
+/// An answer, read.
+enum Answer {
+    Complete(Complete),
+    /// A 3xx: never followed.
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
+    /// More than [`MAX_ANSWER_BYTES`], announced or arriving.
+    TooLarge {
+        status: u16,
+    },
+}
+
+/// An answer read whole, with its body's `statusCode` when it is a JSON envelope.
+struct Complete {
+    status: StatusCode,
+    version: http::Version,
+    headers: HeaderMap,
+    body: Bytes,
+    status_code: Option<f64>,
+}
+
+impl Complete {
+    /// Authing says "unauthenticated" with HTTP 401, or with `statusCode` 401 in HTTP 200.
+    fn unauthenticated(&self) -> bool {
+        self.status == StatusCode::UNAUTHORIZED || self.status_code == Some(401.0)
     }
-    // Authing also says 401 inside an HTTP 200 body; the body has to be read to know.
+
+    /// The answer again, for the generated code to decode.
+    fn into_response(self) -> reqwest::Response {
+        let mut rebuilt = http::Response::new(self.body);
+        *rebuilt.status_mut() = self.status;
+        *rebuilt.version_mut() = self.version;
+        *rebuilt.headers_mut() = self.headers;
+        rebuilt.into()
+    }
+}
+
+/// Sends `request` and reads its answer, at most [`MAX_ANSWER_BYTES`] of it.
+async fn send(client: &reqwest::Client, request: reqwest::Request) -> reqwest::Result<Answer> {
+    let mut response = client.execute(request).await?;
+    let status = response.status();
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| response.url().join(l).ok())
+            .map(|target| target.origin().ascii_serialization());
+        return Ok(Answer::Redirect {
+            status: status.as_u16(),
+            location,
+        });
+    }
+    let too_large = Answer::TooLarge {
+        status: status.as_u16(),
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Ok(too_large);
+    }
+    let headers = std::mem::take(response.headers_mut());
     let version = response.version();
-    let headers = response.headers().clone();
-    let body = response.bytes().await?;
+    // Most answers arrive in one chunk, kept as it is; only several are copied together.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let so_far = first.as_ref().map_or(0, Bytes::len).max(joined.len());
+        if so_far + chunk.len() > MAX_ANSWER_BYTES {
+            return Ok(too_large);
+        }
+        match &first {
+            None => first = Some(chunk),
+            Some(head) => {
+                if joined.is_empty() {
+                    joined.extend_from_slice(head);
+                }
+                joined.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let body = if joined.is_empty() {
+        first.unwrap_or_default()
+    } else {
+        Bytes::from(joined)
+    };
     // Only `statusCode` is read: serde skips the rest without allocating.
     #[derive(serde::Deserialize)]
     struct Status {
         #[serde(rename = "statusCode")]
         status_code: f64,
     }
-    let unauthenticated =
-        serde_json::from_slice::<Status>(&body).is_ok_and(|s| s.status_code == 401.0);
-    let mut rebuilt = http::Response::new(body);
-    *rebuilt.status_mut() = status;
-    *rebuilt.version_mut() = version;
-    *rebuilt.headers_mut() = headers;
-    Ok((rebuilt.into(), unauthenticated))
+    let status_code = status
+        .is_success()
+        .then(|| serde_json::from_slice::<Status>(&body).ok())
+        .flatten()
+        .map(|s| s.status_code);
+    Ok(Answer::Complete(Complete {
+        status,
+        version,
+        headers,
+        body,
+        status_code,
+    }))
 }

@@ -48,14 +48,18 @@ mod client;
 mod error;
 mod hooks;
 mod otp;
+mod rate_limit;
+mod retry;
 pub mod signing;
 pub mod tls;
 mod user;
+pub mod wire;
 
 pub use auth::AuthScheme;
 pub use client::{Lang, ManagementClient, ManagementClientBuilder};
 pub use error::{ApiError, Error, ErrorKind, InputError, json_error_summary};
 pub use otp::{DuplicateUsers, ImportReceipt, OtpImport, OtpSecret};
+pub use retry::RetryConfig;
 pub use user::{UserIdType, UserRef};
 
 /// Reveals an [`OtpSecret`]: re-exported from [`secrecy`] so that no direct dependency on it
@@ -64,10 +68,10 @@ pub use secrecy::ExposeSecret;
 
 /// The client progenitor generates from `openapi/authing-otp.json`, for power users.
 ///
-/// Reach it through [`ManagementClient::generated`]: its requests pass through the same
-/// authentication hooks as the facade's. Its types mirror the wire format exactly (numbers are
-/// `f64` because upstream declares them `number`), and their `Debug` is the generator's, which
-/// prints secrets: prefer the facade's types where that matters.
+/// Reach it through [`ManagementClient::generated`]: its requests pass through the same hooks as
+/// the facade's (authentication, retries, rate limit, bounded answers). Its types mirror the
+/// wire format exactly (numbers are `f64` because upstream declares them `number`); the four
+/// that carry secrets are the hand-written ones in [`wire`], whose `Debug` redacts.
 ///
 /// Its shape follows the spec: a `spec sync` that changes the spec can change it in ways semver
 /// does not cover. The facade is the stable API.

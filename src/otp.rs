@@ -198,7 +198,7 @@ impl OtpImport {
     }
 
     pub(crate) fn to_wire(&self) -> crate::generated::types::ImportOtpItemDto {
-        use crate::generated::types::{ImportOtpItemDataDto, ImportOtpItemDto};
+        use crate::{generated::types::ImportOtpItemDto, wire::ImportOtpItemDataDto};
         ImportOtpItemDto {
             user_id: self.user_id.clone(),
             otp: ImportOtpItemDataDto {
@@ -226,7 +226,7 @@ impl fmt::Debug for OtpImport {
 }
 
 /// Checks RFC 4648 base32 without ever quoting the value.
-fn check_base32(secret: &str) -> Result<(), InputError> {
+pub(crate) fn check_base32(secret: &str) -> Result<(), InputError> {
     if secret.is_empty() {
         return Err(InputError::new("secret", "must not be empty"));
     }

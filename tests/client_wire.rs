@@ -508,7 +508,8 @@ async fn the_timeout_also_bounds_a_caller_supplied_client() {
         .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    // The token error keeps its cause's kind: a timeout, not a refused key pair.
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(
         err.is_retryable(),
         "a token request that timed out may be retried"
@@ -531,7 +532,7 @@ async fn a_closed_port_is_a_transport_error() {
         .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Authentication);
+    assert_eq!(err.kind(), ErrorKind::Transport);
     match &err {
         authing_otp::Error::Token { source, .. } => {
             assert_eq!(source.as_deref().unwrap().kind(), ErrorKind::Transport)
@@ -556,8 +557,8 @@ async fn token_failure(answer: httpmock::HttpMockResponse) -> (authing_otp::Erro
         .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
-    assert!(!err.to_string().contains(SK), "{err}");
+    assert!(matches!(err, authing_otp::Error::Token { .. }), "{err:?}");
+    assert!(!chain(&err).contains(SK), "{err}");
     assert!(!format!("{err:?}").contains(SK), "{err:?}");
     assert!(wire.seen_at("/api/v3/get-otp-secret-by-user").is_empty());
     (err, wire)
@@ -570,16 +571,28 @@ async fn token_failures_name_their_cause() {
         &json!({"statusCode": 400, "apiCode": 1001, "message": "invalid access key", "requestId": "t-1"}),
     ))
     .await;
+    // Each part says its own piece once; the cause is the source.
     assert_eq!(
-        err.to_string(),
+        chain(&err),
         "could not obtain a management token: the token endpoint refused the access key pair: \
          the Authing API said no: statusCode 400, apiCode 1001: invalid access key (requestId t-1)"
     );
+    assert_eq!(
+        err.to_string(),
+        "could not obtain a management token: the token endpoint refused the access key pair"
+    );
+    assert_eq!(err.kind(), ErrorKind::Authentication);
     assert_eq!(err.api_code(), Some(1001));
     assert!(!err.is_retryable());
 
     let (err, _) = token_failure(raw(500, "text/html", "<html>oops</html>")).await;
-    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    assert!(chain(&err).contains("HTTP 500"), "{err}");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::UnexpectedResponse,
+        "keeps its cause's kind"
+    );
+    assert!(err.is_retryable());
 
     let (err, _) = token_failure(json(
         200,
@@ -587,7 +600,7 @@ async fn token_failures_name_their_cause() {
     ))
     .await;
     assert!(
-        err.to_string().contains("missing field `access_token`"),
+        chain(&err).contains("missing field `access_token`"),
         "{err}"
     );
 
@@ -712,13 +725,14 @@ async fn nothing_secret_shows_in_debug_or_display() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callers_queued_behind_a_failed_token_request_share_its_error() {
     let wire = Wire::start().await;
-    // Slower than the timeout: the one attempt times out.
+    // Slower than the timeout: the one attempt times out (retries are off to count it).
     let token_mock = wire.token_route(7200.0, Duration::from_secs(2)).await;
     wire.get_secret_route(|_, _| secret_ok()).await;
     let client = ManagementClient::builder()
         .access_key(AK, SK)
         .host(wire.url())
         .timeout(Duration::from_millis(300))
+        .retry(authing_otp::RetryConfig::disabled())
         .build()
         .unwrap();
     let calls: Vec<_> = (0..8)
@@ -732,7 +746,7 @@ async fn callers_queued_behind_a_failed_token_request_share_its_error() {
         .collect();
     for call in calls {
         let err = call.await.unwrap().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
         assert!(err.is_retryable(), "{err}");
         assert!(err.to_string().contains("could not be reached"), "{err}");
     }
@@ -778,7 +792,13 @@ async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
     )
     .await;
     wire.get_secret_route(|_, _| secret_ok()).await;
-    let client = client(&wire);
+    // Without retries, so that each refresh is one token request.
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(wire.url())
+        .retry(authing_otp::RetryConfig::disabled())
+        .build()
+        .unwrap();
     let user = UserRef::by_user_id("u1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1700)).await;

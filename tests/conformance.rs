@@ -378,7 +378,8 @@ mod error_scenarios {
 
     #[tokio::test]
     async fn http500_html_is_an_unexpected_response_not_a_json_error() {
-        // Node throws on the status; Python raises a JSON decode error.
+        // Node throws on the status; Python raises a JSON decode error. This crate retries (3
+        // attempts by default), then reports the unexpected answer.
         let (err, wire) = scenario("http500", |_| {
             raw(
                 500,
@@ -389,7 +390,9 @@ mod error_scenarios {
         .await;
         assert_eq!(err.kind(), ErrorKind::UnexpectedResponse);
         assert_eq!(err.http_status(), Some(500));
-        assert_eq!(wire.seen().len(), 2);
+        assert!(err.is_retryable());
+        assert_eq!(wire.token_requests(), 1);
+        assert_eq!(wire.seen_at("/api/v3/get-otp-secret-by-user").len(), 3);
     }
 
     #[tokio::test]

@@ -185,16 +185,17 @@ async fn faults_map_to_error_kinds() {
     // Warm the token so that faults hit the OTP call.
     client.get_otp_secret_by_user(&user).await.unwrap();
 
-    emulator.fail_next(1, Fault::Status(StatusCode::SERVICE_UNAVAILABLE));
+    // Retryable faults last as many times as the client attempts (3 by default).
+    emulator.fail_next(3, Fault::Status(StatusCode::SERVICE_UNAVAILABLE));
     let err = client.get_otp_secret_by_user(&user).await.unwrap_err();
     assert_eq!((err.kind(), err.http_status()), (ErrorKind::Api, Some(503)));
     assert!(err.is_retryable());
 
-    emulator.fail_next(1, Fault::Status(StatusCode::TOO_MANY_REQUESTS));
+    emulator.fail_next(3, Fault::Status(StatusCode::TOO_MANY_REQUESTS));
     let err = client.get_otp_secret_by_user(&user).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
 
-    emulator.fail_next(1, Fault::DropConnection);
+    emulator.fail_next(3, Fault::DropConnection);
     let err = client.get_otp_secret_by_user(&user).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport, "{err}");
     assert!(err.is_retryable());

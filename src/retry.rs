@@ -1,0 +1,316 @@
+//! Retries: which answers are worth sending again, how long to wait, and how many retries a
+//! client may spend.
+//!
+//! Every operation this crate sends is safe to send again: the token request has no effect
+//! beyond issuing a token, `getOtpSecretByUser` is a read, and a second `importOtp` of the same
+//! items binds the same secrets again. A retry after an ambiguous failure (a reset connection,
+//! a timeout) therefore does no harm.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+/// How requests are retried: attempts, backoff, a deadline for the whole call, and a budget
+/// shared by a client's clones.
+///
+/// Retried: connection failures and resets (before or during the answer), timeouts, HTTP 429
+/// and `statusCode` 429, HTTP 500/502/503/504 and `statusCode` 500/502/503. Never retried: 413
+/// (split the batch instead), any other 4xx, and anything refused before it was sent. The
+/// delay before attempt *n + 1* is drawn uniformly from zero to `initial_backoff × 2ⁿ⁻¹`, capped
+/// at `max_backoff` ("full jitter"); a `Retry-After` header (seconds or an HTTP date) is honoured
+/// instead, up to `max_backoff`. No retry starts that could not finish before the call's
+/// deadline.
+///
+/// The budget works as aws-sdk's standard retry mode does: the client starts with 500 tokens; a
+/// retry costs 5 (10 after a timeout or a failed connection), a call that succeeds at once
+/// earns 1 back and one that succeeds after retries earns their cost back. With the budget
+/// spent, failures are returned at once, so a server that is down receives each call once
+/// rather than `max_attempts` times.
+///
+/// ```
+/// use std::time::Duration;
+/// use authing_otp::{ManagementClient, RetryConfig};
+///
+/// let client = ManagementClient::builder()
+///     .access_key("ak", "sk")
+///     .retry(
+///         RetryConfig::default()
+///             .max_attempts(5)
+///             .initial_backoff(Duration::from_millis(200))
+///             .call_timeout(Duration::from_secs(120)),
+///     )
+///     .build()?;
+/// # drop(client);
+/// let none = RetryConfig::disabled();
+/// assert_eq!(none.get_max_attempts(), 1);
+/// # Ok::<(), authing_otp::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryConfig {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    call_timeout: Duration,
+    budget: bool,
+}
+
+/// The defaults: 3 attempts, 100 ms initial backoff, 20 s at most between attempts, 60 s for
+/// the whole call, the shared budget on.
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(20),
+            call_timeout: Duration::from_secs(60),
+            budget: true,
+        }
+    }
+}
+
+impl RetryConfig {
+    /// One attempt per call: nothing is retried (the refresh of a refused token still is).
+    pub fn disabled() -> Self {
+        RetryConfig::default().max_attempts(1)
+    }
+
+    /// Attempts per call, the first included (at least 1; 3 by default).
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The upper bound of the first delay; each retry doubles it (100 ms by default).
+    #[must_use]
+    pub fn initial_backoff(mut self, delay: Duration) -> Self {
+        self.initial_backoff = delay;
+        self
+    }
+
+    /// The longest wait between two attempts, `Retry-After` included (20 s by default).
+    #[must_use]
+    pub fn max_backoff(mut self, delay: Duration) -> Self {
+        self.max_backoff = delay;
+        self
+    }
+
+    /// The deadline of a whole call: token request, attempts, waits and reading the answers
+    /// (60 s by default).
+    #[must_use]
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Whether retries draw on a budget shared by the client's clones (on by default).
+    #[must_use]
+    pub fn budget(mut self, enabled: bool) -> Self {
+        self.budget = enabled;
+        self
+    }
+
+    /// Attempts per call.
+    pub fn get_max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The deadline of a whole call.
+    pub fn get_call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+
+    /// The delay before retry number `retry` (1 for the first), given the answer's
+    /// `Retry-After` if any.
+    pub(crate) fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(after) = retry_after {
+            return after.min(self.max_backoff);
+        }
+        let ceiling = self
+            .initial_backoff
+            .saturating_mul(1u32 << (retry - 1).min(20))
+            .min(self.max_backoff);
+        // Full jitter: anywhere in [0, ceiling].
+        ceiling.mul_f64(random_unit())
+    }
+
+    pub(crate) fn uses_budget(&self) -> bool {
+        self.budget
+    }
+}
+
+/// A uniform draw from [0, 1].
+fn random_unit() -> f64 {
+    let bits = getrandom::u64().unwrap_or(u64::MAX / 2);
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Why an attempt is worth retrying, for the budget, the logs and the final error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RetryReason {
+    /// HTTP 429 or `statusCode` 429.
+    Throttled,
+    /// A 5xx status, in the HTTP status or the body.
+    ServerError,
+    /// The connection failed or was reset.
+    Connection,
+    /// No answer in time.
+    Timeout,
+}
+
+impl RetryReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RetryReason::Throttled => "throttled (429)",
+            RetryReason::ServerError => "server error (5xx)",
+            RetryReason::Connection => "connection failed or reset",
+            RetryReason::Timeout => "timed out",
+        }
+    }
+
+    pub(crate) fn cost(self) -> u32 {
+        match self {
+            RetryReason::Timeout | RetryReason::Connection => 10,
+            RetryReason::Throttled | RetryReason::ServerError => 5,
+        }
+    }
+}
+
+/// Whether an answer with this HTTP status and body `statusCode` is worth retrying.
+pub(crate) fn classify(http_status: u16, status_code: Option<f64>) -> Option<RetryReason> {
+    match http_status {
+        429 => return Some(RetryReason::Throttled),
+        500 | 502 | 503 | 504 => return Some(RetryReason::ServerError),
+        _ => {}
+    }
+    // `statusCode` is a JSON number: compared as the integer it should be.
+    match status_code.filter(|c| c.fract() == 0.0).map(|c| c as i64) {
+        Some(429) => Some(RetryReason::Throttled),
+        Some(500 | 502 | 503) => Some(RetryReason::ServerError),
+        _ => None,
+    }
+}
+
+/// The `Retry-After` header as a delay: delta-seconds or an HTTP date.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+const BUDGET_CAPACITY: u32 = 500;
+
+/// The retry budget shared by a client's clones.
+#[derive(Clone, Debug)]
+pub(crate) struct RetryBudget(Arc<AtomicU32>);
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        RetryBudget(Arc::new(AtomicU32::new(BUDGET_CAPACITY)))
+    }
+}
+
+impl RetryBudget {
+    /// Takes the cost of a retry for `reason`; false (and nothing taken) when too little is
+    /// left.
+    pub(crate) fn withdraw(&self, reason: RetryReason) -> bool {
+        let cost = reason.cost();
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(cost)
+            })
+            .is_ok()
+    }
+
+    /// A call finished well: after `spent` tokens of retries, or none.
+    pub(crate) fn deposit(&self, spent: u32) {
+        let amount = if spent == 0 { 1 } else { spent };
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                Some(left.saturating_add(amount).min(BUDGET_CAPACITY))
+            });
+    }
+
+    #[cfg(test)]
+    fn left(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_jittered_under_a_doubling_cap() {
+        let config = RetryConfig::default()
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_secs(1));
+        for _ in 0..200 {
+            assert!(config.delay(1, None) <= Duration::from_millis(100));
+            assert!(config.delay(3, None) <= Duration::from_millis(400));
+            assert!(config.delay(30, None) <= Duration::from_secs(1));
+        }
+        assert_eq!(
+            config.delay(1, Some(Duration::from_secs(30))),
+            Duration::from_secs(1),
+            "Retry-After is honoured within the cap"
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let later = SystemTime::now() + Duration::from_secs(90);
+        headers.insert(RETRY_AFTER, httpdate::fmt_http_date(later).parse().unwrap());
+        let delay = retry_after(&headers).unwrap();
+        assert!(delay > Duration::from_secs(85) && delay <= Duration::from_secs(90));
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn classification_follows_the_documented_classes() {
+        assert_eq!(classify(429, None), Some(RetryReason::Throttled));
+        assert_eq!(classify(200, Some(429.0)), Some(RetryReason::Throttled));
+        for status in [500, 502, 503, 504] {
+            assert_eq!(classify(status, None), Some(RetryReason::ServerError));
+        }
+        assert_eq!(classify(200, Some(503.0)), Some(RetryReason::ServerError));
+        for status in [400, 401, 403, 404, 408, 413, 422, 501] {
+            assert_eq!(classify(status, None), None, "{status}");
+        }
+        assert_eq!(classify(200, Some(413.0)), None);
+        assert_eq!(classify(200, Some(200.0)), None);
+    }
+
+    #[test]
+    fn the_budget_runs_out_and_refills() {
+        let budget = RetryBudget::default();
+        let mut retries = 0;
+        while budget.withdraw(RetryReason::Timeout) {
+            retries += 1;
+        }
+        assert_eq!(retries, 50);
+        budget.deposit(0);
+        assert_eq!(budget.left(), 1);
+        budget.deposit(10);
+        assert!(budget.withdraw(RetryReason::Timeout));
+        for _ in 0..1000 {
+            budget.deposit(0);
+        }
+        assert_eq!(budget.left(), BUDGET_CAPACITY);
+    }
+}
