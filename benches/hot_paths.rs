@@ -1,7 +1,8 @@
 //! Hot paths of the client, timed without a network: `cargo bench -p authing-otp`.
 //!
 //! A plain harness (no extra dependency): each case runs for about a second after a warm-up and
-//! prints the mean time per operation. For end-to-end throughput see `examples/loadgen.rs`; the import-file reader's benchmark is the CLI crate's.
+//! prints the mean time per operation. For end-to-end throughput see `examples/loadgen.rs`;
+//! the import-file reader's benchmark is the CLI crate's.
 
 use std::{
     hint::black_box,

@@ -43,12 +43,14 @@ impl std::str::FromStr for AuthScheme {
 
     fn from_str(s: &str) -> Result<Self, Error> {
         // Case-insensitive, as `Lang` is: environment values are often upper case.
-        match s.to_ascii_lowercase().as_str() {
-            "token" => Ok(AuthScheme::Token),
-            "signature" => Ok(AuthScheme::Signature),
-            _ => Err(Error::Config(format!(
+        if s.eq_ignore_ascii_case("token") {
+            Ok(AuthScheme::Token)
+        } else if s.eq_ignore_ascii_case("signature") {
+            Ok(AuthScheme::Signature)
+        } else {
+            Err(Error::Config(format!(
                 "unknown auth scheme `{s}`; expected `token` or `signature`"
-            ))),
+            )))
         }
     }
 }

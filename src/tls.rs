@@ -8,6 +8,16 @@
 //! the application must have installed.
 //!
 //! Certificates are verified with the platform's verifier (the system's roots), as reqwest does.
+//!
+//! Because the TLS configuration is made here, reqwest's own TLS settings on a builder from
+//! [`http_client_builder`] (`add_root_certificate`, `tls_version_min`, `identity`,
+//! `danger_accept_invalid_certs`, …) have no effect, and HTTP/2 is offered by ALPN even with
+//! `http1_only`. For another TLS set-up, build the `reqwest::Client` yourself, with reqwest's
+//! own TLS features, and give it to
+//! [`ManagementClientBuilder::http_client`](crate::ManagementClientBuilder::http_client).
+//! Note that with this crate alone in the graph reqwest has no provider of its own:
+//! `reqwest::Client::new()` then needs a process-wide provider (or reqwest's `rustls` feature in
+//! your own `Cargo.toml`).
 
 use std::sync::Arc;
 

@@ -35,9 +35,22 @@ pub struct Source {
     /// The upstream OpenAPI 3.0 document (JSON or YAML): a file path or an https:// URL.
     #[arg(long, value_name = "PATH|URL")]
     upstream: String,
-    /// The fragment to check or rewrite.
-    #[arg(long, value_name = "PATH", default_value = "openapi/authing-otp.json")]
-    fragment: PathBuf,
+    /// The fragment to check or rewrite [default: openapi/authing-otp.json; `check` falls back
+    /// to the fragment built into the command when that file is not there].
+    #[arg(long, value_name = "PATH")]
+    fragment: Option<PathBuf>,
+}
+
+/// Where the fragment is, in a checkout of the project.
+const DEFAULT_FRAGMENT: &str = "openapi/authing-otp.json";
+
+impl Source {
+    /// The file `sync` rewrites.
+    fn fragment_path(&self) -> PathBuf {
+        self.fragment
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_FRAGMENT))
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -60,6 +73,8 @@ pub async fn run(cmd: SpecCommand) -> ExitCode {
 }
 
 struct Loaded {
+    /// The fragment's file, or what stands for the built-in one, for messages.
+    label: String,
     fragment_text: String,
     fragment: Value,
     upstream: Value,
@@ -67,18 +82,32 @@ struct Loaded {
     differences: Vec<Difference>,
 }
 
-async fn load(source: &Source) -> Result<Loaded, SpecError> {
-    let path = &source.fragment;
-    let fragment_text = std::fs::read_to_string(path).map_err(|e| SpecError::Io {
-        action: "reading",
-        path: path.clone(),
-        source: e,
-    })?;
-    let fragment = spec::parse_document(&fragment_text, &path.display().to_string())?;
+/// Reads the fragment: the file given, else the checkout's, else (for `check` only, outside a
+/// checkout) the one this command was built with.
+async fn load(source: &Source, builtin_allowed: bool) -> Result<Loaded, SpecError> {
+    let path = source.fragment_path();
+    let (label, fragment_text) = if source.fragment.is_none() && builtin_allowed && !path.exists() {
+        (
+            format!(
+                "the fragment built into authing-otp {}",
+                env!("CARGO_PKG_VERSION")
+            ),
+            authing_otp::OPENAPI_FRAGMENT.to_owned(),
+        )
+    } else {
+        let text = std::fs::read_to_string(&path).map_err(|e| SpecError::Io {
+            action: "reading",
+            path: path.clone(),
+            source: e,
+        })?;
+        (path.display().to_string(), text)
+    };
+    let fragment = spec::parse_document(&fragment_text, &label)?;
     let upstream = spec::load_document(&source.upstream).await?;
     let derived = spec::derive_fragment(&upstream, &fragment)?;
     let differences = spec::compare(&fragment, &derived);
     Ok(Loaded {
+        label,
         fragment_text,
         fragment,
         upstream,
@@ -102,8 +131,8 @@ fn print_lines(differences: &[Difference]) {
 }
 
 async fn check(source: &Source, format: Format) -> Result<ExitCode, SpecError> {
-    let loaded = load(source).await?;
-    let fragment = source.fragment.display();
+    let loaded = load(source, true).await?;
+    let fragment = &loaded.label;
     let (breaking, additive) = counts(&loaded.differences);
     // Structurally equal but not byte-equal: upstream added descriptions where we have none, or
     // reordered keys. Not drift, but `sync` would rewrite the file.
@@ -121,7 +150,7 @@ async fn check(source: &Source, format: Format) -> Result<ExitCode, SpecError> {
                 })
                 .collect();
             let report = json!({
-                "fragment": fragment.to_string(),
+                "fragment": fragment,
                 "upstream": source.upstream,
                 "matches": loaded.differences.is_empty(),
                 "breaking": breaking,
@@ -166,8 +195,8 @@ async fn check(source: &Source, format: Format) -> Result<ExitCode, SpecError> {
 }
 
 async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
-    let loaded = load(source).await?;
-    let fragment = source.fragment.display();
+    let loaded = load(source, false).await?;
+    let fragment = &loaded.label;
     let missing = spec::missing_operations(&loaded.upstream, &loaded.fragment)?;
     if !missing.is_empty() {
         // Syncing would delete these from the generated client without anyone deciding to.
@@ -191,7 +220,7 @@ async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    write_atomically(&source.fragment, &text)?;
+    write_atomically(&source.fragment_path(), &text)?;
     print_lines(&loaded.differences);
     let (breaking, additive) = counts(&loaded.differences);
     if loaded.differences.is_empty() {

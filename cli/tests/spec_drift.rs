@@ -337,6 +337,37 @@ mod command {
     }
 
     #[test]
+    fn outside_a_checkout_check_uses_the_built_in_fragment() {
+        let dir = temp_dir("built-in");
+        let up = write_json(&dir, "upstream.json", &upstream());
+        let out = Command::new(env!("CARGO_BIN_EXE_authing-otp"))
+            .args(["spec", "check", "--upstream", up.to_str().unwrap()])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("the fragment built into authing-otp"),
+            "{stdout}"
+        );
+        // `sync` rewrites a file, so it never falls back: no file, nothing written, exit 2.
+        let out = Command::new(env!("CARGO_BIN_EXE_authing-otp"))
+            .args(["spec", "sync", "--upstream", up.to_str().unwrap()])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(!dir.join("openapi").exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn no_drift_exits_0() {
         let run = check_doc("no-drift", &upstream());
         assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
