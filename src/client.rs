@@ -507,10 +507,14 @@ impl ManagementClient {
         let answer = hooks::run(self.shared(), &secrets, call)
             .instrument(span)
             .await?;
+        // A success can quote the request back too.
+        let shared = self.shared();
         Ok(ImportReceipt {
             imported,
-            message: crate::error::clean(&answer.message, &secrets),
-            request_id: answer.request_id.map(|id| crate::error::clean(&id, &[])),
+            message: shared.with_secrets(&secrets, |all| crate::error::clean(&answer.message, all)),
+            request_id: answer
+                .request_id
+                .map(|id| shared.with_secrets(&secrets, |all| crate::error::clean(&id, all))),
         })
     }
 

@@ -77,9 +77,10 @@ impl fmt::Debug for HookState {
 }
 
 impl Shared {
-    /// `error`, scrubbed of the client's own secrets (the access key secret, the token in
-    /// use) and of `extra` (the call's OTP secrets and recovery codes).
-    fn scrub(&self, error: Error, extra: &[&str]) -> Error {
+    /// Calls `f` with every secret a server might quote back to this call: the client's own
+    /// (the access key secret, the token in use) and `extra` (the call's OTP secrets and
+    /// recovery codes).
+    pub(crate) fn with_secrets<R>(&self, extra: &[&str], f: impl FnOnce(&[&str]) -> R) -> R {
         let token = match &self.auth {
             Auth::Token(tokens) => tokens.current(),
             Auth::Signature(_) => None,
@@ -90,7 +91,7 @@ impl Shared {
             secrets.extend(token.bearer());
         }
         secrets.extend_from_slice(extra);
-        error.scrubbed(&secrets)
+        f(&secrets)
     }
 }
 
@@ -163,7 +164,7 @@ where
         })
         .await;
     outcome.map_err(|error| {
-        let error = shared.scrub(error, secrets);
+        let error = shared.with_secrets(secrets, |all| error.scrubbed(all));
         tracing::debug!(
             kind = ?error.kind(),
             retryable = error.is_retryable(),

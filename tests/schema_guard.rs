@@ -1,8 +1,9 @@
-//! The facade's public data types against the fragment they stand for, through their JSON
-//! Schemas (schemars). A value added to `userIdType`, or a field renamed or newly required
+//! The facade's public data types, and the hand-written replacements of the generated types
+//! that carry secrets (`authing_otp::wire`), against the fragment they stand for, through their
+//! JSON Schemas (schemars). A value added to `userIdType`, or a field renamed or newly required
 //! upstream, fails here after `spec sync` even where the compiler would not notice.
 
-use authing_otp::{OtpImport, UserIdType, UserRef};
+use authing_otp::{OtpImport, UserIdType, UserRef, wire};
 use serde_json::{Value, json};
 
 fn fragment() -> Value {
@@ -192,6 +193,24 @@ fn guard(fragment: &Value) -> Vec<String> {
         fragment,
         &json!({"$ref": "#/components/schemas/ImportOtpItemDto"}),
     ));
+    // The generated client uses these in place of the schemas of the same names (build.rs).
+    for (name, schema) in [
+        (
+            "GetManagementAccessTokenDto",
+            ours::<wire::GetManagementAccessTokenDto>(),
+        ),
+        ("AccessTokenResDto", ours::<wire::AccessTokenResDto>()),
+        ("ImportOtpItemDataDto", ours::<wire::ImportOtpItemDataDto>()),
+        ("OtpSecretRespDto", ours::<wire::OtpSecretRespDto>()),
+    ] {
+        out.extend(differences(
+            &format!("wire::{name}"),
+            &schema,
+            &schema,
+            fragment,
+            &json!({"$ref": format!("#/components/schemas/{name}")}),
+        ));
+    }
     out
 }
 
@@ -208,7 +227,7 @@ fn facade_types_match_the_fragment() {
 #[test]
 fn the_guard_catches_what_upstream_may_change() {
     type Mutation = (&'static str, fn(&mut Value));
-    let mutations: [Mutation; 4] = [
+    let mutations: [Mutation; 6] = [
         ("new userIdType value", |f| {
             let params = f["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"]
                 .as_array_mut()
@@ -233,6 +252,15 @@ fn the_guard_catches_what_upstream_may_change() {
         ("newly required property", |f| {
             f["components"]["schemas"]["ImportOtpItemDataDto"]["required"] =
                 json!(["secret", "recoveryCode"]);
+        }),
+        ("a field added to the secret answer", |f| {
+            let schema = &mut f["components"]["schemas"]["OtpSecretRespDto"];
+            schema["properties"]["algorithm"] = json!({"type": "string"});
+            schema["required"] = json!(["secret", "algorithm"]);
+        }),
+        ("the token's lifetime becomes a string", |f| {
+            f["components"]["schemas"]["AccessTokenResDto"]["properties"]["expires_in"] =
+                json!({"type": "string"});
         }),
         ("newly required parameter", |f| {
             let params = f["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"]

@@ -4,7 +4,8 @@
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use authing_otp::{
-    AuthScheme, DuplicateUsers, Error, ErrorKind, Lang, ManagementClient, OtpImport, UserRef,
+    AuthScheme, DuplicateUsers, Error, ErrorKind, Lang, ManagementClient, OtpImport, RetryConfig,
+    UserRef,
 };
 use authing_otp_cli::import::{ImportFileError, ImportReader};
 use secrecy::{ExposeSecret, SecretString};
@@ -50,6 +51,25 @@ pub struct ClientArgs {
     /// Timeout of one request, in seconds [default: 10].
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
+
+    /// Attempts per request, the first included; 1 turns retries off [default: 3].
+    #[arg(long, env = "AUTHING_MAX_ATTEMPTS", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    max_attempts: Option<u32>,
+
+    /// Deadline of one whole call (token, attempts and waits), in seconds [default: 60].
+    #[arg(long, value_name = "SECONDS")]
+    call_timeout: Option<f64>,
+
+    /// At most this many requests per second, token requests included (Authing's free plans
+    /// allow 300 per user pool) [default: no limit].
+    #[arg(long, env = "AUTHING_RPS", value_name = "RPS")]
+    rps: Option<f64>,
+
+    /// Allow a plain http:// host that is not on this machine (secrets would cross the network
+    /// in clear text).
+    #[arg(long)]
+    allow_http: bool,
 }
 
 /// Parses a secret flag straight into a type whose `Debug` hides it.
@@ -88,11 +108,11 @@ impl ClientArgs {
                     builder = builder.host(host);
                 }
                 let id = nonempty(&self.access_key_id).unwrap_or_default();
+                // The secret stays a SecretString all the way into the client.
                 let secret = self
                     .access_key_secret
-                    .as_ref()
-                    .map(|s| s.expose_secret().to_owned())
-                    .unwrap_or_default();
+                    .clone()
+                    .unwrap_or_else(|| SecretString::from(""));
                 builder = builder.access_key(id, secret);
                 if let Some(pool) = nonempty(&self.user_pool_id) {
                     builder = builder.user_pool_id(pool);
@@ -109,28 +129,55 @@ impl ClientArgs {
             builder = builder.auth(auth);
         }
         if let Some(seconds) = self.timeout {
-            let timeout = Duration::try_from_secs_f64(seconds)
-                .ok()
-                .filter(|t| !t.is_zero() && *t <= MAX_TIMEOUT)
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "--timeout must be more than 0 and at most {} seconds",
-                        MAX_TIMEOUT.as_secs()
-                    ))
-                })?;
-            builder = builder.timeout(timeout);
+            builder = builder.timeout(seconds_flag("--timeout", seconds)?);
+        }
+        let mut retry = RetryConfig::default();
+        if let Some(attempts) = self.max_attempts {
+            retry = retry.max_attempts(attempts);
+        }
+        if let Some(seconds) = self.call_timeout {
+            retry = retry.call_timeout(seconds_flag("--call-timeout", seconds)?);
+        }
+        builder = builder.retry(retry).allow_insecure_http(self.allow_http);
+        if let Some(rps) = self.rps {
+            builder = builder.rate_limit(rps);
         }
         builder.build()
     }
 }
 
-/// The longest `--timeout` accepted.
+/// The longest `--timeout` or `--call-timeout` accepted.
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// Prints `error` and returns the exit code for it.
+/// A duration flag given in seconds: more than 0, at most an hour.
+fn seconds_flag(flag: &str, seconds: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|t| !t.is_zero() && *t <= MAX_TIMEOUT)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{flag} must be more than 0 and at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            ))
+        })
+}
+
+/// Prints `error` with its causes and returns the exit code for it.
 pub fn fail(command: &str, error: &Error) -> ExitCode {
-    eprintln!("authing-otp {command}: {error}");
+    eprintln!("authing-otp {command}: {}", chain(error));
     fail_code(error)
+}
+
+/// An error and its causes, `: `-separated: each says its own part once.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Options of `authing-otp get-secret`.
@@ -278,8 +325,9 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             };
             eprintln!(
                 "authing-otp import: {shown}: batch {} of {count} (lines {first}-{last}) failed: \
-                 {e}; {done}",
-                n + 1
+                 {}; {done}",
+                n + 1,
+                chain(&e)
             );
             return fail_code(&e);
         }

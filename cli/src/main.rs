@@ -19,8 +19,32 @@ mod spec_cmd;
     about = "Manage users' OTP secrets in an Authing / GenAuth user pool"
 )]
 struct Cli {
+    /// More log lines on stderr: -v for retries and throttling, -vv for every request. RUST_LOG,
+    /// when set, takes precedence (e.g. RUST_LOG=authing_otp=debug). Logs never hold a secret
+    /// or a user id.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// Logs to stderr, so that stdout stays the command's answer (`get-secret` prints only the
+/// secret there).
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        1 => "authing_otp=info,warn",
+        2 => "authing_otp=debug,info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,6 +66,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     match cli.command {
         Command::Quickstart(args) => quickstart_cmd::run(args).await,
         Command::GetSecret(args) => client_cmd::get_secret(args).await,
