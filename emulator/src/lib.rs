@@ -108,8 +108,9 @@
 //! # Business errors
 //!
 //! Failures are HTTP 200 with `{"statusCode": 4xx, "message", "apiCode", "requestId"}` (except
-//! authentication in the HTTP 401 style). Authing does not publish the `apiCode`s for these
-//! situations, so the emulator uses its own, in [`codes`]:
+//! authentication in the HTTP 401 style). Apart from the signing range 1300–1306 described
+//! above, Authing does not publish the `apiCode`s for these situations, so the emulator uses
+//! its own, in [`codes`]:
 //!
 //! | situation | statusCode | apiCode |
 //! |---|---|---|
@@ -136,10 +137,12 @@
 //! # Faults, latency and counters
 //!
 //! [`Emulator::fail_next`] and [`Emulator::fail_next_on`] make the next requests fail with a
-//! [`Fault`]: an HTTP status, a connection closed without a response, or a body that is not
-//! JSON. [`Emulator::set_latency`] delays every response. [`Emulator::counters`] counts requests
-//! per operation, faulted ones included. [`Emulator::expire_tokens`] and
-//! [`Emulator::revoke_tokens`] exercise a client's token refresh without waiting.
+//! [`Fault`]: an HTTP status, rate limiting (HTTP 429 or in the body, with or without
+//! `Retry-After`), a connection closed without a response or in the middle of the body, a body
+//! that is not JSON, a body sent one byte at a time, a redirect, or a body too large to accept.
+//! [`Emulator::set_latency`] delays every response. [`Emulator::counters`] counts requests per
+//! operation, faulted ones included. [`Emulator::expire_tokens`] and [`Emulator::revoke_tokens`]
+//! exercise a client's token refresh without waiting.
 //!
 //! # Secrets
 //!
@@ -152,7 +155,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
 use secrecy::SecretString;
@@ -311,6 +314,75 @@ pub enum Fault {
         /// The body.
         body: String,
     },
+    /// Rate limiting as an HTTP status: HTTP 429, `content-type: application/json`, the body
+    /// Authing sends, `{"statusCode":429,"message":"您的请求已超过最大数量限制，请稍后重试",
+    /// "requestId":"<uuid>"}`, and a `Retry-After` header when `retry_after` is set (none
+    /// otherwise).
+    TooManyRequests {
+        /// The `Retry-After` header, if any.
+        retry_after: Option<RetryAfter>,
+    },
+    /// Rate limiting in the body, Authing's other style: the body of
+    /// [`TooManyRequests`](Self::TooManyRequests) (`"statusCode":429` included) with HTTP 200,
+    /// and a `Retry-After` header when `retry_after` is set (none otherwise).
+    ThrottledInBody {
+        /// The `Retry-After` header, if any.
+        retry_after: Option<RetryAfter>,
+    },
+    /// A connection reset in the middle of the body: HTTP 200, `content-type:
+    /// application/json`, `content-length: 64`, then only the first 20 bytes of a JSON object
+    /// (`{"statusCode":200,"m`), after which the connection is closed without the other 44. A
+    /// client reading the body gets an error, never a short body.
+    ResetMidBody,
+    /// A slow body: HTTP 200, `content-type: application/json`, a `content-length`, and a
+    /// valid getOtpSecretByUser success, `{"statusCode":200,"message":"success","requestId":
+    /// "<uuid>","data":{"secret":"TRICKLEDSECRETAA"}}` (whatever the path), written one byte
+    /// at a time with `interval` before each byte. The status and headers are sent at once,
+    /// so this exercises a client's timeout while it reads the body.
+    Trickle {
+        /// The pause before each byte of the body.
+        interval: Duration,
+    },
+    /// A redirect: this status (meant for 3xx, e.g. 302, 307, 308) with a `location` header
+    /// and an empty body (`content-length: 0`). Control and non-ASCII bytes of `location` are
+    /// sent percent-encoded; everything else (`%` included) as given.
+    Redirect {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The `location` header.
+        location: String,
+    },
+    /// A body larger than any client should accept: HTTP 200, `content-type:
+    /// application/json`, no `content-length` (`transfer-encoding: chunked`), and exactly
+    /// `bytes` bytes that start like an Authing envelope, `{"statusCode":200,"message":"`
+    /// (cut short if `bytes` is smaller), followed by `x` up to the end, so the body is never
+    /// valid JSON. It is produced in chunks of at most 64 KiB as the client reads, never held
+    /// whole in memory, so a client has to enforce its own size limit.
+    Oversized {
+        /// The exact length of the body.
+        bytes: usize,
+    },
+}
+
+/// The `Retry-After` header of [`Fault::TooManyRequests`] and [`Fault::ThrottledInBody`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryAfter {
+    /// A delay in seconds: `Retry-After: 3`.
+    Seconds(u64),
+    /// A point in time, as an HTTP date in GMT to the second (the sub-second part is dropped):
+    /// `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`.
+    At(SystemTime),
+}
+
+impl RetryAfter {
+    /// The header value.
+    pub(crate) fn header_value(self) -> String {
+        match self {
+            Self::Seconds(seconds) => seconds.to_string(),
+            Self::At(at) => httpdate::fmt_http_date(at),
+        }
+    }
 }
 
 /// How many requests an emulator received, per operation, counting faulted and refused ones.

@@ -2,8 +2,12 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Json;
@@ -13,7 +17,7 @@ use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use hyper::body::Incoming;
+use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::{Service as _, service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -24,17 +28,43 @@ use subtle::ConstantTimeEq as _;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tokio::time::Sleep;
 
 use super::auth::{self, AuthFailure, Nonces, RequestView, Tokens};
 use super::schema::{OperationSpec, Problems, SPEC};
 use super::users::{Directory, LookupError, Otp};
-use super::{Counters, Fault, Operation, UnauthorizedStyle, codes};
+use super::{Counters, Fault, Operation, RetryAfter, UnauthorizedStyle, codes};
 
 /// Largest request body read; larger ones are refused.
 const MAX_BODY: usize = 1 << 20;
 
 /// How long a shutdown waits for in-flight requests before closing their connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The message of Authing's rate-limit answer ([`Fault::TooManyRequests`]).
+const THROTTLED_MESSAGE: &str = "您的请求已超过最大数量限制，请稍后重试";
+
+/// What [`Fault::ResetMidBody`] sends of its body before the connection goes.
+const RESET_PREFIX: &[u8] = br#"{"statusCode":200,"m"#;
+
+/// The length [`Fault::ResetMidBody`] announces.
+const RESET_ANNOUNCED: u64 = 64;
+
+/// How long [`Fault::ResetMidBody`] waits between its bytes and the reset, so that hyper
+/// writes them out first.
+const RESET_PAUSE: Duration = Duration::from_millis(10);
+
+/// The secret in [`Fault::Trickle`]'s body.
+const TRICKLED_SECRET: &str = "TRICKLEDSECRETAA";
+
+/// How [`Fault::Oversized`]'s body starts.
+const OVERSIZED_PREFIX: &[u8] = br#"{"statusCode":200,"message":""#;
+
+/// The largest chunk of [`Fault::Oversized`]'s body.
+const OVERSIZED_CHUNK: usize = 64 * 1024;
+
+/// [`Fault::Oversized`]'s filler, shared by every chunk.
+static FILLER: [u8; OVERSIZED_CHUNK] = [b'x'; OVERSIZED_CHUNK];
 
 /// The settings that can change while the emulator runs.
 #[derive(Debug, Clone)]
@@ -269,6 +299,54 @@ async fn handle(
                 content_type,
                 body,
             } => raw(status, &content_type, body),
+            Fault::TooManyRequests { retry_after } => {
+                throttled(StatusCode::TOO_MANY_REQUESTS, retry_after)
+            }
+            Fault::ThrottledInBody { retry_after } => throttled(StatusCode::OK, retry_after),
+            Fault::ResetMidBody => streamed(
+                Streamed::Reset {
+                    prefix: Some(Bytes::from_static(RESET_PREFIX)),
+                    pause: None,
+                },
+                Some(RESET_ANNOUNCED),
+            ),
+            Fault::Trickle { interval } => {
+                let body = json!({
+                    "statusCode": 200,
+                    "message": "success",
+                    "requestId": auth::request_id(),
+                    "data": {"secret": TRICKLED_SECRET},
+                });
+                let body = Bytes::from(body.to_string());
+                let length = body.len() as u64;
+                let pause = Box::pin(tokio::time::sleep(interval));
+                streamed(
+                    Streamed::Trickle {
+                        body,
+                        interval,
+                        pause,
+                    },
+                    Some(length),
+                )
+            }
+            Fault::Redirect { status, location } => {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = status;
+                response
+                    .headers_mut()
+                    .insert(header::LOCATION, header_value_escaped(&location));
+                response
+            }
+            Fault::Oversized { bytes } => {
+                let prefix = &OVERSIZED_PREFIX[..bytes.min(OVERSIZED_PREFIX.len())];
+                streamed(
+                    Streamed::Oversized {
+                        prefix: Bytes::from_static(prefix),
+                        remaining: bytes,
+                    },
+                    None,
+                )
+            }
         };
     }
     match router.call(request).await {
@@ -286,6 +364,139 @@ fn raw(status: StatusCode, content_type: &str, body: String) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, content_type);
     response
+}
+
+/// Authing's rate-limit answer with this HTTP status, and `Retry-After` if given.
+fn throttled(status: StatusCode, retry_after: Option<RetryAfter>) -> Response {
+    let body = json!({
+        "statusCode": 429,
+        "message": THROTTLED_MESSAGE,
+        "requestId": auth::request_id(),
+    });
+    let mut response = (status, Json(body)).into_response();
+    if let Some(retry_after) = retry_after {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            header_value_escaped(&retry_after.header_value()),
+        );
+    }
+    response
+}
+
+/// `value` as a header value, with control and non-ASCII bytes percent-encoded (the rest,
+/// `%` included, passes unchanged).
+fn header_value_escaped(value: &str) -> HeaderValue {
+    let mut escaped = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b == b' ' || b.is_ascii_graphic() {
+            escaped.push(char::from(b));
+        } else {
+            escaped.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&escaped).expect("printable ASCII is a valid header value")
+}
+
+/// HTTP 200, `application/json`, with a body produced piece by piece; `length`, if given, is
+/// announced in `content-length` whatever the body really holds.
+fn streamed(body: Streamed, length: Option<u64>) -> Response {
+    let mut response = Response::new(Body::new(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    if let Some(length) = length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    response
+}
+
+/// The bodies of the faults that are written piece by piece.
+enum Streamed {
+    /// [`Fault::ResetMidBody`]: `prefix`, a pause (so that hyper writes it out), then an
+    /// error, on which hyper drops the connection.
+    Reset {
+        prefix: Option<Bytes>,
+        pause: Option<Pin<Box<Sleep>>>,
+    },
+    /// [`Fault::Trickle`]: what is left of `body`, one byte each time `pause` ends; `pause`
+    /// starts again, for `interval`, after each byte.
+    Trickle {
+        body: Bytes,
+        interval: Duration,
+        pause: Pin<Box<Sleep>>,
+    },
+    /// [`Fault::Oversized`]: `remaining` more bytes, `prefix` first, then filler.
+    Oversized { prefix: Bytes, remaining: usize },
+}
+
+impl hyper::body::Body for Streamed {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            Self::Reset { prefix, pause } => {
+                if let Some(prefix) = prefix.take() {
+                    *pause = Some(Box::pin(tokio::time::sleep(RESET_PAUSE)));
+                    return Poll::Ready(Some(Ok(Frame::data(prefix))));
+                }
+                if let Some(pause) = pause {
+                    ready!(pause.as_mut().poll(cx));
+                }
+                Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "connection reset mid-body (fault injected by the emulator)",
+                ))))
+            }
+            Self::Trickle {
+                body,
+                interval,
+                pause,
+            } => {
+                if body.is_empty() {
+                    return Poll::Ready(None);
+                }
+                ready!(pause.as_mut().poll(cx));
+                // Not `reset(now + interval)`, which would overflow for a huge interval.
+                pause.set(tokio::time::sleep(*interval));
+                Poll::Ready(Some(Ok(Frame::data(body.split_to(1)))))
+            }
+            Self::Oversized { prefix, remaining } => {
+                if !prefix.is_empty() {
+                    let prefix = std::mem::take(prefix);
+                    *remaining -= prefix.len();
+                    return Poll::Ready(Some(Ok(Frame::data(prefix))));
+                }
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                let n = (*remaining).min(OVERSIZED_CHUNK);
+                *remaining -= n;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(&FILLER[..n])))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Trickle { body, .. } => body.is_empty(),
+            // Oversized: even an empty one is sent chunked, as the fault documents.
+            Self::Reset { .. } | Self::Oversized { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Reset { .. } => SizeHint::with_exact(RESET_ANNOUNCED),
+            Self::Trickle { body, .. } => SizeHint::with_exact(body.len() as u64),
+            Self::Oversized { .. } => SizeHint::default(),
+        }
+    }
 }
 
 fn router(shared: Arc<Shared>) -> Router {

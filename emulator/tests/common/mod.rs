@@ -1,4 +1,5 @@
-//! What the emulator's tests share: requests made with plain reqwest, seeded users, and
+//! What the emulator's tests share: requests made with reqwest (the client crate's TLS set-up),
+//! seeded users, and
 //! assertions on Authing's answer shapes. Each test file uses some of it.
 #![allow(dead_code, unused_imports)]
 
@@ -6,7 +7,8 @@ pub use std::net::SocketAddr;
 pub use std::time::{Duration, Instant};
 
 pub use authing_otp_emulator::{
-    Emulator, EmulatorBuilder, Error, Fault, Operation, Seed, UnauthorizedStyle, User, codes,
+    Emulator, EmulatorBuilder, Error, Fault, Operation, RetryAfter, Seed, UnauthorizedStyle, User,
+    codes,
 };
 pub use base64::Engine as _;
 pub use reqwest::StatusCode;
