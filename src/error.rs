@@ -181,10 +181,16 @@ impl std::error::Error for ApiError {}
 
 /// The status fields every Authing answer carries, whatever its data.
 pub(crate) trait Envelope {
+    /// `statusCode` alone: the success path needs nothing else, and copies nothing.
+    fn status_code(&self) -> f64;
     fn envelope(&self) -> CommonResponseDto;
 }
 
 impl Envelope for CommonResponseDto {
+    fn status_code(&self) -> f64 {
+        self.status_code
+    }
+
     fn envelope(&self) -> CommonResponseDto {
         self.clone()
     }
@@ -193,6 +199,10 @@ impl Envelope for CommonResponseDto {
 macro_rules! envelope_of {
     ($($answer:ty),*) => {$(
         impl Envelope for $answer {
+            fn status_code(&self) -> f64 {
+                self.status_code
+            }
+
             fn envelope(&self) -> CommonResponseDto {
                 CommonResponseDto {
                     api_code: self.api_code,
@@ -210,10 +220,10 @@ envelope_of!(GetManagementTokenRespDto, GetOtpSecretRespDto);
 /// A body that parsed but says `statusCode` != 200 (or came with HTTP 401) is a refusal all the
 /// same.
 pub(crate) fn check_status(http_status: u16, answer: &impl Envelope) -> Result<(), Error> {
-    let envelope = answer.envelope();
-    if envelope.status_code == 200.0 && http_status != 401 {
+    if answer.status_code() == 200.0 && http_status != 401 {
         return Ok(());
     }
+    let envelope = answer.envelope();
     let api = ApiError::from_envelope(http_status, &envelope);
     Err(if api.is_unauthenticated() {
         Error::Unauthenticated(api)

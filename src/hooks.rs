@@ -148,18 +148,19 @@ where
         error: RefCell::new(None),
         deadline,
     };
+    // The deadline is enforced where time is spent, in `exec` (each attempt's timeout is cut
+    // to the time left, and no wait outlasts it), rather than by a timer around the call.
     let outcome = CALL
         .scope(scope, async move {
-            let outcome = tokio::time::timeout_at(deadline.into(), call).await;
+            let outcome = call.await;
             let stashed = take_stashed();
             match (outcome, stashed) {
                 (_, Some(error)) => Err(error),
-                (Err(_elapsed), None) => Err(Error::Timeout { source: None }),
-                (Ok(Ok(answer)), None) => {
+                (Ok(answer), None) => {
                     check_status(answer.status().as_u16(), answer.as_ref())?;
                     Ok(answer.into_inner())
                 }
-                (Ok(Err(e)), None) => Err(Error::from_generated(e).await),
+                (Err(e), None) => Err(Error::from_generated(e).await),
             }
         })
         .await;
@@ -222,6 +223,8 @@ impl ClientHooks<HookState> for Client {
             .try_with(|call| call.deadline)
             .unwrap_or_else(|_| Instant::now() + shared.retry.get_call_timeout());
         let mut request = request;
+        // The per-attempt timeout `pre` set (or the user's own), before any cut.
+        let timeout = request.timeout().copied().unwrap_or(shared.timeout);
         let mut attempt: u32 = 0;
         let mut spent: u32 = 0;
         let mut reauthenticated = false;
@@ -235,11 +238,26 @@ impl ClientHooks<HookState> for Client {
                 }
                 _ => None,
             };
-            if let Some(limit) = &shared.rate_limit {
-                limit.acquire().await;
+            if let Some(limit) = &shared.rate_limit
+                && tokio::time::timeout_at(deadline.into(), limit.acquire())
+                    .await
+                    .is_err()
+            {
+                return Ok(stand_in(Error::Timeout { source: None }));
             }
+            // Each attempt gets its timeout, cut to what is left of the call's deadline.
             let started = Instant::now();
+            let left = deadline.saturating_duration_since(started);
+            if left.is_zero() {
+                return Ok(stand_in(Error::Timeout { source: None }));
+            }
+            let cut = left < timeout;
+            *request.timeout_mut() = Some(timeout.min(left));
             let (reason, wait_hint, last) = match send(&self.client, request).await {
+                Err(e) if e.is_timeout() && cut => {
+                    tracing::debug!(operation, attempt, "the call's deadline passed");
+                    return Ok(stand_in(Error::Timeout { source: None }));
+                }
                 // A request that cannot be built fails the same way every time.
                 Err(e) if e.is_builder() => return Err(e),
                 Err(e) => {

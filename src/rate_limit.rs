@@ -2,11 +2,17 @@
 //! for a while when the server throttles anyway (as aws-sdk's adaptive retry mode does).
 
 use std::{
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Mutex, PoisonError, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::{
+    DefaultDirectRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
 
 /// How long the limiter stays slowed down after a 429, unless `Retry-After` says longer.
 const SLOWDOWN: Duration = Duration::from_secs(10);
@@ -16,19 +22,22 @@ const FLOOR_RPS: f64 = 0.1;
 /// Requests per second, evenly spaced (no bursts: a pool's QPS cap is counted per second).
 pub(crate) struct RateLimit {
     configured: f64,
-    state: Mutex<State>,
+    /// The bucket in force; replaced when the rate changes. Read on every request.
+    limiter: RwLock<DefaultDirectRateLimiter>,
+    /// Set while slowed down, so that the common path never takes `slowdown`'s lock.
+    slowed: AtomicBool,
+    slowdown: Mutex<Slowdown>,
 }
 
-struct State {
+struct Slowdown {
     rate: f64,
-    limiter: Arc<DefaultDirectRateLimiter>,
-    slowed_until: Option<Instant>,
+    until: Option<Instant>,
 }
 
-fn limiter(rate: f64) -> Arc<DefaultDirectRateLimiter> {
+fn limiter(rate: f64) -> DefaultDirectRateLimiter {
     let period = Duration::from_secs_f64(1.0 / rate.max(FLOOR_RPS));
     let quota = Quota::with_period(period).expect("the period is positive");
-    Arc::new(RateLimiter::direct(quota))
+    RateLimiter::direct(quota)
 }
 
 impl RateLimit {
@@ -36,10 +45,11 @@ impl RateLimit {
     pub(crate) fn new(rps: f64) -> Self {
         RateLimit {
             configured: rps,
-            state: Mutex::new(State {
+            limiter: RwLock::new(limiter(rps)),
+            slowed: AtomicBool::new(false),
+            slowdown: Mutex::new(Slowdown {
                 rate: rps,
-                limiter: limiter(rps),
-                slowed_until: None,
+                until: None,
             }),
         }
     }
@@ -51,37 +61,49 @@ impl RateLimit {
 
     /// Waits for the next free slot.
     pub(crate) async fn acquire(&self) {
-        let current = {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if state
-                .slowed_until
-                .is_some_and(|until| Instant::now() >= until)
-            {
-                state.rate = self.configured;
-                state.limiter = limiter(self.configured);
-                state.slowed_until = None;
-            }
-            state.limiter.clone()
-        };
-        current.until_ready().await;
+        if self.slowed.load(Ordering::Acquire) {
+            self.restore_if_due();
+        }
+        loop {
+            let wait = {
+                let limiter = self.limiter.read().unwrap_or_else(PoisonError::into_inner);
+                match limiter.check() {
+                    Ok(()) => return,
+                    Err(not_until) => not_until.wait_time_from(DefaultClock::default().now()),
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn restore_if_due(&self) {
+        let mut slowdown = self.slowdown.lock().unwrap_or_else(PoisonError::into_inner);
+        if slowdown.until.is_some_and(|until| Instant::now() >= until) {
+            slowdown.rate = self.configured;
+            slowdown.until = None;
+            *self.limiter.write().unwrap_or_else(PoisonError::into_inner) =
+                limiter(self.configured);
+            self.slowed.store(false, Ordering::Release);
+        }
     }
 
     /// The server answered 429 although the limit was kept: halve the rate for a while.
     /// Returns the new rate.
     pub(crate) fn throttled(&self, retry_after: Option<Duration>) -> f64 {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slowdown = self.slowdown.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         // One halving per burst of 429s: the answers to requests already in flight say the
         // same thing again.
-        let recently = state
-            .slowed_until
+        let recently = slowdown
+            .until
             .is_some_and(|until| until > now + SLOWDOWN - Duration::from_secs(1));
         if !recently {
-            state.rate = (state.rate / 2.0).max(FLOOR_RPS);
-            state.limiter = limiter(state.rate);
+            slowdown.rate = (slowdown.rate / 2.0).max(FLOOR_RPS);
+            *self.limiter.write().unwrap_or_else(PoisonError::into_inner) = limiter(slowdown.rate);
         }
-        state.slowed_until = Some(now + retry_after.unwrap_or_default().max(SLOWDOWN));
-        state.rate
+        slowdown.until = Some(now + retry_after.unwrap_or_default().max(SLOWDOWN));
+        self.slowed.store(true, Ordering::Release);
+        slowdown.rate
     }
 }
 
