@@ -6,7 +6,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
 };
 
-use authing_otp_emulator::{Emulator, User};
+use authing_otp_emulator::{Emulator, Fault, Operation, User};
 use secrecy::ExposeSecret;
 
 const SECRET: &str = "HZ2F6J3AGNAVSOTV";
@@ -290,4 +290,97 @@ async fn quickstart_with_credentials_only_reads() {
         "a real user's secret is not printed: {stdout}"
     );
     assert_eq!(emulator.counters().import_otp_requests, 0);
+}
+
+#[tokio::test]
+async fn retries_show_with_v_on_stderr_and_never_the_secret_or_the_user() {
+    let emulator = emulator().await;
+    emulator.fail_next_on(
+        Operation::GetOtpSecretByUser,
+        2,
+        Fault::TooManyRequests { retry_after: None },
+    );
+    let out = run_against(&emulator, &["get-secret", "-v", "email:alice@example.com"]).await;
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout), format!("{SECRET}\n"));
+    assert_eq!(stderr.matches("retrying").count(), 2, "{stderr}");
+    assert!(stderr.contains("throttled (429)"), "{stderr}");
+    let key_secret = emulator.access_key_secret().expose_secret().to_owned();
+    for hidden in [SECRET, "alice@example.com", key_secret.as_str()] {
+        assert!(!stderr.contains(hidden), "{hidden} in {stderr}");
+    }
+    assert_eq!(emulator.counters().get_otp_secret_requests, 3);
+}
+
+#[tokio::test]
+async fn max_attempts_1_turns_retries_off() {
+    let emulator = emulator().await;
+    emulator.fail_next_on(
+        Operation::GetOtpSecretByUser,
+        1,
+        Fault::Status(http::StatusCode::SERVICE_UNAVAILABLE),
+    );
+    let out = run_against(
+        &emulator,
+        &[
+            "get-secret",
+            "--max-attempts",
+            "1",
+            "email:alice@example.com",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("statusCode 503"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(emulator.counters().get_otp_secret_requests, 1);
+}
+
+#[tokio::test]
+async fn plain_http_to_a_remote_host_is_refused_before_anything_is_sent() {
+    let out = run(
+        &[
+            "get-secret",
+            "--host",
+            "http://some.remote.host",
+            "email:alice@example.com",
+        ],
+        &[
+            ("AUTHING_ACCESS_KEY_ID", "ak"),
+            ("AUTHING_ACCESS_KEY_SECRET", "sk-cli-secret"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("use https"), "{stderr}");
+    assert!(!stderr.contains("sk-cli-secret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_redirect_is_reported_with_its_origin_only() {
+    let emulator = emulator().await;
+    emulator.fail_next_on(
+        Operation::GetOtpSecretByUser,
+        1,
+        Fault::Redirect {
+            status: http::StatusCode::TEMPORARY_REDIRECT,
+            location: "https://collector.example/steal?user=alice".into(),
+        },
+    );
+    let out = run_against(&emulator, &["get-secret", "email:alice@example.com"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("HTTP 307 redirecting to https://collector.example;"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("steal") && !stderr.contains("alice"),
+        "{stderr}"
+    );
 }
