@@ -196,7 +196,12 @@ impl TokenSource {
                 Ok(token)
             }
             Err(error) => {
-                if let Error::Token { reason, source } = &error {
+                // A failure that is only this caller running out of time is not shared: the
+                // callers queued behind it may have time left.
+                let own_deadline = |e: &Error| matches!(e, Error::Timeout { source: None });
+                if let Error::Token { reason, source } = &error
+                    && !source.as_deref().is_some_and(own_deadline)
+                {
                     last.failure = Some((reason.clone(), source.clone()));
                 }
                 // An early refresh that failed leaves the current token in service.

@@ -340,25 +340,27 @@ impl Error {
 
     /// Whether the same request may succeed if sent again, and doing so is safe.
     ///
-    /// True for transport failures and timeouts, rate limiting (429) and server-side failures
-    /// (HTTP or `statusCode` 5xx, 408, with a JSON body or not), and a token request that failed
-    /// for one of these reasons. False for refusals that will not change (bad input, 4xx
-    /// business errors including 413, rejected credentials, redirects, bad configuration) and
-    /// for answers that are not the promised JSON. Every operation of this crate is idempotent
+    /// True exactly for what the client itself retries (see [`RetryConfig`](crate::RetryConfig)):
+    /// transport failures and timeouts, 429, and HTTP 500/502/503/504 or `statusCode`
+    /// 500/502/503 (with a JSON body or not), and a token request that failed for one of these
+    /// reasons. False for refusals that will not change (bad input, other 4xx business errors
+    /// including 413, rejected credentials, redirects, bad configuration), other statuses, and
+    /// answers that are not the promised JSON. Every operation of this crate is idempotent
     /// (a token request, a read, and an import that binds the same secret again), so a retry
     /// after an ambiguous failure does no harm. The client has retried already, as its
     /// [`RetryConfig`](crate::RetryConfig) allows, before returning such an error.
     pub fn is_retryable(&self) -> bool {
-        fn transient(code: i64) -> bool {
-            code == 408 || code == 429 || (500..600).contains(&code)
-        }
         match self {
-            Error::Api(e) => transient(e.status_code) || transient(i64::from(e.http_status)),
+            Error::Api(e) => {
+                crate::retry::classify(e.http_status, Some(e.status_code as f64)).is_some()
+            }
             Error::Token { source, .. } => source.as_deref().is_some_and(Error::is_retryable),
             // A request that could not even be built fails the same way again.
             Error::Transport(e) => !e.is_builder(),
             Error::Timeout { .. } => true,
-            Error::UnexpectedResponse { status, .. } => transient(i64::from(*status)),
+            Error::UnexpectedResponse { status, .. } => {
+                crate::retry::classify(*status, None).is_some()
+            }
             Error::Redirect { .. }
             | Error::Unauthenticated(_)
             | Error::InvalidInput(_)
@@ -433,7 +435,8 @@ impl Error {
                 reason, excerpt, ..
             } => {
                 *reason = clean(reason, secrets);
-                *excerpt = clean(excerpt, secrets);
+                // Scrubbed whole, then cut: a cut first could leave half a secret behind.
+                *excerpt = truncate(&clean(excerpt, secrets), EXCERPT_CHARS);
             }
             Error::Token { reason, .. } => *reason = clean(reason, secrets),
             Error::Redirect { location, .. } => {
@@ -541,7 +544,20 @@ fn is_secret_key(key: &str) -> bool {
 /// what a server writes can neither leak a secret the call carried nor drive a terminal.
 pub(crate) fn clean(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+    // Longest first, so that a short secret inside a longer one cannot leave the rest behind;
+    // each also as JSON would escape it, as an excerpt of a JSON body shows it.
+    let mut secrets: Vec<String> = secrets
+        .iter()
+        .filter(|s| s.len() >= 4)
+        .flat_map(|s| {
+            let escaped = serde_json::to_string(s).unwrap_or_default();
+            let escaped = escaped.trim_matches('"').to_owned();
+            [s.to_string(), escaped]
+        })
+        .collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    for secret in &secrets {
         out = replace_ignore_ascii_case(&out, secret, "<redacted>");
     }
     if out.chars().any(is_unsafe_char) {
@@ -603,9 +619,16 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
             text.split_whitespace().collect::<Vec<_>>().join(" ")
         }
     };
-    match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", clean(&text[..cut], &[])),
-        None => clean(&text, &[]),
+    // Kept longer than shown until the call's secrets are scrubbed from it (`scrubbed` cuts it
+    // to `EXCERPT_CHARS`): a secret that straddles the cut would otherwise survive in part.
+    truncate(&clean(&text, &[]), EXCERPT_CHARS * 20)
+}
+
+/// `text` cut to `chars` characters, with `…` when something was cut.
+fn truncate(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -638,8 +661,37 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("<redacted>"));
-        let long = "x".repeat(1000);
-        assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS + 1);
+        let long = "x".repeat(5000);
+        assert_eq!(
+            excerpt(long.as_bytes()).chars().count(),
+            EXCERPT_CHARS * 20 + 1
+        );
+        let shown = Error::UnexpectedResponse {
+            status: 500,
+            reason: "r".into(),
+            excerpt: excerpt(long.as_bytes()),
+        }
+        .scrubbed(&[]);
+        let Error::UnexpectedResponse { excerpt: shown, .. } = shown else {
+            unreachable!()
+        };
+        assert_eq!(shown.chars().count(), EXCERPT_CHARS + 1);
+        // Found by review: a secret straddling the cut, and one inside another.
+        let body = format!(
+            r#"{{"echo":"{}HZ2F6J3AGNAVSOTV"}}"#,
+            "x".repeat(EXCERPT_CHARS - 20)
+        );
+        let cut = Error::UnexpectedResponse {
+            status: 500,
+            reason: "r".into(),
+            excerpt: excerpt(body.as_bytes()),
+        }
+        .scrubbed(&["HZ2F6J3AGNAVSOTV", "2F6J"]);
+        assert!(!format!("{cut}").contains("HZ2F6J"), "{cut}");
+        assert_eq!(
+            clean("HZ2F6J3AGNAVSOTV", &["2F6J", "HZ2F6J3AGNAVSOTV"]),
+            "<redacted>"
+        );
         assert!(excerpt(b"<html>secret: HZ2F</html>").contains("withheld"));
         // Found by review: key names other than the spec's own.
         for body in [

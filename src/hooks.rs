@@ -16,7 +16,10 @@ use std::{
     cell::RefCell,
     fmt,
     future::Future,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -60,6 +63,16 @@ pub(crate) struct Shared {
     pub(crate) budget: RetryBudget,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) log_user_ids: bool,
+    pub(crate) stats: Stats,
+}
+
+/// Counts kept for [`ManagementClient::stats`](crate::ManagementClient::stats): relaxed
+/// atomics, a few nanoseconds a request.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) requests: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) throttled: AtomicU64,
 }
 
 impl fmt::Debug for HookState {
@@ -99,6 +112,8 @@ impl Shared {
 struct Call {
     error: RefCell<Option<Error>>,
     deadline: Instant,
+    /// The token the call's requests carried, to scrub even if the cache has moved on.
+    token: RefCell<Option<Arc<Token>>>,
 }
 
 tokio::task_local! {
@@ -143,39 +158,66 @@ where
     T: Envelope,
     F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error>>,
 {
-    let deadline = Instant::now() + shared.retry.get_call_timeout();
+    let deadline = deadline_after(shared.retry.get_call_timeout());
     let scope = Call {
         error: RefCell::new(None),
         deadline,
+        token: RefCell::new(None),
     };
     // The deadline is enforced where time is spent, in `exec` (each attempt's timeout is cut
     // to the time left, and no wait outlasts it), rather than by a timer around the call.
-    let outcome = CALL
-        .scope(scope, async move {
-            let outcome = call.await;
-            let stashed = take_stashed();
-            match (outcome, stashed) {
-                (_, Some(error)) => Err(error),
-                (Ok(answer), None) => {
-                    check_status(answer.status().as_u16(), answer.as_ref())?;
-                    Ok(answer.into_inner())
-                }
-                (Err(e), None) => Err(Error::from_generated(e).await),
-            }
+    CALL.scope(scope, async move {
+        let outcome = call.await;
+        let stashed = take_stashed();
+        let outcome = match (outcome, stashed) {
+            (_, Some(error)) => Err(error),
+            (Ok(answer), None) => check_status(answer.status().as_u16(), answer.as_ref())
+                .map(|()| answer.into_inner()),
+            (Err(e), None) => Err(Error::from_generated(e).await),
+        };
+        outcome.map_err(|error| {
+            let sent = CALL.with(|call| call.token.borrow().clone());
+            let sent = sent.as_ref().and_then(|t| t.bearer());
+            let mut extra: Vec<&str> = secrets.to_vec();
+            extra.extend(sent);
+            let error = shared.with_secrets(&extra, |all| error.scrubbed(all));
+            tracing::debug!(
+                kind = ?error.kind(),
+                retryable = error.is_retryable(),
+                http_status = error.http_status(),
+                api_code = error.api_code(),
+                request_id = error.request_id(),
+                "call failed"
+            );
+            error
         })
-        .await;
-    outcome.map_err(|error| {
-        let error = shared.with_secrets(secrets, |all| error.scrubbed(all));
-        tracing::debug!(
-            kind = ?error.kind(),
-            retryable = error.is_retryable(),
-            http_status = error.http_status(),
-            api_code = error.api_code(),
-            request_id = error.request_id(),
-            "call failed"
-        );
-        error
     })
+    .await
+}
+
+/// `now + after`, or far ahead when that cannot be represented.
+fn deadline_after(after: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .unwrap_or_else(|| now + Duration::from_secs(24 * 3600))
+}
+
+/// The running call's deadline, or one from now for a request outside a facade call.
+fn current_deadline(shared: &Shared) -> Instant {
+    CALL.try_with(|call| call.deadline)
+        .unwrap_or_else(|_| deadline_after(shared.retry.get_call_timeout()))
+}
+
+/// A token, waiting for another caller's token request at most until the call's deadline.
+async fn token_by(client: &Client, deadline: Instant) -> Result<Arc<Token>, Error> {
+    let Auth::Token(tokens) = &client.inner.0.auth else {
+        unreachable!("only token mode asks for a token");
+    };
+    let token = tokio::time::timeout_at(deadline.into(), tokens.token(client))
+        .await
+        .unwrap_or(Err(Error::Timeout { source: None }))?;
+    let _ = CALL.try_with(|call| *call.token.borrow_mut() = Some(token.clone()));
+    Ok(token)
 }
 
 impl ClientHooks<HookState> for Client {
@@ -199,9 +241,8 @@ impl ClientHooks<HookState> for Client {
             return Ok(());
         }
         match &shared.auth {
-            Auth::Token(tokens) => {
-                let token = tokens
-                    .token(self)
+            Auth::Token(_) => {
+                let token = token_by(self, current_deadline(shared))
                     .await
                     .map_err(|e| progenitor_client::Error::Custom(stash(e)))?;
                 apply_token(request, &token);
@@ -219,9 +260,7 @@ impl ClientHooks<HookState> for Client {
         let shared = &self.inner.0;
         let operation = info.operation_id;
         let is_token_request = operation == TOKEN_OPERATION;
-        let deadline = CALL
-            .try_with(|call| call.deadline)
-            .unwrap_or_else(|_| Instant::now() + shared.retry.get_call_timeout());
+        let deadline = current_deadline(shared);
         let mut request = request;
         // The per-attempt timeout `pre` set (or the user's own), before any cut.
         let timeout = request.timeout().copied().unwrap_or(shared.timeout);
@@ -253,7 +292,9 @@ impl ClientHooks<HookState> for Client {
             }
             let cut = left < timeout;
             *request.timeout_mut() = Some(timeout.min(left));
-            let (reason, wait_hint, last) = match send(&self.client, request).await {
+            shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let expected_url = resend.as_ref().map(|r| r.url());
+            let (reason, wait_hint, last) = match send(&self.client, request, expected_url).await {
                 Err(e) if e.is_timeout() && cut => {
                     tracing::debug!(operation, attempt, "the call's deadline passed");
                     return Ok(stand_in(Error::Timeout { source: None }));
@@ -305,7 +346,7 @@ impl ClientHooks<HookState> for Client {
                         // a retry of a failure, so it spends neither attempts nor budget.
                         reauthenticated = true;
                         tokens.invalidate(sent);
-                        match tokens.token(self).await {
+                        match token_by(self, deadline).await {
                             Ok(token) => {
                                 apply_token(&mut next, &token);
                                 request = next;
@@ -320,7 +361,11 @@ impl ClientHooks<HookState> for Client {
                     }
                     match classify(answer.status.as_u16(), answer.status_code) {
                         None => {
-                            if shared.retry.uses_budget() {
+                            // Only a success refills the budget (as aws-sdk's does): a server
+                            // alternating 503 and 400 must not keep it full.
+                            let success = answer.status.is_success()
+                                && answer.status_code.is_none_or(|code| code == 200.0);
+                            if success && shared.retry.uses_budget() {
                                 shared.budget.deposit(spent);
                             }
                             return Ok(answer.into_response());
@@ -342,6 +387,9 @@ impl ClientHooks<HookState> for Client {
                 );
                 last.map(Complete::into_response)
             };
+            if reason == RetryReason::Throttled {
+                shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            }
             if reason == RetryReason::Throttled
                 && let Some(limit) = &shared.rate_limit
             {
@@ -359,7 +407,10 @@ impl ClientHooks<HookState> for Client {
                 return give_up("the request cannot be copied", last);
             };
             let delay = shared.retry.delay(attempt, wait_hint);
-            if Instant::now() + delay >= deadline {
+            if Instant::now()
+                .checked_add(delay)
+                .is_none_or(|at| at >= deadline)
+            {
                 return give_up("the call's deadline comes first", last);
             }
             if shared.retry.uses_budget() {
@@ -376,6 +427,7 @@ impl ClientHooks<HookState> for Client {
                 retry_after = wait_hint.is_some(),
                 "retrying"
             );
+            shared.stats.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(delay).await;
             // A replayed nonce is refused (apiCode 1306): every attempt is signed afresh.
             if let Auth::Signature(signer) = &shared.auth
@@ -434,9 +486,23 @@ impl Complete {
 }
 
 /// Sends `request` and reads its answer, at most [`MAX_ANSWER_BYTES`] of it.
-async fn send(client: &reqwest::Client, request: reqwest::Request) -> reqwest::Result<Answer> {
+async fn send(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+    expected_url: Option<&reqwest::Url>,
+) -> reqwest::Result<Answer> {
     let mut response = client.execute(request).await?;
     let status = response.status();
+    // A caller-supplied client may follow redirects by itself: the answer then comes from
+    // elsewhere. Too late to keep the request from going there, but not to refuse the answer.
+    if let Some(expected) = expected_url
+        && response.url() != expected
+    {
+        return Ok(Answer::Redirect {
+            status: status.as_u16(),
+            location: Some(response.url().origin().ascii_serialization()),
+        });
+    }
     if status.is_redirection() {
         let location = response
             .headers()

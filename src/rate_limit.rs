@@ -34,8 +34,11 @@ struct Slowdown {
     until: Option<Instant>,
 }
 
+/// The fastest rate accepted: one request a microsecond.
+pub(crate) const MAX_RPS: f64 = 1e6;
+
 fn limiter(rate: f64) -> DefaultDirectRateLimiter {
-    let period = Duration::from_secs_f64(1.0 / rate.max(FLOOR_RPS));
+    let period = Duration::from_secs_f64(1.0 / rate.clamp(FLOOR_RPS.min(rate), MAX_RPS));
     let quota = Quota::with_period(period).expect("the period is positive");
     RateLimiter::direct(quota)
 }
@@ -98,10 +101,12 @@ impl RateLimit {
             .until
             .is_some_and(|until| until > now + SLOWDOWN - Duration::from_secs(1));
         if !recently {
-            slowdown.rate = (slowdown.rate / 2.0).max(FLOOR_RPS);
+            slowdown.rate = (slowdown.rate / 2.0).max(FLOOR_RPS.min(self.configured));
             *self.limiter.write().unwrap_or_else(PoisonError::into_inner) = limiter(slowdown.rate);
         }
-        slowdown.until = Some(now + retry_after.unwrap_or_default().max(SLOWDOWN));
+        // `retry_after` is at most an hour (see retry::retry_after).
+        let hold = retry_after.unwrap_or_default().max(SLOWDOWN);
+        slowdown.until = Some(now.checked_add(hold).unwrap_or(now + SLOWDOWN));
         self.slowed.store(true, Ordering::Release);
         slowdown.rate
     }

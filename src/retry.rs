@@ -90,22 +90,23 @@ impl RetryConfig {
     /// The upper bound of the first delay; each retry doubles it (100 ms by default).
     #[must_use]
     pub fn initial_backoff(mut self, delay: Duration) -> Self {
-        self.initial_backoff = delay;
+        self.initial_backoff = delay.min(MAX_RETRY_AFTER);
         self
     }
 
-    /// The longest wait between two attempts, `Retry-After` included (20 s by default).
+    /// The longest wait between two attempts, `Retry-After` included (20 s by default; at
+    /// most an hour).
     #[must_use]
     pub fn max_backoff(mut self, delay: Duration) -> Self {
-        self.max_backoff = delay;
+        self.max_backoff = delay.min(MAX_RETRY_AFTER);
         self
     }
 
     /// The deadline of a whole call: token request, attempts, waits and reading the answers
-    /// (60 s by default).
+    /// (60 s by default; at most a day).
     #[must_use]
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = timeout;
+        self.call_timeout = timeout.min(Duration::from_secs(24 * 3600));
         self
     }
 
@@ -197,14 +198,21 @@ pub(crate) fn classify(http_status: u16, status_code: Option<f64>) -> Option<Ret
     }
 }
 
-/// The `Retry-After` header as a delay: delta-seconds or an HTTP date.
+/// The longest `Retry-After` taken into account (the backoff cap then applies): a server's
+/// number never reaches clock arithmetic unbounded.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The `Retry-After` header as a delay: delta-seconds or an HTTP date, at most an hour.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(SystemTime::now()).unwrap_or_default()
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 const BUDGET_CAPACITY: u32 = 500;
@@ -279,6 +287,9 @@ mod tests {
         assert!(delay > Duration::from_secs(85) && delay <= Duration::from_secs(90));
         headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
+        // Found by review: a huge number must not reach clock arithmetic.
+        headers.insert(RETRY_AFTER, "18446744073709551615".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

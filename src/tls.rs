@@ -25,9 +25,9 @@ use rustls::crypto::CryptoProvider;
 
 use crate::Error;
 
-/// A `reqwest::ClientBuilder` whose TLS is set up as this crate's own client's is: the crypto
-/// provider chosen by the crate's features, the platform's certificate verifier, HTTP/2 and
-/// HTTP/1.1 offered.
+/// A `reqwest::ClientBuilder` set up as this crate's own client's is: the crypto provider
+/// chosen by the crate's features, the platform's certificate verifier, HTTP/2 and HTTP/1.1
+/// offered, and redirects never followed.
 ///
 /// Start from it to give [`ManagementClientBuilder::http_client`] a client with your own
 /// proxies or pool settings without choosing a TLS provider yourself.
@@ -61,7 +61,10 @@ pub fn http_client_builder() -> Result<reqwest::ClientBuilder, Error> {
         .with_no_client_auth();
     // reqwest sets ALPN only on configurations it builds itself.
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(reqwest::Client::builder().tls_backend_preconfigured(config))
+    // A redirect would carry the request's secrets to wherever it points: never follow one.
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .redirect(reqwest::redirect::Policy::none()))
 }
 
 /// The provider the features choose, or the process-wide default without either.

@@ -73,6 +73,8 @@ fn assert_no_secret(emulator: &Emulator, error: &Error) {
         ] {
             assert!(!text.contains(secret), "{secret} shows in {text}");
         }
+        // The emulator's tokens are JWT-shaped: none may show either.
+        assert!(!text.contains("eyJ"), "a token shows in {text}");
         assert!(
             !text.chars().any(char::is_control),
             "control character in {text:?}"
@@ -481,14 +483,33 @@ async fn a_token_endpoint_down_is_a_retryable_api_error_not_a_refused_key_pair()
 }
 
 #[tokio::test]
-async fn signature_mode_signs_every_attempt_afresh() {
+async fn a_refused_token_then_a_503_refreshes_once_and_retries() {
+    let emulator = emulator().await;
+    let client = warm(builder(&emulator).build().unwrap()).await;
+    let before = emulator.counters();
+    emulator.revoke_tokens();
+    emulator.fail_next_on(
+        Operation::GetOtpSecretByUser,
+        2,
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE),
+    );
+    // The 503s come first (faults precede authentication), then the revoked token's 401, a
+    // new token, and the call again.
+    client.get_otp_secret_by_user(&user()).await.unwrap();
+    assert_eq!(seen(&emulator, Operation::GetManagementToken, before), 1);
+    assert_eq!(seen(&emulator, Operation::GetOtpSecretByUser, before), 4);
+}
+
+#[tokio::test]
+async fn signature_mode_retries_end_to_end() {
     let emulator = emulator().await;
     let client = builder(&emulator)
         .auth(AuthScheme::Signature)
         .build()
         .unwrap();
     emulator.fail_next(2, Fault::Status(StatusCode::SERVICE_UNAVAILABLE));
-    // The emulator refuses a replayed nonce (apiCode 1306): success means new nonces.
+    // (The emulator applies faults before it checks nonces: that each attempt carries a new
+    // nonce and signature is asserted on the wire in client_wire.rs.)
     let secret = client.get_otp_secret_by_user(&user()).await.unwrap();
     assert_eq!(secret.expose_secret(), OTP);
     let counters = emulator.counters();

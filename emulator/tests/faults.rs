@@ -478,7 +478,15 @@ async fn redirects_answer_the_status_and_location_with_an_empty_body() {
             location: format!("{}{GET_SECRET}?userId=u-bob", emu.base_url()),
         },
     );
-    let resp = get_plain(&http(), &emu).await;
+    // Explicitly: the crate's client builder never follows redirects.
+    let following = authing_otp::tls::http_client_builder()
+        .unwrap()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let resp = get_plain(&following, &emu).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(resp.url().query(), Some("userId=u-bob"));
     assert_eq!(emu.counters().get_otp_secret_requests, 2);
