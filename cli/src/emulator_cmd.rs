@@ -6,6 +6,9 @@
 //!
 //! The key pair and pool id fall back to the same `AUTHING_*` variables the client commands
 //! read, so one environment configures both sides.
+//!
+//! `GET <url>/__emulator/bindings` lists every bound secret as JSON Lines, without
+//! authentication or rate limit, so that a script can check what was imported.
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
@@ -31,6 +34,22 @@ pub struct EmulatorArgs {
     /// "externalId", "identities", "syncRelations", "customFields", "otp"}]}.
     #[arg(long, value_name = "FILE")]
     seed: Option<PathBuf>,
+
+    /// JSON Lines file of users to create by id, with no OTP bound: one object per line with a
+    /// string "userId", other keys ignored (an import file qualifies). Read line by line; ids
+    /// already known are skipped. May be repeated.
+    #[arg(long, value_name = "FILE")]
+    seed_users_from: Vec<PathBuf>,
+
+    /// Serve at most QPS requests in any one second (a sliding window, every path but
+    /// /__emulator/bindings) and answer the others HTTP 429 as Authing does. 0: no limit.
+    #[arg(long, value_name = "QPS", default_value_t = 0)]
+    rate_limit: u32,
+
+    /// Refuse an importOtp request whose list has more than N items, with HTTP 413 [default:
+    /// no limit].
+    #[arg(long, value_name = "N")]
+    max_list: Option<usize>,
 
     /// Access key id the token endpoint accepts.
     #[arg(
@@ -102,6 +121,7 @@ async fn serve(args: EmulatorArgs) -> Result<(), String> {
         .user_pool_id(args.user_pool_id)
         .access_key_id(args.access_key_id)
         .token_ttl(Duration::from_secs(args.token_ttl))
+        .rate_limit(args.rate_limit)
         .unauthorized_style(match args.unauthorized_style {
             Style::Http401 => UnauthorizedStyle::Http401,
             Style::Http200 => UnauthorizedStyle::Http200,
@@ -111,6 +131,12 @@ async fn serve(args: EmulatorArgs) -> Result<(), String> {
     }
     if let Some(path) = &args.seed {
         builder = builder.seed(Seed::from_path(path).map_err(|e| e.to_string())?);
+    }
+    for path in args.seed_users_from {
+        builder = builder.seed_users_from(path);
+    }
+    if let Some(n) = args.max_list {
+        builder = builder.max_list(n);
     }
     // Listen for signals before announcing the address, so that a signal sent as soon as the
     // first line is read stops the emulator cleanly.

@@ -131,8 +131,52 @@
 //! | unknown user (read), unknown user ids (import) | 404 | [`codes::USER_NOT_FOUND`] 40401 |
 //! | user has no OTP bound | 404 | [`codes::OTP_NOT_BOUND`] 40402 |
 //! | `custom_field` id matches several users | 409 | [`codes::AMBIGUOUS_USER`] 40901 |
+//! | import `list` too long (**HTTP 413**) | 413 | [`codes::LIST_TOO_LARGE`] 41301 |
+//! | over the rate limit (**HTTP 429**) | 429 | none |
 //!
 //! Messages are in English, whatever `x-authing-lang` asks for.
+//!
+//! # Rate limit and import size
+//!
+//! [`EmulatorBuilder::rate_limit`] (`--rate-limit QPS`) caps the requests served per second.
+//! Every request counts, to any path (the token endpoint and unknown paths included), except
+//! the inspection endpoint below. The window **slides**: a request is served when fewer than
+//! `qps` requests were served in the second before it arrived, so no one-second interval ever
+//! holds more than `qps` served requests. A request over the limit is refused the way Authing
+//! refuses it, before authentication and validation: HTTP 429, `{"statusCode":429,"message":
+//! "您的请求已超过最大数量限制，请稍后重试","requestId"}`, without `Retry-After` (the answer
+//! of [`Fault::TooManyRequests`] with `retry_after: None`). Refused requests do not use up the
+//! window (a client that waits a second gets through), and they are counted in
+//! [`Emulator::counters`] like any other. The decision is taken as the request arrives, before
+//! latency; an injected fault pending for the request wins over the refusal (and the request
+//! still counts toward the limit when it was within it).
+//!
+//! [`EmulatorBuilder::max_list`] (`--max-list N`) caps the items of one importOtp request: a
+//! valid, authenticated request whose `list` has more than `N` items is answered HTTP 413 with
+//! `{"statusCode":413,"message":"request entity too large: …","apiCode":41301,"requestId"}`
+//! and binds nothing. Authing limits its batches too, but does not document the size or the
+//! answer; the shape is the emulator's choice.
+//!
+//! # Inspecting bindings
+//!
+//! `GET /__emulator/bindings` ([`BINDINGS_PATH`]) answers every bound secret as JSON Lines
+//! (`content-type: application/x-ndjson`), one `{"userId","secret","recoveryCode"}` per line
+//! (`recoveryCode` left out when there is none), sorted by user id (byte order). It is the
+//! emulator's own endpoint, not Authing's: it needs **no authentication** and is **not subject
+//! to the rate limit** (nor counted toward it), so that a script can check what a tool under
+//! test imported. It holds secrets in the clear, which is acceptable only because the emulator
+//! listens on loopback alone and its secrets are test data. Latency and injected faults apply
+//! to it as to any path, and it is counted as [`Counters::other_requests`]. Other methods get
+//! the usual 404. [`Emulator::bindings`] gives the same from Rust.
+//!
+//! # Seeding users by id
+//!
+//! [`EmulatorBuilder::seed_users_from`] (`--seed-users-from FILE`) creates users from a JSON
+//! Lines file: one object per line with at least a string `userId`; other keys are ignored, so
+//! an OTP import file in either shape (`{"userId","secret",…}` or `{"userId","otp":{…}}`)
+//! qualifies. Each id becomes a user with no other id and **no OTP** (the file's secrets are
+//! not bound: importing them is what the code under test is for). The file is read line by
+//! line, never whole.
 //!
 //! # Faults, latency and counters
 //!
@@ -170,7 +214,7 @@ mod users;
 
 pub use users::{Identity, Otp, Seed, SyncRelation, User};
 
-use server::{CounterCells, FaultRule, Knobs, Shared};
+use server::{CounterCells, FaultRule, Knobs, RateLimiter, Shared};
 
 /// The user pool id an emulator uses unless told otherwise.
 pub const DEFAULT_USER_POOL_ID: &str = "emulator-userpool";
@@ -183,6 +227,9 @@ pub const DEFAULT_ACCESS_KEY_SECRET: &str = "emulator-access-key-secret";
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(7200);
 /// How far a signed request's `date` may be from the emulator's clock, by default.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+/// The path of the emulator's own inspection endpoint, which lists every bound secret as JSON
+/// Lines without authentication (see [the crate docs](crate#inspecting-bindings)).
+pub const BINDINGS_PATH: &str = "/__emulator/bindings";
 
 /// The `apiCode` values of the emulator's business errors.
 ///
@@ -228,6 +275,9 @@ pub mod codes {
     pub const OTP_NOT_BOUND: u32 = 40402;
     /// A `custom_field` id matches more than one user (statusCode 409).
     pub const AMBIGUOUS_USER: u32 = 40901;
+    /// An importOtp `list` has more items than [`EmulatorBuilder::max_list`](
+    /// crate::EmulatorBuilder::max_list) allows (statusCode 413, with HTTP 413).
+    pub const LIST_TOO_LARGE: u32 = 41301;
 }
 
 /// An operation the emulator serves.
@@ -467,6 +517,9 @@ pub struct EmulatorBuilder {
     unauthorized_style: UnauthorizedStyle,
     max_clock_skew: Duration,
     users: Vec<User>,
+    user_files: Vec<PathBuf>,
+    rate_limit: u32,
+    max_list: Option<usize>,
 }
 
 impl Default for EmulatorBuilder {
@@ -481,6 +534,9 @@ impl Default for EmulatorBuilder {
             unauthorized_style: UnauthorizedStyle::default(),
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             users: Vec::new(),
+            user_files: Vec::new(),
+            rate_limit: 0,
+            max_list: None,
         }
     }
 }
@@ -554,12 +610,46 @@ impl EmulatorBuilder {
         self.users(seed.users)
     }
 
-    /// Checks the users, binds the address and starts serving on the current tokio runtime.
+    /// Adds a user, with that Authing user id only and no OTP, for every line of the JSON
+    /// Lines file at `path` (see [the crate docs](crate#seeding-users-by-id)).
+    ///
+    /// Each non-blank line must be a JSON object with a non-empty string `userId`; other keys
+    /// are ignored and nothing is bound, so an OTP import file qualifies. A leading UTF-8 BOM
+    /// and `\r\n` line ends are accepted. An id already known (from [`user`](Self::user),
+    /// [`seed`](Self::seed), an earlier line or an earlier file) is skipped. Like the other
+    /// users, the file is only read by [`start`](Self::start), after them, line by line (on a
+    /// blocking thread), so it may hold millions of lines; calling this again adds another
+    /// file.
+    pub fn seed_users_from(mut self, path: impl Into<PathBuf>) -> Self {
+        self.user_files.push(path.into());
+        self
+    }
+
+    /// Serves at most `qps` requests in any one-second interval (a sliding window) and refuses
+    /// the others with Authing's HTTP 429 (see [the crate docs](crate#rate-limit-and-import-size)).
+    /// Every request counts, whatever its path, except [`BINDINGS_PATH`]. Default 0: no limit.
+    pub fn rate_limit(mut self, qps: u32) -> Self {
+        self.rate_limit = qps;
+        self
+    }
+
+    /// Refuses, with HTTP 413 and [`codes::LIST_TOO_LARGE`], an importOtp request whose `list`
+    /// has more than `n` items, binding nothing. Default: no limit (beyond the 1 MiB body).
+    pub fn max_list(mut self, n: usize) -> Self {
+        self.max_list = Some(n);
+        self
+    }
+
+    /// Checks the users, reads the [`seed_users_from`](Self::seed_users_from) files, binds the
+    /// address and starts serving on the current tokio runtime.
     ///
     /// # Errors
     ///
     /// [`Error::NonLoopback`] for an address that is not loopback, [`Error::InvalidUser`] for a
-    /// user the pool cannot take, [`Error::Bind`] when the address cannot be bound.
+    /// user the pool cannot take, [`Error::SeedRead`] for a users file that cannot be read,
+    /// [`Error::SeedParse`] for a line of one that is not as described (the message starts
+    /// with `line <n>:` and never quotes the file), [`Error::Bind`] when the address cannot be
+    /// bound.
     ///
     /// # Panics
     ///
@@ -571,6 +661,20 @@ impl EmulatorBuilder {
         let mut directory = users::Directory::default();
         for user in self.users {
             directory.add(user)?;
+        }
+        if !self.user_files.is_empty() {
+            let files = self.user_files;
+            let read = tokio::task::spawn_blocking(move || {
+                for path in &files {
+                    users::add_users_from_jsonl(&mut directory, path)?;
+                }
+                Ok::<_, Error>(directory)
+            })
+            .await;
+            directory = match read {
+                Ok(read) => read?,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
         }
         let listener = TcpListener::bind(self.addr)
             .await
@@ -591,7 +695,9 @@ impl EmulatorBuilder {
                 latency: self.latency,
                 unauthorized_style: self.unauthorized_style,
                 max_clock_skew: self.max_clock_skew,
+                max_list: self.max_list,
             }),
+            rate: Mutex::new(RateLimiter::new(self.rate_limit)),
             directory: Mutex::new(directory),
             tokens: Mutex::default(),
             nonces: Mutex::default(),
@@ -654,7 +760,7 @@ impl fmt::Debug for Emulator {
 impl Emulator {
     /// A builder with the defaults: `127.0.0.1:0`, [`DEFAULT_USER_POOL_ID`],
     /// [`DEFAULT_ACCESS_KEY_ID`], [`DEFAULT_ACCESS_KEY_SECRET`], [`DEFAULT_TOKEN_TTL`], no
-    /// latency, [`UnauthorizedStyle::Http401`], no users.
+    /// latency, [`UnauthorizedStyle::Http401`], no users, no rate limit, no import list limit.
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder::default()
     }
@@ -700,6 +806,12 @@ impl Emulator {
             .directory()
             .get(user_id)
             .and_then(|u| u.otp.clone())
+    }
+
+    /// Every OTP binding, as `(Authing user id, binding)`, sorted by user id (byte order): what
+    /// `GET` [`BINDINGS_PATH`] answers.
+    pub fn bindings(&self) -> Vec<(String, Otp)> {
+        self.shared.directory().bindings()
     }
 
     /// Issues a token as the token endpoint would (not counted as a request).

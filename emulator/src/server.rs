@@ -1,4 +1,5 @@
-//! The HTTP side: the accept loop, per-request faults and latency, and the three operations.
+//! The HTTP side: the accept loop, the rate limit, per-request faults and latency, the three
+//! operations and the bindings endpoint.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -8,7 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
@@ -23,6 +24,7 @@ use hyper::service::{Service as _, service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use secrecy::{ExposeSecret as _, SecretString};
+use serde::Serialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq as _;
 use tokio::net::{TcpListener, TcpStream};
@@ -33,7 +35,7 @@ use tokio::time::Sleep;
 use super::auth::{self, AuthFailure, Nonces, RequestView, Tokens};
 use super::schema::{OperationSpec, Problems, SPEC};
 use super::users::{Directory, LookupError, Otp};
-use super::{Counters, Fault, Operation, RetryAfter, UnauthorizedStyle, codes};
+use super::{BINDINGS_PATH, Counters, Fault, Operation, RetryAfter, UnauthorizedStyle, codes};
 
 /// Largest request body read; larger ones are refused.
 const MAX_BODY: usize = 1 << 20;
@@ -66,6 +68,12 @@ const OVERSIZED_CHUNK: usize = 64 * 1024;
 /// [`Fault::Oversized`]'s filler, shared by every chunk.
 static FILLER: [u8; OVERSIZED_CHUNK] = [b'x'; OVERSIZED_CHUNK];
 
+/// The rate limit's window.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+
+/// About how large each chunk of the bindings endpoint's body is.
+const BINDINGS_CHUNK: usize = 64 * 1024;
+
 /// The settings that can change while the emulator runs.
 #[derive(Debug, Clone)]
 pub(crate) struct Knobs {
@@ -73,6 +81,46 @@ pub(crate) struct Knobs {
     pub(crate) latency: Duration,
     pub(crate) unauthorized_style: UnauthorizedStyle,
     pub(crate) max_clock_skew: Duration,
+    /// The most items an importOtp `list` may have.
+    pub(crate) max_list: Option<usize>,
+}
+
+/// The rate limit: a sliding one-second window of the requests served.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    /// The most requests served in any one-second interval; 0 for no limit.
+    qps: u32,
+    /// When the requests served in the last second arrived, oldest first.
+    served: VecDeque<Instant>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(qps: u32) -> Self {
+        Self {
+            qps,
+            served: VecDeque::new(),
+        }
+    }
+
+    /// Whether a request arriving `now` is within the limit; if so, it counts from now on.
+    fn admit(&mut self, now: Instant) -> bool {
+        if self.qps == 0 {
+            return true;
+        }
+        while self
+            .served
+            .front()
+            .is_some_and(|&at| now.saturating_duration_since(at) >= RATE_WINDOW)
+        {
+            self.served.pop_front();
+        }
+        if self.served.len() < self.qps as usize {
+            self.served.push_back(now);
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// A pending fault: applies to the next `remaining` requests (of `only`, if set).
@@ -125,6 +173,7 @@ pub(crate) struct Shared {
     pub(crate) access_key_id: String,
     pub(crate) access_key_secret: SecretString,
     pub(crate) knobs: Mutex<Knobs>,
+    pub(crate) rate: Mutex<RateLimiter>,
     pub(crate) directory: Mutex<Directory>,
     pub(crate) tokens: Mutex<Tokens>,
     pub(crate) nonces: Mutex<Nonces>,
@@ -267,6 +316,9 @@ async fn handle(
 ) -> Response {
     let op = Operation::from_path(request.uri().path());
     shared.counters.record(op);
+    // Decided on arrival; the bindings endpoint is exempt (and does not count).
+    let over_limit =
+        request.uri().path() != BINDINGS_PATH && !lock(&shared.rate).admit(Instant::now());
     let latency = shared.knobs().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -348,6 +400,9 @@ async fn handle(
                 )
             }
         };
+    }
+    if over_limit {
+        return throttled(StatusCode::TOO_MANY_REQUESTS, None);
     }
     match router.call(request).await {
         Ok(response) => response,
@@ -513,6 +568,7 @@ fn router(shared: Arc<Shared>) -> Router {
             Operation::GetOtpSecretByUser.path(),
             get(get_otp_secret_by_user).fallback(not_found),
         )
+        .route(BINDINGS_PATH, get(bindings).fallback(not_found))
         .fallback(not_found)
         .with_state(shared)
 }
@@ -634,6 +690,16 @@ async fn import_otp(State(shared): State<Arc<Shared>>, request: Request) -> Resp
         Ok(v) => v.unwrap_or_default(),
         Err(problems) => return invalid_request(&problems),
     };
+    let listed = value["list"].as_array().map_or(0, Vec::len);
+    let max_list = shared.knobs().max_list;
+    if let Some(max) = max_list.filter(|&max| listed > max) {
+        let message = format!(
+            "request entity too large: list has {listed} items, at most {max} are accepted; \
+             nothing was imported"
+        );
+        let body = error_body(413, codes::LIST_TOO_LARGE, &message);
+        return (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response();
+    }
     let items: Vec<(&str, Otp)> = value["list"]
         .as_array()
         .map(Vec::as_slice)
@@ -727,9 +793,91 @@ async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Requ
     }
 }
 
+/// `GET /__emulator/bindings`: every binding as JSON Lines, sorted by user id. Not
+/// authenticated: the emulator only listens on loopback.
+async fn bindings(State(shared): State<Arc<Shared>>) -> Response {
+    let bindings = shared.directory().bindings();
+    let mut response = Response::new(Body::new(BindingLines {
+        bindings: bindings.into_iter(),
+    }));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    response
+}
+
+/// One line of the bindings endpoint.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BindingLine<'a> {
+    user_id: &'a str,
+    secret: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery_code: Option<&'a str>,
+}
+
+/// The bindings endpoint's body, written a chunk of lines at a time as the client reads.
+struct BindingLines {
+    bindings: std::vec::IntoIter<(String, Otp)>,
+}
+
+impl hyper::body::Body for BindingLines {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let mut chunk = Vec::new();
+        for (user_id, otp) in self.get_mut().bindings.by_ref() {
+            let line = BindingLine {
+                user_id: &user_id,
+                secret: otp.secret.expose_secret(),
+                recovery_code: otp.recovery_code.as_ref().map(|c| c.expose_secret()),
+            };
+            serde_json::to_writer(&mut chunk, &line).expect("strings serialize into a Vec");
+            chunk.push(b'\n');
+            if chunk.len() >= BINDINGS_CHUNK {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            Poll::Ready(None)
+        } else {
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bindings.as_slice().is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_window_slides() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut limiter = RateLimiter::new(2);
+        assert!(limiter.admit(at(0)));
+        assert!(limiter.admit(at(400)));
+        assert!(!limiter.admit(at(500)), "a third within the second");
+        assert!(!limiter.admit(at(999)));
+        assert!(limiter.admit(at(1000)), "the first has left the window");
+        assert!(
+            !limiter.admit(at(1300)),
+            "refusals did not count, the second still does"
+        );
+        assert!(limiter.admit(at(1400)));
+        let mut off = RateLimiter::new(0);
+        assert!((0..1000).all(|_| off.admit(start)));
+        assert!(off.served.is_empty());
+    }
 
     #[test]
     fn success_bodies_match_the_documented_responses() {

@@ -2,6 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::fs::File;
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 
 use secrecy::SecretString;
@@ -276,19 +278,125 @@ impl Seed {
 /// A serde_json error message with any value from the input removed: `invalid type: string
 /// "S3CR3T", expected …` becomes `invalid type: string, expected …`.
 fn seed_error(origin: &str, e: &serde_json::Error) -> Error {
-    let full = e.to_string();
-    let message = ["invalid type: ", "invalid value: "]
+    Error::SeedParse {
+        origin: origin.to_owned(),
+        message: redacted(e.to_string()),
+    }
+}
+
+/// `message` (a serde_json error) without the value it may quote.
+fn redacted(message: String) -> String {
+    ["invalid type: ", "invalid value: "]
         .iter()
         .find_map(|prefix| {
-            let rest = full.strip_prefix(prefix)?;
+            let rest = message.strip_prefix(prefix)?;
             let (unexpected, tail) = rest.split_once(", expected")?;
             let what = unexpected.split([' ', '`', '"']).next().unwrap_or("value");
             Some(format!("{prefix}{what}, expected{tail}"))
         })
-        .unwrap_or(full);
-    Error::SeedParse {
-        origin: origin.to_owned(),
-        message,
+        .unwrap_or(message)
+}
+
+/// What a line of a users file must hold: an object with a string `userId`; other keys are
+/// ignored (without keeping their values). Unlike a derived struct, an array is refused.
+struct UserLine {
+    user_id: String,
+}
+
+impl<'de> Deserialize<'de> for UserLine {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UserLine;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object with a string userId")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UserLine, A::Error> {
+                let mut user_id = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "userId" {
+                        if user_id.is_some() {
+                            return Err(serde::de::Error::duplicate_field("userId"));
+                        }
+                        user_id = Some(map.next_value::<String>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                let user_id = user_id.ok_or_else(|| serde::de::Error::missing_field("userId"))?;
+                Ok(UserLine { user_id })
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// Adds a user with only an id, and no OTP, for each line of the JSON Lines file at `path`,
+/// reading it one line at a time; ids already in `directory` are skipped. Returns how many
+/// users were added.
+pub(crate) fn add_users_from_jsonl(directory: &mut Directory, path: &Path) -> Result<u64, Error> {
+    let read_error = |source| Error::SeedRead {
+        path: path.to_owned(),
+        source,
+    };
+    let parse_error = |line: u64, message: String| Error::SeedParse {
+        origin: path.display().to_string(),
+        message: format!("line {line}: {message}"),
+    };
+    let mut reader = BufReader::new(File::open(path).map_err(read_error)?);
+    let mut buf = Vec::new();
+    let mut number = 0u64;
+    let mut added = 0u64;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(read_error)? == 0 {
+            return Ok(added);
+        }
+        number += 1;
+        let mut line = buf.as_slice();
+        if number == 1 {
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let id = match serde_json::from_slice::<UserLine>(line) {
+            Ok(parsed) => parsed.user_id,
+            Err(e) => return Err(parse_error(number, line_error(&e))),
+        };
+        if id.is_empty() {
+            return Err(parse_error(number, "userId is empty".to_owned()));
+        }
+        if !directory.contains(&id) {
+            directory.add(User::new(id))?;
+            added += 1;
+        }
+    }
+}
+
+/// A serde_json error about one line: what is wrong and at which column, without the line
+/// number serde_json adds (always 1) or any value from the line.
+fn line_error(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let what = match full.rfind(" at line ") {
+        Some(at) => full[..at].to_owned(),
+        None => full,
+    };
+    let what = match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("not valid JSON ({what})")
+        }
+        serde_json::error::Category::Data | serde_json::error::Category::Io => redacted(what),
+    };
+    if e.column() == 0 {
+        what
+    } else {
+        format!("{what}, at column {}", e.column())
     }
 }
 
@@ -440,6 +548,17 @@ impl Directory {
         self.by_id.contains_key(id)
     }
 
+    /// Every binding, as `(user id, binding)`, sorted by user id.
+    pub(crate) fn bindings(&self) -> Vec<(String, Otp)> {
+        let mut bindings: Vec<(String, Otp)> = self
+            .users
+            .iter()
+            .filter_map(|u| Some((u.id.clone(), u.otp.clone()?)))
+            .collect();
+        bindings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        bindings
+    }
+
     /// Binds `otp` to user `id` (which must exist), replacing any earlier binding.
     pub(crate) fn bind(&mut self, id: &str, otp: Otp) {
         if let Some(&i) = self.by_id.get(id) {
@@ -513,6 +632,85 @@ mod tests {
         assert_eq!(b.users[0].id, "u1");
         let typo = Seed::from_json(r#"{"users":[{"id":"u1","emial":"a@b"}]}"#).unwrap_err();
         assert!(typo.to_string().contains("unknown field `emial`"), "{typo}");
+    }
+
+    fn users_file(name: &str, text: &[u8]) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "authing-otp-emulator-users-{}-{name}.jsonl",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn users_files_add_ids_only_and_report_lines_without_values() {
+        let path = users_file(
+            "ok",
+            b"\xEF\xBB\xBF{\"userId\":\"a\",\"secret\":\"S1\"}\r\n\n  \n\
+              {\"otp\":{\"secret\":\"S2\"},\"userId\":\"b\"}\n\
+              {\"userId\":\"a\"}\n{\"userId\":\"c\"}",
+        );
+        let mut d = Directory::default();
+        d.add(User::new("c").email("c@x.com")).unwrap();
+        assert_eq!(add_users_from_jsonl(&mut d, &path).unwrap(), 2);
+        std::fs::remove_file(&path).unwrap();
+        assert!(d.contains("a") && d.contains("b"));
+        assert!(d.get("a").unwrap().otp.is_none(), "secrets are not bound");
+        assert_eq!(d.get("c").unwrap().email.as_deref(), Some("c@x.com"));
+        assert!(d.bindings().is_empty());
+
+        for (name, text, expected) in [
+            (
+                "num",
+                &b"{\"userId\":\"a\"}\n\n{\"userId\":12345}\n"[..],
+                "line 3: invalid type: integer, expected a string, at column",
+            ),
+            (
+                "missing",
+                b"{\"secret\":\"S3CR3T\"}",
+                "line 1: missing field `userId`",
+            ),
+            (
+                "array",
+                b"[\"S3CR3T\"]",
+                "line 1: invalid type: sequence, expected a JSON object",
+            ),
+            (
+                "syntax",
+                b"\n{\"userId\":\"S3CR3T",
+                "line 2: not valid JSON (EOF while parsing",
+            ),
+            ("empty", b"{\"userId\":\"\"}", "line 1: userId is empty"),
+        ] {
+            let path = users_file(name, text);
+            let err = add_users_from_jsonl(&mut Directory::default(), &path).unwrap_err();
+            std::fs::remove_file(&path).unwrap();
+            let text = err.to_string();
+            assert!(matches!(err, Error::SeedParse { .. }), "{text}");
+            assert!(text.contains(expected), "{name}: {text}");
+            assert!(
+                !text.contains("S3CR3T") && !text.contains("12345"),
+                "{text}"
+            );
+        }
+        let missing = Path::new("/nonexistent/users.jsonl");
+        assert!(matches!(
+            add_users_from_jsonl(&mut Directory::default(), missing),
+            Err(Error::SeedRead { .. })
+        ));
+    }
+
+    #[test]
+    fn bindings_are_sorted_by_id() {
+        let mut d = Directory::default();
+        for id in ["b", "a", "c"] {
+            d.add(User::new(id)).unwrap();
+        }
+        d.bind("c", Otp::new("C"));
+        d.bind("a", Otp::new("A").with_recovery_code("rc"));
+        let ids: Vec<String> = d.bindings().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["a", "c"]);
     }
 
     #[test]
