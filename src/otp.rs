@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, fmt};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretString, zeroize::Zeroize};
 use serde::Deserialize;
 
 use crate::InputError;
@@ -54,9 +54,9 @@ impl fmt::Display for OtpSecret {
 ///
 /// Validated on construction and when deserialized (from upstream's shape,
 /// `{"userId": …, "otp": {"secret": …, "recoveryCode": …}}`): the user id must not be empty, the
-/// secret must be base32 (RFC 4648, letters in either case, digits 2–7, optional `=` padding)
-/// and the recovery code, when given, must not be empty. `Debug` redacts the secret and the
-/// recovery code.
+/// secret is taken as authenticator apps show it and kept in its canonical form (see
+/// [`new`](Self::new) for the rule) and the recovery code, when given, must not be empty.
+/// `Debug` redacts the secret and the recovery code.
 ///
 /// ```
 /// use authing_otp::OtpImport;
@@ -121,23 +121,65 @@ impl TryFrom<WireImportItem> for OtpImport {
 }
 
 impl OtpImport {
-    /// An item for the user with this Authing user id, binding `secret` (base32).
+    /// The fewest base32 characters a secret may have once canonical: 16, that is 80 bits
+    /// (shorter is too short to be a real TOTP key).
+    pub const MIN_SECRET_CHARS: usize = 16;
+
+    /// The most base32 characters a secret may have once canonical: 128 (640 bits).
+    pub const MAX_SECRET_CHARS: usize = 128;
+
+    /// An item for the user with this Authing user id, binding `secret`.
+    ///
+    /// The secret is taken as authenticator apps show it and kept in its canonical form, the
+    /// one sent to Authing and returned by [`secret`](Self::secret): ASCII spaces and tabs
+    /// removed, letters upper-cased, trailing `=` padding dropped (`jbsw y3dp ehpk 3pxp` is
+    /// `JBSWY3DPEHPK3PXP`). The canonical form must then be base32 (RFC 4648: letters A–Z,
+    /// digits 2–7), [`MIN_SECRET_CHARS`](Self::MIN_SECRET_CHARS) (16, 80 bits) to
+    /// [`MAX_SECRET_CHARS`](Self::MAX_SECRET_CHARS) (128) characters long, and of a length
+    /// that encodes whole bytes (not 1, 3 or 6 more than a multiple of 8). Other whitespace,
+    /// `-` and `=` other than at the end are refused, not removed. A refusal is an
+    /// [`InputError`] on field `secret` whose reason never quotes the value (it may name a
+    /// character's position, or the length).
+    ///
+    /// The user id must not be empty, nor have surrounding whitespace or control characters.
+    ///
+    /// ```
+    /// use authing_otp::{ExposeSecret, OtpImport};
+    ///
+    /// let item = OtpImport::new("u1", "jbsw y3dp ehpk 3pxp")?;
+    /// assert_eq!(item.secret().expose_secret(), "JBSWY3DPEHPK3PXP");
+    /// let padded = OtpImport::new("u1", "HZ2F6J3AGNAVSOTVMZXW6YQ=")?;
+    /// assert_eq!(padded.secret().expose_secret(), "HZ2F6J3AGNAVSOTVMZXW6YQ");
+    ///
+    /// let short = OtpImport::new("u1", "jbsw y3dp").unwrap_err();
+    /// assert_eq!(short.field(), "secret");
+    /// assert_eq!(
+    ///     short.reason(),
+    ///     "too short: 8 base32 characters (40 bits); a TOTP key has at least 16 (80 bits)"
+    /// );
+    /// let dashed = OtpImport::new("u1", "jbsw-y3dp-ehpk-3pxp").unwrap_err();
+    /// assert_eq!(dashed.field(), "secret");
+    /// assert!(dashed.reason().ends_with("character 5 is not"));
+    /// assert!(!dashed.to_string().to_ascii_lowercase().contains("jbsw"));
+    /// # Ok::<(), authing_otp::InputError>(())
+    /// ```
     pub fn new(user_id: impl Into<String>, secret: impl Into<String>) -> Result<Self, InputError> {
         let user_id = user_id.into();
-        let secret = secret.into();
-        if user_id.trim().is_empty() {
-            return Err(InputError::new("userId", "must not be empty"));
+        let mut secret = secret.into();
+        let user_problem = if user_id.trim().is_empty() {
+            Some("must not be empty")
+        } else if user_id.trim() != user_id || user_id.chars().any(char::is_control) {
+            Some("must not have surrounding whitespace or control characters")
+        } else {
+            None
+        };
+        if let Some(reason) = user_problem {
+            secret.zeroize();
+            return Err(InputError::new("userId", reason));
         }
-        if user_id.trim() != user_id || user_id.chars().any(char::is_control) {
-            return Err(InputError::new(
-                "userId",
-                "must not have surrounding whitespace or control characters",
-            ));
-        }
-        check_base32(&secret)?;
         Ok(OtpImport {
             user_id,
-            secret: secret.into(),
+            secret: canonical_secret(secret)?,
             recovery_code: None,
         })
     }
@@ -147,7 +189,8 @@ impl OtpImport {
     ///
     /// ```
     /// use authing_otp::OtpImport;
-    /// let item = OtpImport::from_parts("u1".into(), "HZ2F6J3AGNAVSOTV".into(), Some("b471".into()))?;
+    /// let item =
+    ///     OtpImport::from_parts("u1".into(), "HZ2F6J3AGNAVSOTV".into(), Some("b471".into()))?;
     /// assert!(item.recovery_code().is_some());
     /// # Ok::<(), authing_otp::InputError>(())
     /// ```
@@ -187,7 +230,7 @@ impl OtpImport {
         &self.user_id
     }
 
-    /// The secret to bind.
+    /// The secret to bind, in its canonical form (see [`new`](Self::new)).
     pub fn secret(&self) -> &SecretString {
         &self.secret
     }
@@ -225,7 +268,101 @@ impl fmt::Debug for OtpImport {
     }
 }
 
-/// Checks RFC 4648 base32 without ever quoting the value.
+/// The canonical form of a secret to import (see [`OtpImport::new`]), checked without ever
+/// quoting the value. No copy of the secret is left behind: `secret` is wiped unless it becomes
+/// the result as it is.
+fn canonical_secret(mut secret: String) -> Result<SecretString, InputError> {
+    match canonicalize(&mut secret) {
+        // Boxing a string of exactly its capacity keeps its allocation.
+        Ok(()) if secret.len() == secret.capacity() => Ok(secret.into()),
+        result => {
+            let canonical = result.map(|()| SecretString::from(secret.as_str()));
+            secret.zeroize();
+            canonical
+        }
+    }
+}
+
+fn canonicalize(secret: &mut String) -> Result<(), InputError> {
+    // The usual case, already canonical: only the length is left to check.
+    let canonical = |b: &u8| b.is_ascii_uppercase() || (b'2'..=b'7').contains(b);
+    if !secret.as_bytes().iter().all(canonical) {
+        canonicalize_text(secret)?;
+    }
+    check_canonical_length(secret.len())
+}
+
+/// Removes spaces, tabs and trailing padding and upper-cases letters, once the characters are
+/// checked.
+fn canonicalize_text(secret: &mut String) -> Result<(), InputError> {
+    // Positions in errors are those of the given text (1-based, in characters): checked first.
+    let mut padding_from = None;
+    for (i, c) in secret.chars().enumerate() {
+        let bad = match c {
+            ' ' | '\t' => false,
+            '=' => {
+                padding_from.get_or_insert(i);
+                false
+            }
+            'a'..='z' | 'A'..='Z' | '2'..='7' => padding_from.is_some(),
+            _ => true,
+        };
+        if bad {
+            return Err(InputError::new(
+                "secret",
+                format!(
+                    "must be base32 (letters A-Z in either case, digits 2-7; spaces, tabs and \
+                     `=` padding at the end are ignored); character {} is not",
+                    padding_from.unwrap_or(i) + 1
+                ),
+            ));
+        }
+    }
+    secret.retain(|c| c != ' ' && c != '\t');
+    let body = secret.trim_end_matches('=').len();
+    secret.truncate(body);
+    secret.make_ascii_uppercase();
+    Ok(())
+}
+
+/// Checks the length of a canonical secret.
+fn check_canonical_length(len: usize) -> Result<(), InputError> {
+    if len == 0 {
+        return Err(InputError::new("secret", "must not be empty"));
+    }
+    if len < OtpImport::MIN_SECRET_CHARS {
+        return Err(InputError::new(
+            "secret",
+            format!(
+                "too short: {len} base32 characters ({} bits); a TOTP key has at least {} ({} \
+                 bits)",
+                len * 5,
+                OtpImport::MIN_SECRET_CHARS,
+                OtpImport::MIN_SECRET_CHARS * 5
+            ),
+        ));
+    }
+    if len > OtpImport::MAX_SECRET_CHARS {
+        return Err(InputError::new(
+            "secret",
+            format!(
+                "too long: {len} base32 characters; at most {}",
+                OtpImport::MAX_SECRET_CHARS
+            ),
+        ));
+    }
+    // Lengths that leave a partial byte cannot come from encoding whole bytes.
+    if matches!(len % 8, 1 | 3 | 6) {
+        return Err(InputError::new(
+            "secret",
+            format!("a base32 text of {len} characters cannot encode whole bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks RFC 4648 base32 without ever quoting the value: secrets read back from Authing, which
+/// are taken as they are.
 pub(crate) fn check_base32(secret: &str) -> Result<(), InputError> {
     if secret.is_empty() {
         return Err(InputError::new("secret", "must not be empty"));
@@ -374,6 +511,98 @@ mod tests {
                 assert!(!err.to_string().contains(bad), "{err}");
             }
         }
+    }
+
+    fn canonical(secret: &str) -> Result<String, InputError> {
+        OtpImport::new("u1", secret).map(|item| item.secret().expose_secret().to_owned())
+    }
+
+    #[test]
+    fn secrets_are_kept_in_canonical_form() {
+        for (given, kept) in [
+            ("JBSWY3DPEHPK3PXP", "JBSWY3DPEHPK3PXP"),
+            ("jbswy3dpehpk3pxp", "JBSWY3DPEHPK3PXP"),
+            ("jbsw y3dp ehpk 3pxp", "JBSWY3DPEHPK3PXP"),
+            ("JbSw\tY3dP  eHpK\t3PxP", "JBSWY3DPEHPK3PXP"),
+            ("  JBSWY3DPEHPK3PXP\t", "JBSWY3DPEHPK3PXP"),
+            ("JBSWY3DPEHPK3PXP========", "JBSWY3DPEHPK3PXP"),
+            ("JBSWY3DPEHPK3PXP = =", "JBSWY3DPEHPK3PXP"),
+            ("hz2f6j3agnavsotvmzxw6yq=", "HZ2F6J3AGNAVSOTVMZXW6YQ"),
+            ("hz2f 6j3a gnav sotv mzxw 6yq=", "HZ2F6J3AGNAVSOTVMZXW6YQ"),
+            // 18 characters: 90 bits, 11 whole bytes and two spare bits.
+            ("abcd efgh ijkl mnop qr", "ABCDEFGHIJKLMNOPQR"),
+        ] {
+            assert_eq!(canonical(given).unwrap(), kept, "{given:?}");
+        }
+        let long = "A".repeat(OtpImport::MAX_SECRET_CHARS);
+        assert_eq!(canonical(&long).unwrap(), long);
+        let spaced_long = format!("{} ", "a ".repeat(OtpImport::MAX_SECRET_CHARS));
+        assert_eq!(canonical(&spaced_long).unwrap(), long);
+        // Deserializing goes through the same rule.
+        let item: OtpImport =
+            serde_json::from_str(r#"{"userId":"u1","otp":{"secret":"jbsw y3dp ehpk 3pxp=="}}"#)
+                .unwrap();
+        assert_eq!(item.secret().expose_secret(), "JBSWY3DPEHPK3PXP");
+        assert_eq!(
+            item.to_wire().otp.secret,
+            "JBSWY3DPEHPK3PXP",
+            "the canonical form is what is sent"
+        );
+    }
+
+    #[test]
+    fn secrets_are_refused_without_being_quoted() {
+        let min = OtpImport::MIN_SECRET_CHARS;
+        let max = OtpImport::MAX_SECRET_CHARS;
+        let too_long = "B".repeat(max + 8);
+        let cases: [(&str, &str); 17] = [
+            ("", "must not be empty"),
+            ("   \t ", "must not be empty"),
+            ("====", "must not be empty"),
+            ("JBSWY3DP", "too short: 8 base32 characters (40 bits)"),
+            (
+                "jbsw y3dp ehpk 3px",
+                "too short: 15 base32 characters (75 bits)",
+            ),
+            ("JBSWY3DPEHPK3PX=", "too short: 15"),
+            (&too_long, "too long: 136 base32 characters; at most 128"),
+            (
+                "JBSWY3DPEHPK3PXPQ",
+                "a base32 text of 17 characters cannot encode",
+            ),
+            ("jbsw-y3dp-ehpk-3pxp", "character 5 is not"),
+            ("JBSWY3DPEHPK3PX1", "character 16 is not"),
+            ("JBSWY3DPEHPK3PX8", "character 16 is not"),
+            ("JBSWY3DP\nEHPK3PXP", "character 9 is not"),
+            ("JBSWY3DP\u{a0}EHPK3PXP", "character 9 is not"),
+            ("JBSWY3DPÉHPK3PXP", "character 9 is not"),
+            ("JBSW=Y3DPEHPK3PXP", "character 5 is not"),
+            ("JBSWY3DPEHPK3PXP= A", "character 17 is not"),
+            ("HZ2F6J!!3AGNAVSOTV", "must be base32 (letters A-Z"),
+        ];
+        for (bad, why) in cases {
+            let err = canonical(bad).unwrap_err();
+            assert_eq!(err.field(), "secret", "{bad:?}");
+            assert!(err.reason().contains(why), "{bad:?}: {err}");
+            let shown = format!("{err} {err:?}").to_ascii_uppercase();
+            let canonical: String = bad
+                .chars()
+                .filter(|c| !matches!(c, ' ' | '\t'))
+                .collect::<String>()
+                .trim_end_matches('=')
+                .to_ascii_uppercase();
+            for needle in [bad.to_ascii_uppercase(), canonical] {
+                // Four characters are enough to recognise a piece of a secret.
+                for piece in needle.as_bytes().windows(4) {
+                    let piece = String::from_utf8_lossy(piece);
+                    assert!(!shown.contains(&*piece), "{bad:?} shows {piece:?}: {shown}");
+                }
+            }
+        }
+        assert!(canonical(&"A".repeat(min)).is_ok());
+        assert!(canonical(&"A".repeat(max + 1)).is_err());
+        // A bad user id is reported first, as before.
+        assert_eq!(OtpImport::new(" u1", "x").unwrap_err().field(), "userId");
     }
 
     #[test]

@@ -1,14 +1,30 @@
 //! Reading OTP import files, one record at a time.
 //!
-//! Two formats:
+//! Three formats:
 //! - JSON Lines, one object per line, either flat `{"userId", "secret", "recoveryCode"?}` or
 //!   upstream's shape `{"userId", "otp": {"secret", "recoveryCode"?}}`; blank lines are skipped.
 //! - CSV with the header `userId,secret,recoveryCode` (the last column may be left out, or left
 //!   empty on a row).
+//! - Key URIs, the `otpauth://` links of authenticator apps' QR codes: one record per line,
+//!   `<userId><TAB or spaces><otpauth URI>`, such as
+//!   `u1 otpauth://totp/Acme:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=Acme`. Blank
+//!   lines and lines starting with `#` (after any indentation) are skipped, so a user id can
+//!   neither contain a space or a tab nor start with `#`. The URI must be of type `totp` and have a `secret`; `issuer`,
+//!   `algorithm`, `digits` and `period` are optional, but the algorithm must be SHA1, the
+//!   digits 6 and the period 30 (seconds): those are the codes Authing's authenticator checks,
+//!   and `importOtp` carries only the secret, so another kind of key would produce codes that
+//!   never match. Query values are percent-decoded (`+` is a space); other parameters are
+//!   ignored. There is no recovery code in this format.
+//!
+//! Secrets are taken as authenticator apps show them (spaces, lower case, padding) and kept in
+//! their canonical form: see [`OtpImport::new`].
 //!
 //! [`ImportReader`] is an iterator that streams: it holds one record at a time, so a file of
 //! millions of lines costs no more memory than one line. Every error names its line (1-based,
-//! the CSV header being line 1) and never repeats a secret.
+//! the CSV header being line 1) and never repeats a secret. Records and errors about a line
+//! also carry the line's bytes as they were in the input ([`ImportRecord::raw`],
+//! [`ImportFileError::raw_line`]), so that refused lines can be written out again byte for
+//! byte; those bytes hold the secret, and `Debug` shows only their length.
 //!
 //! ```
 //! use authing_otp_cli::import::{ImportFormat, ImportReader};
@@ -17,12 +33,24 @@
 //! let mut records = ImportReader::new(file.as_bytes(), ImportFormat::Csv);
 //! let first = records.next().unwrap()?;
 //! assert_eq!((first.line, first.item.user_id()), (2, "u1"));
+//! assert_eq!(first.raw(), b"u1,HZ2F6J3AGNAVSOTV,b471-8ec0");
 //! let second = records.next().unwrap().unwrap_err();
 //! assert_eq!(second.to_string(), "line 3: secret: missing");
+//! assert_eq!(second.raw_line(), Some(&b"u2,,"[..]));
+//!
+//! let uris = "# exported from the old system\n\
+//!             u1 otpauth://totp/Acme:alice%40example.com?secret=jbsw%20y3dp%20ehpk%203pxp\n\
+//!             u2\totpauth://hotp/Acme:bob?secret=JBSWY3DPEHPK3PXP&counter=1\n";
+//! let mut records = ImportReader::new(uris.as_bytes(), ImportFormat::KeyUri);
+//! let first = records.next().unwrap()?;
+//! assert_eq!((first.line, first.item.user_id()), (2, "u1"));
+//! let second = records.next().unwrap().unwrap_err();
+//! assert!(second.to_string().starts_with("line 3: type: hotp"), "{second}");
 //! # Ok::<(), authing_otp_cli::import::ImportFileError>(())
 //! ```
 
 use std::{
+    borrow::Cow,
     collections::VecDeque,
     fmt,
     fs::File,
@@ -34,6 +62,9 @@ use serde::Deserialize;
 
 use authing_otp::{InputError, OtpImport, json_error_summary};
 
+/// The UTF-8 byte order mark some editors start files with; not part of the first line.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// The format of an import file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -42,36 +73,155 @@ pub enum ImportFormat {
     JsonLines,
     /// Comma-separated values with a header.
     Csv,
+    /// One `<userId> <otpauth://totp/…>` per line (see the [module docs](self)).
+    KeyUri,
 }
+
+/// How much of a file [`ImportFormat::detect`] looks at.
+const SNIFFED: u64 = 4096;
 
 impl ImportFormat {
     /// The format a file name implies: `.csv` is CSV, `.jsonl`, `.ndjson` and `.json` are JSON
-    /// Lines.
+    /// Lines, `.txt`, `.uri` and `.otpauth` are Key URIs (letters in either case).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use authing_otp_cli::import::ImportFormat;
+    ///
+    /// assert_eq!(ImportFormat::from_path(Path::new("a.CSV")), Some(ImportFormat::Csv));
+    /// assert_eq!(ImportFormat::from_path(Path::new("a.otpauth")), Some(ImportFormat::KeyUri));
+    /// assert_eq!(ImportFormat::from_path(Path::new("secrets")), None);
+    /// ```
     pub fn from_path(path: &Path) -> Option<Self> {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
             "csv" => Some(ImportFormat::Csv),
             "jsonl" | "ndjson" | "json" => Some(ImportFormat::JsonLines),
+            "txt" | "uri" | "otpauth" => Some(ImportFormat::KeyUri),
             _ => None,
+        }
+    }
+
+    /// The format of the file at `path`: the one its extension implies
+    /// ([`from_path`](Self::from_path)), else the one its start shows: JSON Lines when the
+    /// first character other than a byte order mark and whitespace is `{`, Key URIs when its
+    /// first 4 KiB hold `otpauth://`, CSV otherwise.
+    ///
+    /// ```
+    /// use authing_otp_cli::import::ImportFormat;
+    ///
+    /// let path = std::env::temp_dir().join(format!("detect-doc-{}", std::process::id()));
+    /// std::fs::write(&path, "u1 otpauth://totp/Acme:alice?secret=JBSWY3DPEHPK3PXP\n")?;
+    /// assert_eq!(ImportFormat::detect(&path)?, ImportFormat::KeyUri);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn detect(path: &Path) -> Result<Self, ImportFileError> {
+        if let Some(format) = Self::from_path(path) {
+            return Ok(format);
+        }
+        let mut head = Vec::new();
+        File::open(path)
+            .and_then(|f| f.take(SNIFFED).read_to_end(&mut head))
+            .map_err(|source| ImportFileError::Io { line: None, source })?;
+        Ok(Self::sniff(&head))
+    }
+
+    fn sniff(head: &[u8]) -> Self {
+        let text = head.strip_prefix(BOM).unwrap_or(head).trim_ascii_start();
+        if text.starts_with(b"{") {
+            ImportFormat::JsonLines
+        } else if text
+            .windows(KEY_URI_SCHEME.len())
+            .any(|w| w.eq_ignore_ascii_case(KEY_URI_SCHEME))
+        {
+            ImportFormat::KeyUri
+        } else {
+            ImportFormat::Csv
         }
     }
 }
 
-/// One valid record and the line it came from.
-#[derive(Debug)]
+/// One valid record, the line it came from, and that line's bytes.
+///
+/// ```
+/// use authing_otp_cli::import::{ImportFormat, ImportReader};
+///
+/// let file = b"{\"userId\":\"u1\",\"secret\":\"jbsw y3dp ehpk 3pxp\"}\r\n";
+/// let record = ImportReader::new(&file[..], ImportFormat::JsonLines).next().unwrap()?;
+/// assert_eq!(record.line, 1);
+/// assert_eq!(record.raw(), br#"{"userId":"u1","secret":"jbsw y3dp ehpk 3pxp"}"#);
+/// assert!(!format!("{record:?}").contains("3pxp"));
+/// # Ok::<(), authing_otp_cli::import::ImportFileError>(())
+/// ```
 #[non_exhaustive]
 pub struct ImportRecord {
-    /// The 1-based line number.
+    /// The 1-based line number (of the first line, for a CSV record spanning several).
     pub line: u64,
     /// The validated item.
     pub item: OtpImport,
+    raw: Vec<u8>,
+}
+
+impl ImportRecord {
+    /// The record's bytes as they were in the input: its line, or for a CSV record with a
+    /// quoted field spanning lines all of its lines (the line breaks inside included), without
+    /// the line terminator (`\n` or `\r\n`) and, on line 1, without a UTF-8 byte order mark.
+    /// They hold the secret as it was written, not in its canonical form.
+    ///
+    /// ```
+    /// use authing_otp_cli::import::{ImportFormat, ImportReader};
+    ///
+    /// let file = b"userId,secret,recoveryCode\r\nu1,HZ2F6J3AGNAVSOTV,\"b471\r\n8ec0\"\r\n";
+    /// let record = ImportReader::new(&file[..], ImportFormat::Csv).next().unwrap();
+    /// // A recovery code with a line break is refused, with the record's bytes.
+    /// let err = record.unwrap_err();
+    /// assert_eq!(err.raw_line(), Some(&b"u1,HZ2F6J3AGNAVSOTV,\"b471\r\n8ec0\""[..]));
+    /// ```
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+}
+
+impl fmt::Debug for ImportRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportRecord")
+            .field("line", &self.line)
+            .field("item", &self.item)
+            .field("raw", &Withheld(self.raw.len()))
+            .finish()
+    }
+}
+
+/// Shows how many bytes a line has, not what they are.
+struct Withheld(usize);
+
+impl fmt::Debug for Withheld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes withheld>", self.0)
+    }
 }
 
 /// Why a line, or the file, was refused.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Display` names the line and what is wrong, never a value; the line's bytes, in
+/// [`raw_line`](Self::raw_line), are for writing the line out again, and `Debug` shows only
+/// their length.
+///
+/// ```
+/// use authing_otp_cli::import::{ImportFileError, ImportFormat, ImportReader};
+///
+/// let file = b"{\"userId\":\"u1\",\"secret\":\"JBSWY3DP\"}\n";
+/// let err = ImportReader::new(&file[..], ImportFormat::JsonLines).next().unwrap().unwrap_err();
+/// assert!(matches!(err, ImportFileError::Invalid { line: 1, .. }));
+/// assert!(err.to_string().starts_with("line 1: secret: too short"));
+/// assert_eq!(err.raw_line(), Some(&file[..file.len() - 1]));
+/// assert!(!format!("{err} {err:?}").contains("JBSWY3DP"));
+/// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ImportFileError {
     /// The file could not be read.
-    #[error("{}: {source}", .line.map_or_else(|| "reading the file".to_owned(), |l| format!("line {l}")))]
+    #[error("{}: {source}", reading(*.line))]
     Io {
         /// The line being read, when known.
         line: Option<u64>,
@@ -86,6 +236,8 @@ pub enum ImportFileError {
         line: u64,
         /// What is wrong, without quoting values.
         reason: String,
+        /// The line's bytes, as [`ImportRecord::raw`] would have them.
+        raw: Vec<u8>,
     },
     /// A field's value was refused.
     #[error("line {line}: {source}")]
@@ -95,11 +247,28 @@ pub enum ImportFileError {
         /// Which field and why.
         #[source]
         source: InputError,
+        /// The line's bytes, as [`ImportRecord::raw`] would have them.
+        raw: Vec<u8>,
     },
+}
+
+/// Where an I/O error happened.
+fn reading(line: Option<u64>) -> String {
+    line.map_or_else(|| "reading the file".to_owned(), |l| format!("line {l}"))
 }
 
 impl ImportFileError {
     /// The 1-based line at fault, if the error is about one line.
+    ///
+    /// ```
+    /// use authing_otp_cli::import::{ImportFormat, ImportReader};
+    ///
+    /// let err = ImportReader::new(&b"\n\nnot json\n"[..], ImportFormat::JsonLines)
+    ///     .next()
+    ///     .unwrap()
+    ///     .unwrap_err();
+    /// assert_eq!(err.line(), Some(3));
+    /// ```
     pub fn line(&self) -> Option<u64> {
         match self {
             ImportFileError::Io { line, .. } => *line,
@@ -108,19 +277,122 @@ impl ImportFileError {
             }
         }
     }
+
+    /// The bytes of the line at fault as they were in the input (see [`ImportRecord::raw`]),
+    /// if the error is about a line that could be read (`None` for an I/O error, or when the
+    /// bytes are not known: `raw` is empty).
+    ///
+    /// ```
+    /// use authing_otp_cli::import::{ImportFormat, ImportReader};
+    ///
+    /// let file = b"userId,secret\r\nu1,\r\n";
+    /// let err = ImportReader::new(&file[..], ImportFormat::Csv).next().unwrap().unwrap_err();
+    /// assert_eq!(err.raw_line(), Some(&b"u1,"[..]));
+    /// ```
+    pub fn raw_line(&self) -> Option<&[u8]> {
+        match self {
+            ImportFileError::Io { .. } => None,
+            ImportFileError::Malformed { raw, .. } | ImportFileError::Invalid { raw, .. } => {
+                Some(raw.as_slice()).filter(|raw| !raw.is_empty())
+            }
+        }
+    }
 }
 
-/// Streams [`ImportRecord`]s out of a JSON Lines or CSV reader.
+impl fmt::Debug for ImportFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportFileError::Io { line, source } => f
+                .debug_struct("Io")
+                .field("line", line)
+                .field("source", source)
+                .finish(),
+            ImportFileError::Malformed { line, reason, raw } => f
+                .debug_struct("Malformed")
+                .field("line", line)
+                .field("reason", reason)
+                .field("raw", &Withheld(raw.len()))
+                .finish(),
+            ImportFileError::Invalid { line, source, raw } => f
+                .debug_struct("Invalid")
+                .field("line", line)
+                .field("source", source)
+                .field("raw", &Withheld(raw.len()))
+                .finish(),
+        }
+    }
+}
+
+/// Why a line is refused, before its number and bytes are attached.
+enum Problem {
+    Malformed(String),
+    Invalid(InputError),
+}
+
+impl Problem {
+    fn malformed(reason: impl Into<String>) -> Self {
+        Problem::Malformed(reason.into())
+    }
+
+    fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Problem::Invalid(InputError::new(field, reason))
+    }
+
+    fn at(self, line: u64, raw: &[u8]) -> ImportFileError {
+        let raw = raw.to_vec();
+        match self {
+            Problem::Malformed(reason) => ImportFileError::Malformed { line, reason, raw },
+            Problem::Invalid(source) => ImportFileError::Invalid { line, source, raw },
+        }
+    }
+}
+
+/// The fields of a record, as found, before validation: user id, secret, recovery code.
+type Fields = (Option<String>, Option<String>, Option<String>);
+
+/// The record of line `line`, whose bytes are `raw`, or why it is refused.
+fn checked_record(
+    line: u64,
+    raw: &[u8],
+    fields: Result<Fields, Problem>,
+) -> Result<ImportRecord, ImportFileError> {
+    let item = fields.and_then(|(user_id, secret, recovery_code)| {
+        let user_id = user_id.ok_or_else(|| Problem::invalid("userId", "missing"))?;
+        let secret = secret.ok_or_else(|| Problem::invalid("secret", "missing"))?;
+        OtpImport::from_parts(user_id, secret, recovery_code).map_err(Problem::Invalid)
+    });
+    match item {
+        Ok(item) => Ok(ImportRecord {
+            line,
+            item,
+            raw: raw.to_vec(),
+        }),
+        Err(problem) => Err(problem.at(line, raw)),
+    }
+}
+
+/// Streams [`ImportRecord`]s out of a JSON Lines, CSV or Key URI reader.
+///
+/// ```
+/// use authing_otp_cli::import::{ImportFormat, ImportReader};
+///
+/// let file = "u1\totpauth://totp/Acme:alice?secret=JBSWY3DPEHPK3PXP&issuer=Acme\n\
+///             u2 otpauth://totp/Acme:bob?secret=HZ2F6J3AGNAVSOTV&algorithm=SHA256\n";
+/// let results: Vec<_> = ImportReader::new(file.as_bytes(), ImportFormat::KeyUri).collect();
+/// assert!(results[0].is_ok());
+/// assert_eq!(
+///     results[1].as_ref().unwrap_err().to_string(),
+///     "line 2: algorithm: SHA256 is not supported: Authing's authenticator codes are SHA1, \
+///      6 digits, 30 s, and importOtp carries only the secret, so codes would never match"
+/// );
+/// ```
 pub struct ImportReader<R: Read> {
     inner: Inner<R>,
 }
 
 enum Inner<R: Read> {
-    Json {
-        reader: BufReader<R>,
-        line: u64,
-        buf: Vec<u8>,
-    },
+    Json(Lines<R>),
+    KeyUri(Lines<R>),
     Csv {
         reader: csv::Reader<LineIndex<R>>,
         checked_header: bool,
@@ -128,16 +400,64 @@ enum Inner<R: Read> {
     },
 }
 
+/// The lines of a line-based format, one at a time in a reused buffer.
+struct Lines<R> {
+    reader: BufReader<R>,
+    line: u64,
+    buf: Vec<u8>,
+}
+
+impl<R: Read> Lines<R> {
+    fn new(reader: R) -> Self {
+        Lines {
+            reader: BufReader::new(reader),
+            line: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next line's number and bytes, without its terminator (`\n` or `\r\n`) and, on line
+    /// 1, without a byte order mark; `None` at the end of the input.
+    fn next_line(&mut self) -> Option<Result<(u64, &[u8]), ImportFileError>> {
+        self.buf.clear();
+        self.line += 1;
+        match self.reader.read_until(b'\n', &mut self.buf) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(source) => {
+                return Some(Err(ImportFileError::Io {
+                    line: Some(self.line),
+                    source,
+                }));
+            }
+        }
+        let mut raw = &self.buf[..];
+        if let Some(rest) = raw.strip_suffix(b"\n") {
+            raw = rest.strip_suffix(b"\r").unwrap_or(rest);
+        }
+        if self.line == 1 {
+            raw = raw.strip_prefix(BOM).unwrap_or(raw);
+        }
+        Some(Ok((self.line, raw)))
+    }
+}
+
 /// Notes where each line the CSV parser reads past ends, and whether it was blank, so that a
 /// record's byte offset (which the parser reports reliably) maps to the line it starts on,
 /// whatever the line endings and however many blank lines (which the parser skips) came before.
-/// It holds only the lines of the parser's read-ahead.
+/// It also keeps the bytes read since the end of the last record taken, for the next record's
+/// raw bytes. It holds only the lines and bytes of the parser's read-ahead and of the record
+/// being read.
 struct LineIndex<R> {
     inner: R,
     read: u64,
     lines: VecDeque<LineEnd>,
     blank_so_far: bool,
     lines_before: u64,
+    /// Bytes read, from offset `kept_from` on; the first `dead` are of records already taken.
+    kept: Vec<u8>,
+    kept_from: u64,
+    dead: usize,
 }
 
 struct LineEnd {
@@ -154,6 +474,9 @@ impl<R> LineIndex<R> {
             lines: VecDeque::new(),
             blank_so_far: true,
             lines_before: 0,
+            kept: Vec::new(),
+            kept_from: 0,
+            dead: 0,
         }
     }
 
@@ -171,6 +494,27 @@ impl<R> LineIndex<R> {
             }
         }
         self.lines_before + 1
+    }
+
+    /// The bytes of the record the parser has just read, which ends at byte `end` (after the
+    /// one terminator byte it consumed), and forgets them. A record starts where the one taken
+    /// before ended; what lies between is line terminators (the rest of a CRLF, blank lines),
+    /// which are not the record's, nor is its own terminator, nor a byte order mark.
+    fn take_record(&mut self, end: u64) -> &[u8] {
+        let from = self.dead;
+        let to = usize::try_from(end - self.kept_from).expect("kept bytes fit in memory");
+        self.dead = to;
+        let mut raw = &self.kept[from..to];
+        if self.kept_from + from as u64 == 0 {
+            raw = raw.strip_prefix(BOM).unwrap_or(raw);
+        }
+        let terminator = |b: &u8| matches!(b, b'\r' | b'\n');
+        let start = raw.iter().position(|b| !terminator(b)).unwrap_or(raw.len());
+        raw = &raw[start..];
+        match raw.split_last() {
+            Some((last, rest)) if terminator(last) => rest,
+            _ => raw,
+        }
     }
 }
 
@@ -192,6 +536,14 @@ impl<R: Read> Read for LineIndex<R> {
         }
         self.blank_so_far = self.blank_so_far && only_cr(&chunk[line_start..]);
         self.read += n as u64;
+        // Taken records' bytes go once they are at least half of what is kept: each byte is
+        // moved at most once on average.
+        if self.dead > 0 && self.dead >= self.kept.len() - self.dead {
+            self.kept.drain(..self.dead);
+            self.kept_from += self.dead as u64;
+            self.dead = 0;
+        }
+        self.kept.extend_from_slice(chunk);
         Ok(n)
     }
 }
@@ -203,37 +555,38 @@ impl<R: Read> fmt::Debug for ImportReader<R> {
 }
 
 impl ImportReader<File> {
-    /// Opens `path`, choosing the format from its extension (see [`ImportFormat::from_path`]),
-    /// or from its first byte when the extension says nothing (`{` means JSON Lines).
+    /// Opens `path`, choosing the format with [`ImportFormat::detect`].
+    ///
+    /// ```
+    /// use authing_otp_cli::import::ImportReader;
+    ///
+    /// let path = std::env::temp_dir().join(format!("open-doc-{}.csv", std::process::id()));
+    /// std::fs::write(&path, "userId,secret\nu1,JBSWY3DPEHPK3PXP\n")?;
+    /// let records: Vec<_> = ImportReader::open(&path)?.collect();
+    /// assert_eq!(records.len(), 1);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: &Path) -> Result<Self, ImportFileError> {
-        let io = |source| ImportFileError::Io { line: None, source };
-        let format = match ImportFormat::from_path(path) {
-            Some(format) => format,
-            None => {
-                let mut first = [0u8; 1];
-                let n = File::open(path)
-                    .and_then(|mut f| f.read(&mut first))
-                    .map_err(io)?;
-                if n == 1 && first[0] == b'{' {
-                    ImportFormat::JsonLines
-                } else {
-                    ImportFormat::Csv
-                }
-            }
-        };
-        Ok(ImportReader::new(File::open(path).map_err(io)?, format))
+        let format = ImportFormat::detect(path)?;
+        let file = File::open(path).map_err(|source| ImportFileError::Io { line: None, source })?;
+        Ok(ImportReader::new(file, format))
     }
 }
 
 impl<R: Read> ImportReader<R> {
     /// Reads records of `format` from `reader`.
+    ///
+    /// ```
+    /// use authing_otp_cli::import::{ImportFormat, ImportReader};
+    ///
+    /// let file = b"{\"userId\":\"u1\",\"otp\":{\"secret\":\"JBSWY3DPEHPK3PXP\"}}\n";
+    /// assert_eq!(ImportReader::new(&file[..], ImportFormat::JsonLines).count(), 1);
+    /// ```
     pub fn new(reader: R, format: ImportFormat) -> Self {
         let inner = match format {
-            ImportFormat::JsonLines => Inner::Json {
-                reader: BufReader::new(reader),
-                line: 0,
-                buf: Vec::new(),
-            },
+            ImportFormat::JsonLines => Inner::Json(Lines::new(reader)),
+            ImportFormat::KeyUri => Inner::KeyUri(Lines::new(reader)),
             ImportFormat::Csv => Inner::Csv {
                 reader: csv::ReaderBuilder::new()
                     .has_headers(false)
@@ -252,7 +605,8 @@ impl<R: Read> Iterator for ImportReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.inner {
-            Inner::Json { reader, line, buf } => next_json(reader, line, buf),
+            Inner::Json(lines) => next_json(lines),
+            Inner::KeyUri(lines) => next_key_uri(lines),
             Inner::Csv {
                 reader,
                 checked_header,
@@ -282,59 +636,222 @@ struct JsonOtp {
     recovery_code: Option<String>,
 }
 
-fn next_json<R: Read>(
-    reader: &mut BufReader<R>,
-    line: &mut u64,
-    buf: &mut Vec<u8>,
-) -> Option<Result<ImportRecord, ImportFileError>> {
+fn next_json<R: Read>(lines: &mut Lines<R>) -> Option<Result<ImportRecord, ImportFileError>> {
     loop {
-        buf.clear();
-        *line += 1;
-        match reader.read_until(b'\n', buf) {
-            Ok(0) => return None,
-            Ok(_) => {}
-            Err(source) => {
-                return Some(Err(ImportFileError::Io {
-                    line: Some(*line),
-                    source,
-                }));
-            }
-        }
-        let malformed = |reason: String| ImportFileError::Malformed {
-            line: *line,
-            reason,
+        let (line, raw) = match lines.next_line()? {
+            Ok(next) => next,
+            Err(e) => return Some(Err(e)),
         };
-        let Ok(mut text) = std::str::from_utf8(buf) else {
-            return Some(Err(malformed("not valid UTF-8".into())));
+        let Ok(text) = std::str::from_utf8(raw) else {
+            return Some(Err(Problem::malformed("not valid UTF-8").at(line, raw)));
         };
-        if *line == 1 {
-            // Editors on Windows start UTF-8 files with a byte order mark.
-            text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        }
         if text.trim().is_empty() {
             continue;
         }
-        let parsed: JsonLine = match serde_json::from_str(text) {
-            Ok(parsed) => parsed,
-            Err(e) => return Some(Err(malformed(json_error_summary(&e)))),
-        };
-        let (secret, recovery_code) = match (parsed.secret, parsed.otp) {
-            (Some(_), Some(_)) => {
-                return Some(Err(malformed(
-                    "give either `secret` or `otp`, not both".into(),
-                )));
-            }
-            (Some(secret), None) => (Some(secret), parsed.recovery_code),
-            (None, Some(otp)) if parsed.recovery_code.is_none() => (otp.secret, otp.recovery_code),
-            (None, Some(_)) => {
-                return Some(Err(malformed(
-                    "`recoveryCode` belongs inside `otp` in this shape".into(),
-                )));
-            }
-            (None, None) => (None, parsed.recovery_code),
-        };
-        return Some(validated(*line, parsed.user_id, secret, recovery_code));
+        return Some(checked_record(line, raw, json_fields(text)));
     }
+}
+
+fn json_fields(text: &str) -> Result<Fields, Problem> {
+    let parsed: JsonLine =
+        serde_json::from_str(text).map_err(|e| Problem::Malformed(json_error_summary(&e)))?;
+    let (secret, recovery_code) = match (parsed.secret, parsed.otp) {
+        (Some(_), Some(_)) => {
+            return Err(Problem::malformed(
+                "give either `secret` or `otp`, not both",
+            ));
+        }
+        (Some(secret), None) => (Some(secret), parsed.recovery_code),
+        (None, Some(otp)) if parsed.recovery_code.is_none() => (otp.secret, otp.recovery_code),
+        (None, Some(_)) => {
+            return Err(Problem::malformed(
+                "`recoveryCode` belongs inside `otp` in this shape",
+            ));
+        }
+        (None, None) => (None, parsed.recovery_code),
+    };
+    Ok((parsed.user_id, secret, recovery_code))
+}
+
+fn next_key_uri<R: Read>(lines: &mut Lines<R>) -> Option<Result<ImportRecord, ImportFileError>> {
+    loop {
+        let (line, raw) = match lines.next_line()? {
+            Ok(next) => next,
+            Err(e) => return Some(Err(e)),
+        };
+        let trimmed = raw.trim_ascii();
+        if trimmed.is_empty() || trimmed.starts_with(b"#") {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(trimmed) else {
+            return Some(Err(Problem::malformed("not valid UTF-8").at(line, raw)));
+        };
+        return Some(checked_record(line, raw, key_uri_fields(text)));
+    }
+}
+
+/// The scheme of Key URIs, in either case.
+const KEY_URI_SCHEME: &[u8] = b"otpauth://";
+
+/// What Authing's authenticator computes, and so the only keys worth importing.
+const TOTP_RULE: &str = "Authing's authenticator codes are SHA1, 6 digits, 30 s, and importOtp \
+                         carries only the secret, so codes would never match";
+
+/// A Key URI line: `<userId><TAB or spaces><otpauth URI>`, trimmed, not a comment.
+fn key_uri_fields(text: &str) -> Result<Fields, Problem> {
+    let is_uri = |s: &str| {
+        s.as_bytes()
+            .get(..KEY_URI_SCHEME.len())
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case(KEY_URI_SCHEME))
+    };
+    let Some((user_id, uri)) = text.split_once([' ', '\t']) else {
+        return Err(if is_uri(text) {
+            Problem::invalid("userId", "missing: a line is `<userId> <otpauth URI>`")
+        } else {
+            Problem::malformed("expected `<userId> <otpauth://totp/…?secret=…>`")
+        });
+    };
+    let uri = uri.trim_start_matches([' ', '\t']);
+    if !is_uri(uri) {
+        return Err(Problem::malformed(
+            "expected an otpauth:// URI after the userId",
+        ));
+    }
+    let secret = key_uri_secret(&uri[KEY_URI_SCHEME.len()..])?;
+    Ok((Some(user_id.to_owned()), Some(secret), None))
+}
+
+/// The Key URI parameters this reader looks at; others (`counter`, `image`, …) are ignored.
+const KEY_URI_PARAMETERS: [&str; 5] = ["secret", "issuer", "algorithm", "digits", "period"];
+
+/// The secret of the Key URI `otpauth://<rest>`, once its type and parameters are checked.
+fn key_uri_secret(rest: &str) -> Result<String, Problem> {
+    let rest = rest
+        .split_once('#')
+        .map_or(rest, |(before, _fragment)| before);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (kind, label) = path.split_once('/').unwrap_or((path, ""));
+    if kind.eq_ignore_ascii_case("hotp") {
+        return Err(Problem::invalid(
+            "type",
+            "hotp (counter-based) keys cannot be imported: Authing's authenticator is TOTP",
+        ));
+    }
+    if !kind.eq_ignore_ascii_case("totp") {
+        return Err(Problem::invalid(
+            "type",
+            "must be totp (otpauth://totp/<label>?secret=…)",
+        ));
+    }
+    if std::str::from_utf8(&percent_decode(label, false)).is_err() {
+        return Err(Problem::invalid(
+            "label",
+            "not valid UTF-8 once percent-decoded",
+        ));
+    }
+    let mut values: [Option<String>; KEY_URI_PARAMETERS.len()] = Default::default();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = percent_decode(name, true);
+        let Some(slot) = KEY_URI_PARAMETERS
+            .iter()
+            .position(|known| name.eq_ignore_ascii_case(known.as_bytes()))
+        else {
+            continue;
+        };
+        let field = KEY_URI_PARAMETERS[slot];
+        if values[slot].is_some() {
+            return Err(Problem::malformed(format!(
+                "the parameter `{field}` is given twice"
+            )));
+        }
+        let value = match percent_decode(value, true) {
+            Cow::Borrowed(_) => value.to_owned(),
+            Cow::Owned(bytes) => String::from_utf8(bytes)
+                .map_err(|_| Problem::invalid(field, "not valid UTF-8 once percent-decoded"))?,
+        };
+        values[slot] = Some(value);
+    }
+    let [secret, _issuer, algorithm, digits, period] = values;
+    if let Some(algorithm) = algorithm {
+        check_algorithm(&algorithm)?;
+    }
+    if let Some(digits) = digits {
+        check_number("digits", &digits, 6, |n| {
+            format!("{n} digits are not supported")
+        })?;
+    }
+    if let Some(period) = period {
+        check_number("period", &period, 30, |n| {
+            format!("a period of {n} s is not supported")
+        })?;
+    }
+    secret.ok_or_else(|| Problem::invalid("secret", "missing"))
+}
+
+fn check_algorithm(algorithm: &str) -> Result<(), Problem> {
+    let name = algorithm.trim().to_ascii_uppercase();
+    if name == "SHA1" || name == "SHA-1" {
+        return Ok(());
+    }
+    // Only a known name is repeated: the value could be anything, even a misplaced secret.
+    let known = [
+        "SHA224", "SHA256", "SHA384", "SHA512", "SHA-224", "SHA-256", "SHA-384", "SHA-512",
+        "SHA3-256", "SHA3-512", "MD5",
+    ];
+    let reason = match known.contains(&name.as_str()) {
+        true => format!("{name} is not supported: {TOTP_RULE}"),
+        false => format!("only SHA1 is supported: {TOTP_RULE}"),
+    };
+    Err(Problem::invalid("algorithm", reason))
+}
+
+fn check_number(
+    field: &'static str,
+    value: &str,
+    expected: u32,
+    unsupported: impl FnOnce(u32) -> String,
+) -> Result<(), Problem> {
+    match value.trim().parse::<u32>() {
+        Ok(n) if n == expected => Ok(()),
+        Ok(n) => Err(Problem::invalid(
+            field,
+            format!("{}: {TOTP_RULE}", unsupported(n)),
+        )),
+        Err(_) => Err(Problem::invalid(field, "must be a number")),
+    }
+}
+
+/// Percent-decodes `text` as URIs and forms do (WHATWG): `%` and two hex digits is a byte, and
+/// anything else, a lone `%` included, stands for itself; `+` is a space in a query. Borrowed
+/// when there is nothing to decode.
+fn percent_decode(text: &str, plus_is_space: bool) -> Cow<'_, [u8]> {
+    let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
+    let bytes = text.as_bytes();
+    if !bytes
+        .iter()
+        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
+    {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => match (hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+                (Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' if plus_is_space => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
 }
 
 /// The CSV header, and so the column order.
@@ -361,62 +878,66 @@ fn next_csv<R: Read>(
                     _ => ImportFileError::Malformed {
                         line,
                         reason: "not well-formed CSV".into(),
+                        raw: Vec::new(),
                     },
                 }));
             }
         }
         let at = record.position().map_or(start, |p| p.byte());
-        let line = reader.get_mut().line_at(at);
-        let malformed = |reason: String| ImportFileError::Malformed { line, reason };
-        let mut fields = Vec::with_capacity(3);
-        for field in record.iter() {
-            match std::str::from_utf8(field) {
-                Ok(text) => fields.push(text),
-                Err(_) => return Some(Err(malformed("not valid UTF-8".into()))),
-            }
+        let end = reader.position().byte();
+        let index = reader.get_mut();
+        let line = index.line_at(at);
+        let raw = index.take_record(end);
+        let fields = csv_fields(record, checked_header);
+        match fields {
+            Err(problem) => return Some(Err(problem.at(line, raw))),
+            // The header, or a blank row.
+            Ok(None) => continue,
+            Ok(Some(fields)) => return Some(checked_record(line, raw, Ok(fields))),
         }
-        if !*checked_header {
-            *checked_header = true;
-            let names: Vec<&str> = fields.iter().map(|f| f.trim()).collect();
-            if names != CSV_HEADER[..2] && names != CSV_HEADER {
-                return Some(Err(malformed(format!(
-                    "the header must be `{}` (recoveryCode may be left out)",
-                    CSV_HEADER.join(",")
-                ))));
-            }
-            continue;
-        }
-        if fields.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        if fields.len() > CSV_HEADER.len() {
-            return Some(Err(malformed(format!(
-                "{} fields, the header names at most {}",
-                fields.len(),
-                CSV_HEADER.len()
-            ))));
-        }
-        let field = |i: usize| {
-            fields
-                .get(i)
-                .map(|f| f.to_string())
-                .filter(|f| !f.is_empty())
-        };
-        return Some(validated(line, field(0), field(1), field(2)));
     }
 }
 
-fn validated(
-    line: u64,
-    user_id: Option<String>,
-    secret: Option<String>,
-    recovery_code: Option<String>,
-) -> Result<ImportRecord, ImportFileError> {
-    let invalid = |source| ImportFileError::Invalid { line, source };
-    let user_id = user_id.ok_or_else(|| invalid(InputError::new("userId", "missing")))?;
-    let secret = secret.ok_or_else(|| invalid(InputError::new("secret", "missing")))?;
-    let item = OtpImport::from_parts(user_id, secret, recovery_code).map_err(invalid)?;
-    Ok(ImportRecord { line, item })
+/// A CSV row's fields, or `None` for the header and rows of empty fields.
+fn csv_fields(
+    record: &csv::ByteRecord,
+    checked_header: &mut bool,
+) -> Result<Option<Fields>, Problem> {
+    let header = !std::mem::replace(checked_header, true);
+    let mut fields = Vec::with_capacity(3);
+    for field in record.iter() {
+        match std::str::from_utf8(field) {
+            Ok(text) => fields.push(text),
+            Err(_) => return Err(Problem::malformed("not valid UTF-8")),
+        }
+    }
+    if header {
+        let names: Vec<&str> = fields.iter().map(|f| f.trim()).collect();
+        if names != CSV_HEADER[..2] && names != CSV_HEADER {
+            return Err(Problem::Malformed(format!(
+                "the header must be `{}` (recoveryCode may be left out)",
+                CSV_HEADER.join(",")
+            )));
+        }
+        return Ok(None);
+    }
+    if fields.iter().all(|f| f.trim().is_empty()) {
+        return Ok(None);
+    }
+    if fields.len() > CSV_HEADER.len() {
+        return Err(Problem::Malformed(format!(
+            "{} fields, the header names at most {}",
+            fields.len(),
+            CSV_HEADER.len()
+        )));
+    }
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .map(|f| f.to_string())
+            .filter(|f| !f.is_empty())
+    };
+    Ok(Some((field(0), field(1), field(2))))
 }
 
 #[cfg(test)]
@@ -429,23 +950,52 @@ mod tests {
             .collect()
     }
 
+    fn errors(text: &[u8], format: ImportFormat) -> Vec<String> {
+        read(text, format)
+            .into_iter()
+            .filter_map(Result::err)
+            .collect()
+    }
+
+    /// Each record's or error's line and raw bytes, in order.
+    fn raws(text: &[u8], format: ImportFormat) -> Vec<(u64, Vec<u8>)> {
+        ImportReader::new(text, format)
+            .map(|r| match r {
+                Ok(record) => (record.line, record.raw().to_vec()),
+                Err(e) => (e.line().unwrap(), e.raw_line().unwrap().to_vec()),
+            })
+            .collect()
+    }
+
     #[test]
     fn json_lines_in_both_shapes() {
         let text = br#"{"userId":"u1","secret":"HZ2F6J3AGNAVSOTV","recoveryCode":"r1"}
 
-{"userId":"u2","otp":{"secret":"MZXW6YQ=","recoveryCode":"r2"}}
-{"userId":"u3","otp":{"secret":"MZXW6YQ="}}
+{"userId":"u2","otp":{"secret":"MZXW6YQMZXW6YQAA","recoveryCode":"r2"}}
+{"userId":"u3","otp":{"secret":"mzxw 6yqm zxw6 yqaa="}}
 "#;
         let records = read(text, ImportFormat::JsonLines);
         let lines: Vec<u64> = records.iter().map(|r| r.as_ref().unwrap().line).collect();
         assert_eq!(lines, [1, 3, 4]);
+        let third = records[2].as_ref().unwrap();
+        assert_eq!(
+            authing_otp::ExposeSecret::expose_secret(third.item.secret()),
+            "MZXW6YQMZXW6YQAA"
+        );
     }
 
     #[test]
     fn json_errors_name_the_line_without_values() {
-        let text = "{\"userId\":\"u1\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\n{\"userId\":\"u2\"}\n{\"userId\":\"u3\",\"secret\":7}\nnot json\n{\"userId\":\"u4\",\"secret\":\"S3CRET!!\"}\n{\"userId\":\"u5\",\"secret\":\"MZXW6YQ=\",\"extra\":1}\n";
-        let records = read(text.as_bytes(), ImportFormat::JsonLines);
-        let errors: Vec<String> = records.into_iter().filter_map(Result::err).collect();
+        let text = concat!(
+            "{\"userId\":\"u1\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\n",
+            "{\"userId\":\"u2\"}\n",
+            "{\"userId\":\"u3\",\"secret\":7}\n",
+            "not json\n",
+            "{\"userId\":\"u4\",\"secret\":\"S3CRET!!S3CRET!!\"}\n",
+            "{\"userId\":\"u5\",\"secret\":\"MZXW6YQMZXW6YQAA\",\"extra\":1}\n",
+            "{\"userId\":\"u6\",\"secret\":\"MZXW6YQ=\"}\n",
+        );
+        let errors = errors(text.as_bytes(), ImportFormat::JsonLines);
         assert_eq!(errors[0], "line 2: secret: missing");
         assert!(errors[1].starts_with("line 3: "), "{}", errors[1]);
         assert!(errors[2].starts_with("line 4: "), "{}", errors[2]);
@@ -460,21 +1010,30 @@ mod tests {
             "{}",
             errors[4]
         );
+        assert_eq!(
+            errors[5],
+            "line 7: secret: too short: 7 base32 characters (35 bits); a TOTP key has at least \
+             16 (80 bits)"
+        );
     }
 
     #[test]
     fn invalid_utf8_names_the_line() {
         let mut text = b"userId,secret\nu1,HZ2F6J3AGNAVSOTV\n".to_vec();
         text.extend_from_slice(b"u\xff2,HZ2F6J3AGNAVSOTV\n");
-        let errors: Vec<String> = read(&text, ImportFormat::Csv)
-            .into_iter()
-            .filter_map(Result::err)
-            .collect();
-        assert_eq!(errors, ["line 3: not valid UTF-8"]);
+        assert_eq!(
+            errors(&text, ImportFormat::Csv),
+            ["line 3: not valid UTF-8"]
+        );
         let json = b"{\"userId\":\"u\xff\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\n";
         assert_eq!(
             read(json, ImportFormat::JsonLines)[0].as_ref().unwrap_err(),
             "line 1: not valid UTF-8"
+        );
+        let uri = b"# \xff comments are not read\nu\xff otpauth://totp/a?secret=HZ2F6J3AGNAVSOTV\n";
+        assert_eq!(
+            errors(uri, ImportFormat::KeyUri),
+            ["line 2: not valid UTF-8"]
         );
     }
 
@@ -499,12 +1058,8 @@ mod tests {
         // A quoted field spanning two lines: refused (a control character), and the next
         // record's line still counts both.
         let quoted = b"userId,secret,recoveryCode\nu1,HZ2F6J3AGNAVSOTV,\"two\nlines\"\nu3,\n";
-        let errors: Vec<String> = read(quoted, ImportFormat::Csv)
-            .into_iter()
-            .filter_map(Result::err)
-            .collect();
         assert_eq!(
-            errors,
+            errors(quoted, ImportFormat::Csv),
             [
                 "line 2: recoveryCode: must not contain control characters",
                 "line 4: secret: missing"
@@ -512,10 +1067,23 @@ mod tests {
         );
         let bom_csv = b"\xef\xbb\xbfuserId,secret\nu1,HZ2F6J3AGNAVSOTV\n";
         assert!(read(bom_csv, ImportFormat::Csv)[0].is_ok());
-        let bom_json = b"\xef\xbb\xbf{\"userId\":\"u1\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\r\n{\"userId\":\"u2\"}\r\n";
+        let bom_json = b"\xef\xbb\xbf{\"userId\":\"u1\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\r\n\
+                         {\"userId\":\"u2\"}\r\n";
         let records = read(bom_json, ImportFormat::JsonLines);
         assert!(records[0].is_ok(), "{:?}", records[0].as_ref().err());
         assert_eq!(records[1].as_ref().unwrap_err(), "line 2: secret: missing");
+        let bom_uri =
+            b"\xef\xbb\xbfu1 otpauth://totp/a?secret=HZ2F6J3AGNAVSOTV\r\n\r\n# c\r\nu2\r\n";
+        let records = read(bom_uri, ImportFormat::KeyUri);
+        assert!(records[0].is_ok(), "{:?}", records[0].as_ref().err());
+        assert!(
+            records[1]
+                .as_ref()
+                .unwrap_err()
+                .starts_with("line 4: expected `<userId> <otpauth://"),
+            "{:?}",
+            records[1].as_ref().err()
+        );
     }
 
     #[test]
@@ -530,5 +1098,348 @@ mod tests {
         let ok = read(b"userId,secret\nu1,HZ2F6J3AGNAVSOTV\n", ImportFormat::Csv);
         assert_eq!(ok.len(), 1);
         assert!(ok[0].is_ok());
+        // A header that is not UTF-8 is refused, and the next row read as a row.
+        let records = read(
+            b"user\xffId,secret\nu1,HZ2F6J3AGNAVSOTV\n",
+            ImportFormat::Csv,
+        );
+        assert_eq!(records[0].as_ref().unwrap_err(), "line 1: not valid UTF-8");
+        assert_eq!(records[1].as_ref().unwrap().line, 2);
+    }
+
+    #[test]
+    fn csv_secrets_are_canonical() {
+        let text = b"userId,secret,recoveryCode\nu1,\"jbsw y3dp ehpk 3pxp\",\"rc,1\"\n";
+        let records = read(text, ImportFormat::Csv);
+        let record = records[0].as_ref().unwrap();
+        assert_eq!(
+            authing_otp::ExposeSecret::expose_secret(record.item.secret()),
+            "JBSWY3DPEHPK3PXP"
+        );
+        assert_eq!(record.raw(), b"u1,\"jbsw y3dp ehpk 3pxp\",\"rc,1\"");
+    }
+
+    /// The user id and secret of each Key URI line, or its error.
+    fn key_uris(text: &str) -> Vec<Result<(u64, String, String), String>> {
+        ImportReader::new(text.as_bytes(), ImportFormat::KeyUri)
+            .map(|r| {
+                r.map(|record| {
+                    let secret = authing_otp::ExposeSecret::expose_secret(record.item.secret());
+                    (
+                        record.line,
+                        record.item.user_id().to_owned(),
+                        secret.to_owned(),
+                    )
+                })
+                .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn key_uris_are_read() {
+        let text = "# userId, then the URI of the user's QR code\n\
+                    \n\
+                    u1 otpauth://totp/Acme:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=Acme\n\
+                    u2\totpauth://totp/Acme%20Co:bob%40example.com?\
+                    secret=HZ2F%206J3A%20GNAV%20SOTV\n\
+                    u3 \t  otpauth://totp/x?issuer=Acme&secret=jbsw+y3dp+ehpk+3pxp&algorithm=sha1\
+                    &digits=6&period=30&image=https%3A%2F%2Fexample.com%2Fa.png\r\n\
+                    \x20  # an indented comment\n\
+                    u4 OTPAUTH://TOTP/?SECRET=%4A%42%53%57Y3DPEHPK3PXP%3d%3D&counter=7#fragment\n\
+                    u5 otpauth://totp/%E2%9C%93?secret=MZXW6YQMZXW6YQAA&algorithm=SHA-1  \n\
+                    u6 otpauth://totp?secret=MZXW6YQMZXW6YQAA";
+        let records = key_uris(text);
+        let expect = [
+            (3, "u1", "JBSWY3DPEHPK3PXP"),
+            (4, "u2", "HZ2F6J3AGNAVSOTV"),
+            (5, "u3", "JBSWY3DPEHPK3PXP"),
+            (7, "u4", "JBSWY3DPEHPK3PXP"),
+            (8, "u5", "MZXW6YQMZXW6YQAA"),
+            (9, "u6", "MZXW6YQMZXW6YQAA"),
+        ];
+        assert_eq!(records.len(), expect.len(), "{records:?}");
+        for (got, (line, user, secret)) in records.iter().zip(expect) {
+            assert_eq!(
+                got.as_ref().unwrap(),
+                &(line, user.to_owned(), secret.to_owned())
+            );
+        }
+        let record = ImportReader::new(text.as_bytes(), ImportFormat::KeyUri)
+            .nth(2)
+            .unwrap()
+            .unwrap();
+        assert!(record.item.recovery_code().is_none());
+    }
+
+    #[test]
+    fn key_uris_that_would_give_wrong_codes_are_refused() {
+        let text = "u1 otpauth://hotp/Acme:alice?secret=JBSWY3DPEHPK3PXP&counter=0\n\
+                    u2 otpauth://totp/Acme:bob?secret=JBSWY3DPEHPK3PXP&algorithm=SHA256\n\
+                    u3 otpauth://totp/Acme:carol?secret=JBSWY3DPEHPK3PXP&digits=8\n\
+                    u4 otpauth://totp/Acme:dan?secret=JBSWY3DPEHPK3PXP&period=60\n\
+                    u5 otpauth://totp/Acme:erin?issuer=Acme\n\
+                    u6 otpauth://totp/Acme:frank?secret=JBSWY3DPEHPK3PXP&\
+                    algorithm=JBSWY3DPEHPK3PXP\n\
+                    u7 otpauth://totp/Acme:gus?secret=JBSWY3DPEHPK3PXP&digits=six\n\
+                    u8 otpauth://totp/Acme:hal?secret=JBSWY3DP\n\
+                    u9 otpauth://totp/Acme:ida?secret=JBSWY3DPEHPK3PXP&secret=HZ2F6J3AGNAVSOTV\n\
+                    u10 otpauth://totp/Acme:jo?secret=JBSW-Y3DP-EHPK-3PXP\n\
+                    u11 otpauth://totp/Acme:kim?secret=%FF%FEJBSWY3DPEHPK3PXP\n\
+                    u12 otpauth://totp/Acme:lee?secret=\n";
+        let rule = "Authing's authenticator codes are SHA1, 6 digits, 30 s, and importOtp \
+                    carries only the secret, so codes would never match";
+        let expect = [
+            "line 1: type: hotp (counter-based) keys cannot be imported: Authing's \
+             authenticator is TOTP"
+                .to_owned(),
+            format!("line 2: algorithm: SHA256 is not supported: {rule}"),
+            format!("line 3: digits: 8 digits are not supported: {rule}"),
+            format!("line 4: period: a period of 60 s is not supported: {rule}"),
+            "line 5: secret: missing".to_owned(),
+            format!("line 6: algorithm: only SHA1 is supported: {rule}"),
+            "line 7: digits: must be a number".to_owned(),
+            "line 8: secret: too short: 8 base32 characters (40 bits); a TOTP key has at \
+             least 16 (80 bits)"
+                .to_owned(),
+            "line 9: the parameter `secret` is given twice".to_owned(),
+            "line 10: secret: must be base32 (letters A-Z in either case, digits 2-7; spaces, \
+             tabs and `=` padding at the end are ignored); character 5 is not"
+                .to_owned(),
+            "line 11: secret: not valid UTF-8 once percent-decoded".to_owned(),
+            "line 12: secret: must not be empty".to_owned(),
+        ];
+        let errors = errors(text.as_bytes(), ImportFormat::KeyUri);
+        assert_eq!(errors, expect);
+        for e in &errors {
+            for secret in ["JBSW", "HZ2F"] {
+                assert!(!e.contains(secret), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn key_uri_garbage_is_refused_with_its_line() {
+        let text = "u1\n\
+                    otpauth://totp/Acme:alice?secret=JBSWY3DPEHPK3PXP\n\
+                    u3 https://example.com/?secret=JBSWY3DPEHPK3PXP\n\
+                    u4 otpauth:/totp/a?secret=JBSWY3DPEHPK3PXP\n\
+                    u5 otpauth://\n\
+                    u6 otpauth://foo/a?secret=JBSWY3DPEHPK3PXP\n\
+                    u7 otpauth://totp/%FF?secret=JBSWY3DPEHPK3PXP\n\
+                    {\"userId\":\"u8\",\"secret\":\"JBSWY3DPEHPK3PXP\"}\n\
+                    u\u{1}9 otpauth://totp/a?secret=JBSWY3DPEHPK3PXP\n\
+                    u10 otpauth://totp/a?secret=JBSWY3DPEHPK3PXP%\n\
+                    u11 otpauth://totp/a?&&=&secret=JBSWY3DPEHPK3PXP&&\n";
+        let errors = errors(text.as_bytes(), ImportFormat::KeyUri);
+        let expect = [
+            "line 1: expected `<userId> <otpauth://totp/…?secret=…>`",
+            "line 2: userId: missing: a line is `<userId> <otpauth URI>`",
+            "line 3: expected an otpauth:// URI after the userId",
+            "line 4: expected an otpauth:// URI after the userId",
+            "line 5: type: must be totp (otpauth://totp/<label>?secret=…)",
+            "line 6: type: must be totp (otpauth://totp/<label>?secret=…)",
+            "line 7: label: not valid UTF-8 once percent-decoded",
+            "line 8: expected `<userId> <otpauth://totp/…?secret=…>`",
+            "line 9: userId: must not have surrounding whitespace or control characters",
+            "line 10: secret: must be base32 (letters A-Z in either case, digits 2-7; spaces, \
+             tabs and `=` padding at the end are ignored); character 17 is not",
+        ];
+        assert_eq!(errors, expect);
+        for e in &errors {
+            assert!(!e.contains("JBSW"), "{e}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding_is_lenient_like_forms() {
+        assert_eq!(
+            percent_decode("a%20b+c%2Bd%e2%9C%93", true),
+            "a b c+d✓".as_bytes()
+        );
+        assert_eq!(percent_decode("a+b", false), &b"a+b"[..]);
+        assert_eq!(percent_decode("%", true), &b"%"[..]);
+        assert_eq!(percent_decode("%4", true), &b"%4"[..]);
+        assert_eq!(percent_decode("%zz%41", true), &b"%zzA"[..]);
+        assert_eq!(percent_decode("%%41", true), &b"%A"[..]);
+        assert!(matches!(
+            percent_decode("JBSW/Y3DP", true),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn raw_bytes_of_json_lines() {
+        let text = b"\xef\xbb\xbf{\"userId\":\"u1\",\"secret\":\"JBSWY3DPEHPK3PXP\"}\r\n\
+                     \r\n\
+                     {\"userId\":\"u2\"}\n\
+                     {\"userId\":\"u3\",\"secret\":\"jbsw y3dp ehpk 3pxp\"} \t\r\n\
+                     not json\r\r\n\
+                     {\"userId\":\"u5\",\"secret\":\"JBSWY3DPEHPK3PXP\"}";
+        let expect: [(u64, &[u8]); 5] = [
+            (1, b"{\"userId\":\"u1\",\"secret\":\"JBSWY3DPEHPK3PXP\"}"),
+            (3, b"{\"userId\":\"u2\"}"),
+            (
+                4,
+                b"{\"userId\":\"u3\",\"secret\":\"jbsw y3dp ehpk 3pxp\"} \t",
+            ),
+            (5, b"not json\r"),
+            (6, b"{\"userId\":\"u5\",\"secret\":\"JBSWY3DPEHPK3PXP\"}"),
+        ];
+        let got = raws(text, ImportFormat::JsonLines);
+        assert_eq!(got.len(), expect.len());
+        for ((line, raw), (want_line, want_raw)) in got.iter().zip(expect) {
+            assert_eq!(
+                (*line, raw.as_slice()),
+                (want_line, want_raw),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn raw_bytes_of_csv_records() {
+        let text = b"\xef\xbb\xbfuserId,secret,recoveryCode\r\n\
+                     u1,JBSWY3DPEHPK3PXP,rc-1\r\n\
+                     \r\n\
+                     \n\
+                     u2,\"JBSW Y3DP\r\nEHPK 3PXP\",rc-2\r\n\
+                     u3,\"HZ2F6J3AGNAVSOTV\",\"two\nlines\"\n\
+                     ,,\n\
+                     u4 , JBSWY3DPEHPK3PXP ,\n\
+                     u5,HZ2F6J3AGNAVSOTV";
+        let expect: [(u64, &[u8]); 5] = [
+            (2, b"u1,JBSWY3DPEHPK3PXP,rc-1"),
+            (5, b"u2,\"JBSW Y3DP\r\nEHPK 3PXP\",rc-2"),
+            (7, b"u3,\"HZ2F6J3AGNAVSOTV\",\"two\nlines\""),
+            (10, b"u4 , JBSWY3DPEHPK3PXP ,"),
+            (11, b"u5,HZ2F6J3AGNAVSOTV"),
+        ];
+        let got = raws(text, ImportFormat::Csv);
+        assert_eq!(got.len(), expect.len(), "{got:?}");
+        for ((line, raw), (want_line, want_raw)) in got.iter().zip(expect) {
+            assert_eq!(
+                (*line, raw.as_slice()),
+                (want_line, want_raw),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        // Which of those were refused, and why.
+        assert_eq!(
+            errors(text, ImportFormat::Csv),
+            [
+                "line 5: secret: must be base32 (letters A-Z in either case, digits 2-7; \
+                 spaces, tabs and `=` padding at the end are ignored); character 10 is not",
+                "line 7: recoveryCode: must not contain control characters",
+                "line 10: userId: must not have surrounding whitespace or control characters"
+            ]
+        );
+        // The header's bytes, when it is refused, without the byte order mark.
+        let err = ImportReader::new(&b"\xef\xbb\xbfuser,secret\r\n"[..], ImportFormat::Csv)
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.raw_line(), Some(&b"user,secret"[..]));
+        // CR alone ends a CSV record too.
+        let cr = b"userId,secret\ru1,JBSWY3DPEHPK3PXP\ru2,\r";
+        let got = raws(cr, ImportFormat::Csv);
+        let raws: Vec<&[u8]> = got.iter().map(|(_, raw)| raw.as_slice()).collect();
+        assert_eq!(raws, [&b"u1,JBSWY3DPEHPK3PXP"[..], b"u2,"]);
+    }
+
+    #[test]
+    fn raw_bytes_of_key_uri_lines() {
+        let text = b"# c\r\nu1 otpauth://totp/a?secret=JBSWY3DPEHPK3PXP  \r\n\
+                     u2 otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP\n";
+        assert_eq!(
+            raws(text, ImportFormat::KeyUri),
+            [
+                (2, b"u1 otpauth://totp/a?secret=JBSWY3DPEHPK3PXP  ".to_vec()),
+                (3, b"u2 otpauth://hotp/a?secret=JBSWY3DPEHPK3PXP".to_vec()),
+            ]
+        );
+    }
+
+    #[test]
+    fn debug_withholds_the_raw_bytes() {
+        let text = b"{\"userId\":\"u1\",\"secret\":\"JBSWY3DPEHPK3PXP\"}\n\
+                     {\"userId\":\"u2\",\"secret\":\"JBSWY3DPEHPK3PX!\"}\n\
+                     {\"userId\":\"u3\",\"otp\":{\"secret\":\"JBSWY3DPEHPK3PXP\"},\
+                     \"recoveryCode\":\"r\"}\n";
+        let mut reader = ImportReader::new(&text[..], ImportFormat::JsonLines);
+        let record = reader.next().unwrap().unwrap();
+        let invalid = reader.next().unwrap().unwrap_err();
+        let malformed = reader.next().unwrap().unwrap_err();
+        for shown in [
+            format!("{record:?}"),
+            format!("{invalid:?} {invalid}"),
+            format!("{malformed:?} {malformed}"),
+        ] {
+            assert!(!shown.contains("JBSW"), "{shown}");
+            assert!(shown.contains("bytes withheld>"), "{shown}");
+        }
+        assert!(matches!(invalid, ImportFileError::Invalid { line: 2, .. }));
+        assert!(matches!(
+            malformed,
+            ImportFileError::Malformed { line: 3, .. }
+        ));
+    }
+
+    #[test]
+    fn csv_keeps_only_the_read_ahead() {
+        let mut text = b"userId,secret\n".to_vec();
+        for i in 0..20_000 {
+            text.extend_from_slice(format!("user-{i},JBSWY3DPEHPK3PXP\n").as_bytes());
+        }
+        let mut reader = ImportReader::new(&text[..], ImportFormat::Csv);
+        let mut most = 0;
+        let mut n = 0;
+        while let Some(record) = reader.next() {
+            assert!(record.is_ok());
+            n += 1;
+            if let Inner::Csv { reader, .. } = &reader.inner {
+                most = most.max(reader.get_ref().kept.capacity());
+            }
+        }
+        assert_eq!(n, 20_000);
+        assert!(
+            most <= 64 * 1024,
+            "kept {most} bytes for a {} byte file",
+            text.len()
+        );
+    }
+
+    #[test]
+    fn formats_from_names_and_contents() {
+        for (name, format) in [
+            ("a.csv", Some(ImportFormat::Csv)),
+            ("a.JSONL", Some(ImportFormat::JsonLines)),
+            ("a.ndjson", Some(ImportFormat::JsonLines)),
+            ("a.json", Some(ImportFormat::JsonLines)),
+            ("a.txt", Some(ImportFormat::KeyUri)),
+            ("a.URI", Some(ImportFormat::KeyUri)),
+            ("a.otpauth", Some(ImportFormat::KeyUri)),
+            ("a.tsv", None),
+            ("secrets", None),
+        ] {
+            assert_eq!(ImportFormat::from_path(Path::new(name)), format, "{name}");
+        }
+        for (head, format) in [
+            (&b"{\"userId\":\"u1\"}"[..], ImportFormat::JsonLines),
+            (
+                b"\xef\xbb\xbf\r\n  {\"userId\":\"u1\"}",
+                ImportFormat::JsonLines,
+            ),
+            (
+                b"# export\nu1 OTPAUTH://totp/a?secret=X",
+                ImportFormat::KeyUri,
+            ),
+            (b"userId,secret\nu1,X\n", ImportFormat::Csv),
+            (b"", ImportFormat::Csv),
+        ] {
+            assert_eq!(ImportFormat::sniff(head), format);
+        }
     }
 }
