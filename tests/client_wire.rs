@@ -160,7 +160,8 @@ async fn import_sends_exactly_this() {
                 .unwrap()
                 .with_recovery_code("b471-8ec0")
                 .unwrap(),
-            OtpImport::new("u2", "MZXW6YQ=").unwrap(),
+            // As an authenticator app shows it: sent in canonical form.
+            OtpImport::new("u2", "mzxw 6yqm zxw6 yqaa").unwrap(),
         ])
         .await
         .unwrap();
@@ -187,7 +188,7 @@ async fn import_sends_exactly_this() {
     assert_eq!(call.header("content-type"), Some("application/json"));
     assert_eq!(
         call.body,
-        r#"{"list":[{"otp":{"recoveryCode":"b471-8ec0","secret":"HZ2F6J3AGNAVSOTV"},"userId":"u1"},{"otp":{"secret":"MZXW6YQ="},"userId":"u2"}]}"#
+        r#"{"list":[{"otp":{"recoveryCode":"b471-8ec0","secret":"HZ2F6J3AGNAVSOTV"},"userId":"u1"},{"otp":{"secret":"MZXW6YQMZXW6YQAA"},"userId":"u2"}]}"#
     );
 }
 
@@ -668,7 +669,7 @@ async fn invalid_input_is_refused_before_anything_is_sent() {
     let items = [
         OtpImport::new("u1", OTP_SECRET).unwrap(),
         OtpImport::new("u2", OTP_SECRET).unwrap(),
-        OtpImport::new("u1", "MZXW6YQ=").unwrap(),
+        OtpImport::new("u1", "MZXW6YQMZXW6YQAA").unwrap(),
     ];
     let err = client.import_otp(items).await.unwrap_err();
     match &err {
@@ -810,4 +811,96 @@ async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
         calls[1].header("authorization"),
         Some(format!("Bearer {}", token_at(0)).as_str())
     );
+}
+
+#[tokio::test]
+async fn every_retry_is_signed_afresh_on_the_wire() {
+    let wire = Wire::start().await;
+    wire.get_secret_route(|n, _| {
+        if n < 2 {
+            json(503, &json!({"statusCode": 503, "message": "maintenance"}))
+        } else {
+            secret_ok()
+        }
+    })
+    .await;
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(wire.url())
+        .auth(authing_otp::AuthScheme::Signature)
+        .build()
+        .unwrap();
+    client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap();
+    let seen = wire.seen_at("/api/v3/get-otp-secret-by-user");
+    assert_eq!(seen.len(), 3);
+    let nonces: std::collections::HashSet<_> = seen
+        .iter()
+        .map(|s| s.header("x-authing-signature-nonce").unwrap().to_owned())
+        .collect();
+    let signatures: std::collections::HashSet<_> = seen
+        .iter()
+        .map(|s| s.header("authorization").unwrap().to_owned())
+        .collect();
+    assert_eq!((nonces.len(), signatures.len()), (3, 3), "{seen:?}");
+    // And each signature is right for its own nonce and date.
+    for s in &seen {
+        let headers: Vec<(&str, &str)> = s
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let (path, query) = s.target.split_once('?').unwrap();
+        let params = authing_otp::signing::params_from_query(query);
+        let text = authing_otp::signing::string_to_sign("GET", path, headers, &params);
+        let expected = format!("authing {AK}:{}", authing_otp::signing::sign(SK, &text));
+        assert_eq!(s.header("authorization"), Some(expected.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_followed_by_a_caller_supplied_client_is_refused() {
+    let wire = Wire::start().await;
+    let target = Wire::start().await;
+    target.token_route(7200.0, Duration::ZERO).await;
+    let location = format!("{}/api/v3/get-management-token", target.url());
+    wire.route(
+        Method::POST,
+        "/api/v3/get-management-token",
+        Duration::ZERO,
+        move |_, _| {
+            httpmock::HttpMockResponse::builder()
+                .status(307)
+                .header("location", location.clone())
+                .build()
+        },
+    )
+    .await;
+    // A client of the caller's that follows redirects (reqwest's default).
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        )
+        .build()
+        .unwrap();
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(wire.url())
+        .http_client(http)
+        .build()
+        .unwrap();
+    let err = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Redirect, "{}", chain(&err));
+    assert!(chain(&err).contains(&target.url()), "{}", chain(&err));
 }

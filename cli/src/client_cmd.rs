@@ -1,13 +1,8 @@
-//! The commands that talk to an Authing host: `get-secret` and `import`, and the connection
-//! options they share.
+//! `get-secret`, and the connection options every command that talks to a host shares.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{process::ExitCode, time::Duration};
 
-use authing_otp::{
-    AuthScheme, DuplicateUsers, Error, ErrorKind, Lang, ManagementClient, OtpImport, RetryConfig,
-    UserRef,
-};
-use authing_otp_cli::import::{ImportFileError, ImportReader};
+use authing_otp::{AuthScheme, Error, ErrorKind, Lang, ManagementClient, RetryConfig, UserRef};
 use secrecy::{ExposeSecret, SecretString};
 
 /// Where and as whom to connect. Each flag falls back to its `AUTHING_*` variable.
@@ -226,115 +221,6 @@ pub async fn get_secret(args: GetSecretArgs) -> ExitCode {
         }
         Err(e) => fail("get-secret", &e),
     }
-}
-
-/// Options of `authing-otp import`.
-#[derive(Debug, clap::Args)]
-pub struct ImportArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-
-    /// JSON Lines ({"userId","secret","recoveryCode"?} or {"userId","otp":{…}} per line) or CSV
-    /// with the header userId,secret,recoveryCode. The extension picks the format (.csv, .jsonl).
-    #[arg(value_name = "FILE")]
-    file: PathBuf,
-
-    /// How many items one request carries.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..))]
-    batch_size: u16,
-
-    /// Check the file and stop: nothing is sent.
-    #[arg(long)]
-    dry_run: bool,
-}
-
-/// How many line errors are printed before the rest are only counted.
-const MAX_SHOWN_ERRORS: usize = 20;
-
-/// Validates the whole file, then imports it in batches.
-pub async fn import(args: ImportArgs) -> ExitCode {
-    let shown = args.file.display();
-    // Every line is checked before anything is sent, and before credentials are needed.
-    let reader = match ImportReader::open(&args.file) {
-        Ok(reader) => reader,
-        Err(e) => {
-            eprintln!("authing-otp import: {shown}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut items: Vec<(u64, OtpImport)> = Vec::new();
-    let mut errors: Vec<ImportFileError> = Vec::new();
-    let mut seen = DuplicateUsers::new();
-    for record in reader {
-        match record {
-            Ok(record) => {
-                if let Some(first) = seen.first_seen(&record.item, record.line) {
-                    errors.push(ImportFileError::Malformed {
-                        line: record.line,
-                        reason: format!("userId: the same user as line {first}"),
-                    });
-                } else {
-                    items.push((record.line, record.item));
-                }
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    if !errors.is_empty() {
-        for e in errors.iter().take(MAX_SHOWN_ERRORS) {
-            eprintln!("authing-otp import: {shown}: {e}");
-        }
-        if errors.len() > MAX_SHOWN_ERRORS {
-            eprintln!(
-                "authing-otp import: … and {} more errors",
-                errors.len() - MAX_SHOWN_ERRORS
-            );
-        }
-        eprintln!(
-            "authing-otp import: {shown}: {} invalid lines; nothing was sent",
-            errors.len()
-        );
-        return ExitCode::from(2);
-    }
-    if items.is_empty() {
-        eprintln!("authing-otp import: {shown}: no records; nothing was sent");
-        return ExitCode::from(2);
-    }
-    if args.dry_run {
-        println!(
-            "{shown}: {} valid records; nothing was sent (--dry-run)",
-            items.len()
-        );
-        return ExitCode::SUCCESS;
-    }
-    let client = match args.client.client(None) {
-        Ok(client) => client,
-        Err(e) => return fail("import", &e),
-    };
-    let mut imported = 0;
-    let batches = items.chunks(usize::from(args.batch_size));
-    let count = batches.len();
-    for (n, batch) in batches.enumerate() {
-        let (first, last) = (batch[0].0, batch[batch.len() - 1].0);
-        let result = client.import_otp(batch.iter().map(|(_, item)| item)).await;
-        if let Err(e) = result {
-            let done = if imported == 0 {
-                "nothing was imported".to_owned()
-            } else {
-                format!("{imported} records before line {first} were imported")
-            };
-            eprintln!(
-                "authing-otp import: {shown}: batch {} of {count} (lines {first}-{last}) failed: \
-                 {}; {done}",
-                n + 1,
-                chain(&e)
-            );
-            return fail_code(&e);
-        }
-        imported += batch.len();
-    }
-    println!("imported {imported} OTP secrets from {shown} in {count} requests");
-    ExitCode::SUCCESS
 }
 
 /// 2 for what the user can fix in the command or its input, 1 for everything else.

@@ -7,9 +7,11 @@
 //! `authing-otp-emulator`.
 //!
 //! - [`import`]: JSON Lines and CSV files of OTP secrets, streamed and validated line by line.
+//! - [`journal`]: what a bulk import has done, so that a killed run resumes where it stopped.
 //! - [`spec`]: derive the OpenAPI fragment from the vendor's document, report drift, sync.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod import;
+pub mod journal;
 pub mod spec;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 // subcommands are the binary's own.
 mod client_cmd;
 mod emulator_cmd;
+mod import_cmd;
 mod quickstart_cmd;
 mod spec_cmd;
 
@@ -54,8 +55,9 @@ enum Command {
     Quickstart(quickstart_cmd::QuickstartArgs),
     /// Print a user's OTP secret.
     GetSecret(client_cmd::GetSecretArgs),
-    /// Import OTP secrets from a JSON Lines or CSV file.
-    Import(client_cmd::ImportArgs),
+    /// Import OTP secrets from a JSON Lines, CSV or Key URI file: every line checked first,
+    /// then batches at the pool's pace, resumable with --journal.
+    Import(import_cmd::ImportArgs),
     /// Run the local Authing emulator until stopped.
     Emulator(emulator_cmd::EmulatorArgs),
     /// Compare the OpenAPI fragment with upstream, or regenerate it from upstream.
@@ -70,7 +72,7 @@ async fn main() -> ExitCode {
     match cli.command {
         Command::Quickstart(args) => quickstart_cmd::run(args).await,
         Command::GetSecret(args) => client_cmd::get_secret(args).await,
-        Command::Import(args) => client_cmd::import(args).await,
+        Command::Import(args) => import_cmd::import(args).await,
         Command::Emulator(args) => emulator_cmd::run(args).await,
         Command::Spec(cmd) => spec_cmd::run(cmd).await,
     }

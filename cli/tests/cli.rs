@@ -163,20 +163,20 @@ async fn import_jsonl_in_both_shapes() {
     let emulator = emulator().await;
     let file = temp_file(
         "secrets.jsonl",
-        br#"{"userId":"u-2","secret":"MZXW6YQ=","recoveryCode":"rc-2"}
+        br#"{"userId":"u-2","secret":"mzxw 6yqm zxw6 yqaa","recoveryCode":"rc-2"}
 {"userId":"u-3","otp":{"secret":"JBSWY3DPEHPK3PXP"}}
 "#,
     );
     let out = run_against(&emulator, &["import", file.to_str().unwrap()]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("imported 2 OTP secrets"),
+        text(&out.stdout).contains("2 records: 2 imported, 0 refused, 0 not attempted"),
         "{}",
         text(&out.stdout)
     );
     assert_eq!(
         emulator.otp_of("u-2").unwrap().secret.expose_secret(),
-        "MZXW6YQ="
+        "MZXW6YQMZXW6YQAA"
     );
     assert_eq!(
         emulator.otp_of("u-3").unwrap().secret.expose_secret(),
@@ -189,7 +189,7 @@ async fn import_csv_in_batches() {
     let emulator = emulator().await;
     let file = temp_file(
         "secrets.csv",
-        b"userId,secret,recoveryCode\nu-2,MZXW6YQ=,rc-2\nu-3,JBSWY3DPEHPK3PXP,\n",
+        b"userId,secret,recoveryCode\nu-2,MZXW6YQMZXW6YQAA,rc-2\nu-3,JBSWY3DPEHPK3PXP,\n",
     );
     let out = run_against(
         &emulator,
@@ -197,7 +197,11 @@ async fn import_csv_in_batches() {
     )
     .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("imported 2 OTP secrets"));
+    assert!(
+        text(&out.stdout).contains("2 imported, 0 refused"),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(emulator.counters().import_otp_requests, 2);
     assert!(emulator.otp_of("u-3").unwrap().recovery_code.is_none());
 }
@@ -205,28 +209,28 @@ async fn import_csv_in_batches() {
 #[tokio::test]
 async fn bad_files_name_the_line_and_send_nothing() {
     let emulator = emulator().await;
-    let mut invalid_utf8 = b"userId,secret\nu-2,MZXW6YQ=\n".to_vec();
+    let mut invalid_utf8 = b"userId,secret\nu-2,MZXW6YQMZXW6YQAA\n".to_vec();
     invalid_utf8.extend_from_slice(b"u-\xff3,JBSWY3DPEHPK3PXP\n");
     let cases: [(&str, Vec<u8>, &str); 5] = [
         (
             "header.csv",
-            b"user,secret\nu-2,MZXW6YQ=\n".to_vec(),
+            b"user,secret\nu-2,MZXW6YQMZXW6YQAA\n".to_vec(),
             "line 1: the header must be `userId,secret,recoveryCode`",
         ),
         (
             "missing.jsonl",
-            b"{\"userId\":\"u-2\",\"secret\":\"MZXW6YQ=\"}\n\n{\"userId\":\"u-3\"}\n".to_vec(),
+            b"{\"userId\":\"u-2\",\"secret\":\"MZXW6YQMZXW6YQAA\"}\n\n{\"userId\":\"u-3\"}\n".to_vec(),
             "line 3: secret: missing",
         ),
         (
             "missing.csv",
-            b"userId,secret\nu-2,MZXW6YQ=\nu-3,\n".to_vec(),
+            b"userId,secret\nu-2,MZXW6YQMZXW6YQAA\nu-3,\n".to_vec(),
             "line 3: secret: missing",
         ),
         ("utf8.csv", invalid_utf8, "line 3: not valid UTF-8"),
         (
             "dup.jsonl",
-            b"{\"userId\":\"u-2\",\"secret\":\"MZXW6YQ=\"}\n{\"userId\":\"u-2\",\"secret\":\"MZXW6YQ=\"}\n"
+            b"{\"userId\":\"u-2\",\"secret\":\"MZXW6YQMZXW6YQAA\"}\n{\"userId\":\"u-2\",\"secret\":\"MZXW6YQMZXW6YQAA\"}\n"
                 .to_vec(),
             "line 2: userId: the same user as line 1",
         ),
