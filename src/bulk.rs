@@ -348,96 +348,81 @@ impl ManagementClient {
 }
 
 /// Finds user ids named twice in a stream of millions, in bounded memory: each id is kept as
-/// a 64-bit keyed hash, not as a string, so a million ids cost 8 MB of hashes (about 9 MB in
-/// the table at its fullest, 19 MB just after it doubles), whatever their length.
+/// a 64-bit keyed hash, not as a string, in one flat array: 8 bytes per record, 8 MB per
+/// million, whatever the ids' length. [`repeated`](Self::repeated) sorts the array and returns
+/// the hashes seen more than once.
 ///
 /// Two different ids share a hash with a probability of about 3 × 10⁻⁸ in a file of a million:
-/// [`UserFingerprints::insert`] then reports a duplicate that is not one, so a caller that must
-/// be exact confirms a hit by looking at the earlier records (the command re-reads the file to
-/// name the earlier line, which also settles it).
+/// a caller that must be exact confirms each repeated hash by looking at the records that carry
+/// it (the command re-reads the file to name the earlier line, which settles it).
 ///
 /// ```
-/// let mut seen = authing_otp::bulk::UserFingerprints::new();
-/// assert!(seen.insert("alice@example.com"));
-/// assert!(seen.insert("bob@example.com"));
-/// assert!(!seen.insert("alice@example.com"));
-/// assert_eq!(seen.len(), 2);
+/// use authing_otp::bulk::UserFingerprints;
+///
+/// let mut seen = UserFingerprints::with_capacity(3);
+/// for user in ["alice@example.com", "bob@example.com", "alice@example.com"] {
+///     seen.push(user);
+/// }
+/// let repeated = seen.repeated();
+/// assert!(repeated.contains(&seen.hash("alice@example.com")));
+/// assert!(!repeated.contains(&seen.hash("bob@example.com")));
 /// ```
 pub struct UserFingerprints {
     keys: RandomState,
-    seen: HashSet<u64, IdentityHash>,
+    hashes: Vec<u64>,
 }
 
 impl UserFingerprints {
-    /// An empty set.
-    pub fn new() -> Self {
+    /// An empty set with room for `records` ids (a count of lines is a fine upper bound).
+    pub fn with_capacity(records: usize) -> Self {
         UserFingerprints {
             keys: RandomState::new(),
-            seen: HashSet::default(),
+            hashes: Vec::with_capacity(records),
         }
     }
 
-    /// Records `user_id`; false when it (or an id with the same hash) was recorded before.
-    pub fn insert(&mut self, user_id: &str) -> bool {
-        self.seen.insert(self.keys.hash_one(user_id))
+    /// The hash `user_id` is kept as.
+    pub fn hash(&self, user_id: &str) -> u64 {
+        self.keys.hash_one(user_id)
     }
 
-    /// Whether `user_id` (or an id with the same hash) was recorded.
-    pub fn contains(&self, user_id: &str) -> bool {
-        self.seen.contains(&self.keys.hash_one(user_id))
+    /// Records `user_id`.
+    pub fn push(&mut self, user_id: &str) {
+        let hash = self.hash(user_id);
+        self.hashes.push(hash);
     }
 
-    /// How many distinct hashes were recorded.
+    /// The hashes recorded more than once (the array is sorted in place to find them).
+    pub fn repeated(&mut self) -> HashSet<u64> {
+        self.hashes.sort_unstable();
+        self.hashes
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect()
+    }
+
+    /// How many ids were recorded.
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.hashes.len()
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.hashes.is_empty()
     }
 }
 
 impl Default for UserFingerprints {
     fn default() -> Self {
-        Self::new()
+        Self::with_capacity(0)
     }
 }
 
 impl fmt::Debug for UserFingerprints {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserFingerprints")
-            .field("users", &self.seen.len())
+            .field("users", &self.hashes.len())
             .finish()
-    }
-}
-
-/// The set's keys are hashes already (SipHash, randomly keyed): hashing them again would only
-/// cost time.
-#[derive(Clone, Copy, Default)]
-struct IdentityHash;
-
-impl BuildHasher for IdentityHash {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
-
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl std::hash::Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64s are hashed here; fold anything else in, to stay correct if that changes.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
     }
 }

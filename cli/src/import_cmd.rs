@@ -35,7 +35,7 @@ pub struct ImportArgs {
 
     /// JSON Lines ({"userId","secret","recoveryCode"?} or {"userId","otp":{…}} per line), CSV
     /// with the header userId,secret,recoveryCode, or Key URIs (`<userId> otpauth://totp/…` per
-    /// line). The extension picks the format (.jsonl, .csv, .txt/.uri), else the first byte.
+    /// line). The extension picks the format (.jsonl, .csv, .txt/.uri/.otpauth), else the content.
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
@@ -89,6 +89,20 @@ fn open(path: &Path) -> Result<ImportReader<File>, ImportFileError> {
     Ok(ImportReader::new(file, format))
 }
 
+/// How many lines the file has: an upper bound of its records, to size the duplicate check.
+fn count_lines(path: &Path) -> io::Result<usize> {
+    let mut file = File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut lines = 1;
+    loop {
+        let n = io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count();
+    }
+}
+
 /// The file's size and SHA-1, for the journal: one more read, at disk speed.
 fn identify(path: &Path) -> io::Result<InputIdentity> {
     let mut reader = IdentifyingReader::new(File::open(path)?);
@@ -113,23 +127,14 @@ fn check(args: &ImportArgs) -> Result<(u64, InputIdentity), ExitCode> {
         eprintln!("authing-otp import: {shown}: {e}");
         ExitCode::from(2)
     })?;
-    let mut fingerprints = UserFingerprints::new();
-    // Only the ids seen twice are kept as strings, to name their first lines afterwards.
-    let mut repeated: HashMap<String, Vec<u64>> = HashMap::new();
+    let mut fingerprints = UserFingerprints::with_capacity(count_lines(&args.file).unwrap_or(0));
     let mut errors = 0usize;
     let mut records = 0u64;
     for record in reader.by_ref() {
         match record {
             Ok(record) => {
-                let user = record.item.user_id();
-                if !fingerprints.insert(user) {
-                    repeated
-                        .entry(user.to_owned())
-                        .or_default()
-                        .push(record.line);
-                } else {
-                    records += 1;
-                }
+                fingerprints.push(record.item.user_id());
+                records += 1;
             }
             Err(e) => {
                 errors += 1;
@@ -139,35 +144,42 @@ fn check(args: &ImportArgs) -> Result<(u64, InputIdentity), ExitCode> {
             }
         }
     }
+    let repeated = fingerprints.repeated();
+    if !repeated.is_empty() {
+        // A second pass names the lines of each repeated user, as strings only for those (and
+        // settles a hash collision: two different ids, no duplicate).
+        let mut lines_of: HashMap<String, Vec<u64>> = HashMap::new();
+        if let Ok(reader) = open(&args.file) {
+            for record in reader.flatten() {
+                let user = record.item.user_id();
+                if repeated.contains(&fingerprints.hash(user)) {
+                    lines_of
+                        .entry(user.to_owned())
+                        .or_default()
+                        .push(record.line);
+                }
+            }
+        }
+        let mut duplicates: Vec<(u64, u64)> = lines_of
+            .values()
+            .filter(|lines| lines.len() > 1)
+            .flat_map(|lines| lines[1..].iter().map(|&line| (line, lines[0])))
+            .collect();
+        duplicates.sort_unstable();
+        for (line, first) in duplicates {
+            errors += 1;
+            if errors <= MAX_SHOWN_ERRORS {
+                eprintln!(
+                    "authing-otp import: {shown}: line {line}: userId: the same user as line {first}"
+                );
+            }
+        }
+    }
+    drop(fingerprints);
     let identity = identify(&args.file).map_err(|e| {
         eprintln!("authing-otp import: {shown}: {e}");
         ExitCode::from(2)
     })?;
-    if !repeated.is_empty() {
-        // A second pass names the first line of each repeated user (and settles a hash
-        // collision, which names no earlier line and is not a duplicate at all).
-        let mut first: HashMap<&str, u64> = HashMap::new();
-        if let Ok(reader) = open(&args.file) {
-            for record in reader.flatten() {
-                if let Some((user, _)) = repeated.get_key_value(record.item.user_id()) {
-                    first.entry(user.as_str()).or_insert(record.line);
-                }
-            }
-        }
-        for (user, lines) in &repeated {
-            let Some(&at) = first.get(user.as_str()) else {
-                continue;
-            };
-            for line in lines.iter().filter(|&&l| l != at) {
-                errors += 1;
-                if errors <= MAX_SHOWN_ERRORS {
-                    eprintln!(
-                        "authing-otp import: {shown}: line {line}: userId: the same user as line {at}"
-                    );
-                }
-            }
-        }
-    }
     if errors > 0 {
         if errors > MAX_SHOWN_ERRORS {
             eprintln!(

@@ -6,7 +6,8 @@
 //! `authing-otp` crate, and the loopback server the command's `emulator` runs is
 //! `authing-otp-emulator`.
 //!
-//! - [`import`]: JSON Lines and CSV files of OTP secrets, streamed and validated line by line.
+//! - [`import`]: JSON Lines, CSV and Key URI files of OTP secrets, streamed and validated line by
+//!   line.
 //! - [`journal`]: what a bulk import has done, so that a killed run resumes where it stopped.
 //! - [`spec`]: derive the OpenAPI fragment from the vendor's document, report drift, sync.
 #![deny(missing_docs)]

@@ -388,3 +388,43 @@ async fn a_redirect_is_reported_with_its_origin_only() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn key_uris_import_canonical_secrets_and_verify_reads_them_back() {
+    let emulator = emulator().await;
+    let file = temp_file(
+        "export.txt",
+        b"# exported from the old system\n\
+          u-2 otpauth://totp/Acme:alice%40example.com?secret=jbsw%20y3dp%20ehpk%203pxp&issuer=Acme\n\
+          u-3\totpauth://totp/Acme:bob?secret=MZXW6YQMZXW6YQAA&algorithm=SHA1&digits=6&period=30\n",
+    );
+    let out = run_against(
+        &emulator,
+        &["import", file.to_str().unwrap(), "--verify", "--json"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["imported"], 2, "{summary}");
+    assert_eq!(
+        summary["verify"],
+        serde_json::json!({"checked": 2, "mismatches": 0, "errors": 0})
+    );
+    assert_eq!(
+        emulator.otp_of("u-2").unwrap().secret.expose_secret(),
+        "JBSWY3DPEHPK3PXP"
+    );
+    // A URI whose codes Authing would compute differently is refused, by line.
+    let file = temp_file(
+        "sha256.txt",
+        b"u-2 otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&algorithm=SHA256\n",
+    );
+    let out = run_against(&emulator, &["import", file.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 1") && stderr.contains("algorithm"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("JBSWY3DPEHPK3PXP"), "{stderr}");
+}
