@@ -205,23 +205,23 @@ pub struct BulkSummary {
 /// Whether the server's refusal is about what the batch holds (split it and try the halves),
 /// rather than about the server or the credentials (stop).
 fn refuses_records(error: &Error) -> bool {
+    const ABOUT_THE_RECORDS: [i64; 5] = [400, 404, 409, 413, 422];
     match error.kind() {
         ErrorKind::InvalidInput => true,
-        ErrorKind::Api => {
-            let api = error
-                .api_error()
-                .expect("an Api error carries its ApiError");
-            matches!(api.status_code, 400 | 404 | 409 | 413 | 422)
-                || matches!(api.http_status, 400 | 404 | 409 | 413 | 422)
-        }
+        ErrorKind::Api => error.api_error().is_some_and(|api| {
+            ABOUT_THE_RECORDS.contains(&api.status_code)
+                || ABOUT_THE_RECORDS.contains(&i64::from(api.http_status))
+        }),
+        // A proxy's own page (HTML 413 from a gateway, say) refuses the body all the same.
+        ErrorKind::UnexpectedResponse => error
+            .http_status()
+            .is_some_and(|status| ABOUT_THE_RECORDS.contains(&i64::from(status))),
         _ => false,
     }
 }
 
 fn too_large(error: &Error) -> bool {
-    error
-        .api_error()
-        .is_some_and(|api| api.status_code == 413 || api.http_status == 413)
+    error.http_status() == Some(413) || error.api_error().is_some_and(|api| api.status_code == 413)
 }
 
 /// One batch's work: import, split on refusal, down to single records.
@@ -321,7 +321,8 @@ impl ManagementClient {
             // Half the size of the batch that was too large: batches in flight at the old
             // size that fail the same way do not halve it again.
             let smaller = (done.outcomes.len() / 2).max(1);
-            if saw_413 && smaller < batch_size {
+            // One record too large on its own says nothing about the others.
+            if saw_413 && done.outcomes.len() > 1 && smaller < batch_size {
                 batch_size = smaller;
                 tracing::info!(batch_size, "413: sending smaller batches from now on");
             }

@@ -168,3 +168,28 @@ fn fingerprints_find_repeats_among_many() {
     assert_eq!(seen.len(), 100_001);
     assert_eq!(format!("{seen:?}"), "UserFingerprints { users: 100001 }");
 }
+
+#[tokio::test]
+async fn a_proxys_html_413_is_split_like_authings() {
+    let emulator = emulator(200, None).await;
+    let client = client(&emulator);
+    emulator.fail_next_on(
+        Operation::ImportOtp,
+        1,
+        Fault::Raw {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            content_type: "text/html".into(),
+            body: "<html><h1>413 Request Entity Too Large</h1></html>".into(),
+        },
+    );
+    let summary = client
+        .bulk_import(
+            BulkOptions::default().batch_size(100).concurrency(1),
+            records(200, &[]),
+            |_| {},
+        )
+        .await;
+    assert!(summary.stopped.is_none(), "{:?}", summary.stopped);
+    assert_eq!((summary.imported, summary.refused), (200, 0));
+    assert_eq!(summary.final_batch_size, 50);
+}

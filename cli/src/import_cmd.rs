@@ -7,6 +7,7 @@
 //! was imported.
 
 use std::{
+    cell::Cell,
     collections::HashMap,
     fs::{File, OpenOptions},
     io::{self, BufWriter, IsTerminal, Write},
@@ -20,7 +21,7 @@ use authing_otp::{
     bulk::{BatchDone, BulkOptions, Outcome, UserFingerprints},
 };
 use authing_otp_cli::{
-    import::{ImportFileError, ImportFormat, ImportReader},
+    import::{ImportFileError, ImportFormat, ImportReader, ImportRecord},
     journal::{IdentifyingReader, InputIdentity, Journal, Progress, RecordSet, RefusedRecord},
 };
 use indicatif::{ProgressBar, ProgressStyle};
@@ -110,14 +111,39 @@ fn identify(path: &Path) -> io::Result<InputIdentity> {
     Ok(reader.identity())
 }
 
-/// The valid records of the file, numbered from 0, with their lines.
-fn records(
+/// The valid records of the file, numbered from 0, with their lines. The first pass found
+/// every line valid, so a line that is not now means the file changed (or a read failed): the
+/// records stop there and `broken` says so, rather than numbering the rest differently.
+fn records<'a>(
     path: &Path,
-) -> Result<impl Iterator<Item = (u64, authing_otp_cli::import::ImportRecord)>, ImportFileError> {
+    broken: &'a Cell<bool>,
+) -> Result<impl Iterator<Item = (u64, ImportRecord)> + 'a, ImportFileError> {
     Ok(open(path)?
-        .filter_map(Result::ok)
+        .map_while(move |record| record.map_err(|_| broken.set(true)).ok())
         .enumerate()
         .map(|(n, record)| (n as u64, record)))
+}
+
+/// Refuses output paths that are the input or the journal: opening them for writing would
+/// empty the file the run reads.
+fn check_outputs(args: &ImportArgs) -> Result<(), String> {
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    for (flag, output) in [("--failures", &args.failures), ("--report", &args.report)] {
+        let Some(output) = output else { continue };
+        if same(output, &args.file) {
+            return Err(format!("{flag} names the input file"));
+        }
+        if args.journal.as_deref().is_some_and(|j| same(output, j)) {
+            return Err(format!("{flag} names the journal"));
+        }
+    }
+    if args.journal.as_deref().is_some_and(|j| same(j, &args.file)) {
+        return Err("--journal names the input file".into());
+    }
+    Ok(())
 }
 
 /// Pass 1: every line checked, duplicates found, the file identified. `Err` is the exit code.
@@ -277,13 +303,26 @@ fn create_private(path: &Path) -> io::Result<BufWriter<File>> {
     Ok(BufWriter::new(file))
 }
 
-/// Pass 3: the failures file (refused lines, byte for byte) and the report, from the journal's
-/// complete list of refusals.
+/// Pass 3: the failures file (refused lines, byte for byte, after the header for CSV, so that
+/// it can be imported again) and the report, from the journal's complete list of refusals.
 fn write_outputs(args: &ImportArgs, progress: &Progress) -> io::Result<()> {
     if let Some(path) = &args.failures {
         let mut out = create_private(path)?;
+        let broken = Cell::new(false);
         if !progress.refused.is_empty() {
-            let reader = records(&args.file).map_err(io::Error::other)?;
+            if ImportFormat::detect(&args.file).map_err(io::Error::other)? == ImportFormat::Csv {
+                let mut header = Vec::new();
+                io::BufRead::read_until(
+                    &mut io::BufReader::new(File::open(&args.file)?),
+                    b'\n',
+                    &mut header,
+                )?;
+                out.write_all(&header)?;
+                if !header.ends_with(b"\n") {
+                    out.write_all(b"\n")?;
+                }
+            }
+            let reader = records(&args.file, &broken).map_err(io::Error::other)?;
             for (n, record) in reader {
                 if progress.refused.contains_key(&n) {
                     out.write_all(record.raw())?;
@@ -292,6 +331,9 @@ fn write_outputs(args: &ImportArgs, progress: &Progress) -> io::Result<()> {
             }
         }
         out.flush()?;
+        if broken.get() {
+            return Err(io::Error::other("the input changed during the run"));
+        }
     }
     if let Some(path) = &args.report {
         let mut out = create_private(path)?;
@@ -321,7 +363,8 @@ async fn verify(
     let mut verified = Verified::default();
     let mut tasks = tokio::task::JoinSet::new();
     let limit = usize::from(args.concurrency);
-    let reader = records(&args.file).map_err(io::Error::other)?;
+    let broken = Cell::new(false);
+    let reader = records(&args.file, &broken).map_err(io::Error::other)?;
     let imported =
         reader.filter(|(n, _)| progress.done.contains(*n) && !progress.refused.contains_key(n));
     for (_, record) in imported {
@@ -387,6 +430,10 @@ fn resources() -> (Option<u64>, Option<f64>) {
 /// Checks the whole file, then imports it in batches, resumable with `--journal`.
 pub async fn import(args: ImportArgs) -> ExitCode {
     let shown = args.file.display().to_string();
+    if let Err(why) = check_outputs(&args) {
+        eprintln!("authing-otp import: {why}; nothing was sent");
+        return ExitCode::from(2);
+    }
     let (records_total, identity) = match check(&args) {
         Ok(checked) => checked,
         Err(code) => return code,
@@ -409,13 +456,26 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         },
         None => (None, Progress::default()),
     };
+    if progress
+        .done
+        .ranges()
+        .last()
+        .is_some_and(|&(_, last)| last >= records_total)
+    {
+        eprintln!(
+            "authing-otp import: the journal lists records beyond the {records_total} of \
+             {shown}: it was not made by this command for this file; nothing was sent"
+        );
+        return ExitCode::from(2);
+    }
     let resumed = progress.done.count();
     if resumed > 0 && !args.quiet {
         eprintln!(
             "authing-otp import: resuming: {resumed} of {records_total} records were done before"
         );
     }
-    let reader = match records(&args.file) {
+    let broken = Cell::new(false);
+    let reader = match records(&args.file, &broken) {
         Ok(reader) => reader,
         Err(e) => {
             eprintln!("authing-otp import: {shown}: {e}");
@@ -494,8 +554,16 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     };
 
     let refused = progress.refused.len() as u64;
-    let imported = progress.done.count() - refused;
-    let not_attempted = records_total - progress.done.count();
+    let imported = progress.done.count().saturating_sub(refused);
+    let not_attempted = records_total.saturating_sub(progress.done.count());
+    // The numbering holds only for the file the run checked.
+    let changed = broken.get() || identify(&args.file).ok().as_ref() != Some(&identity);
+    if changed {
+        eprintln!(
+            "authing-otp import: {shown} changed or could not be read during the run: what \
+             the journal says of it no longer holds; start again with a new journal"
+        );
+    }
     let stats = client.stats();
     let elapsed = summary.elapsed.as_secs_f64();
     let rate = (summary.imported + summary.refused) as f64 / elapsed.max(1e-3);
@@ -560,11 +628,16 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             );
         }
         if let Some(why) = &stopped {
-            println!("stopped: {why}; run the same command again to continue");
+            let again = if args.journal.is_some() {
+                "run the same command again to continue"
+            } else {
+                "run it again with --journal to continue where a run stops"
+            };
+            println!("stopped: {why}; {again}");
         }
     }
     let verify_ok = verified.is_none_or(|v| v.mismatches == 0 && v.errors == 0);
-    if refused == 0 && not_attempted == 0 && verify_ok && journal_error.is_none() {
+    if refused == 0 && not_attempted == 0 && verify_ok && journal_error.is_none() && !changed {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -351,7 +351,14 @@ fn read(
         }
         number += 1;
         if line.last() != Some(&b'\n') {
-            // Cut short by a crash: everything before it stands.
+            // Cut short by a crash: everything before it stands. A first line cut short must
+            // still look like a journal's header: any other file is not overwritten.
+            if number == 1 && !br#"{"authingOtpJournal""#.starts_with(&line[..line.len().min(20)]) {
+                return Err(JournalError::NotAJournal {
+                    path: path.to_owned(),
+                    line: 1,
+                });
+            }
             break;
         }
         if number == 1 {

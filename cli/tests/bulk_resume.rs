@@ -227,6 +227,8 @@ async fn killed_at_random_and_resumed_it_imports_every_record_once() {
     assert_eq!(summary["imported"], USERS);
     assert_eq!(summary["refused"], planted.len());
     assert_eq!(summary["notAttempted"], 0);
+    // The last run started from what the journal said was done.
+    assert!(summary["resumedFrom"].as_u64().unwrap() > 0, "{summary}");
 
     assert_eq!(bindings(&emulator.url).await, expected);
     let failures = std::fs::read_to_string(dir.join("failures.jsonl")).unwrap();
@@ -284,5 +286,62 @@ async fn a_journal_made_for_another_file_is_refused() {
         stderr.contains("was made for another input file"),
         "{stderr}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_csv_failures_file_keeps_its_header_and_outputs_never_overwrite_the_input() {
+    let dir = temp_dir("bulk-csv-failures");
+    std::fs::write(dir.join("users.jsonl"), "{\"userId\":\"u-1\"}\n").unwrap();
+    let emulator = start_emulator(&dir.join("users.jsonl"));
+    let file = dir.join("secrets.csv");
+    let input = format!(
+        "userId,secret,recoveryCode\r\nu-1,{},rc-1\r\nghost,{},\r\n",
+        secret(1),
+        secret(2)
+    );
+    std::fs::write(&file, &input).unwrap();
+    let out = import(&emulator, &dir, &file).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let failures = std::fs::read(dir.join("failures.jsonl")).unwrap();
+    assert_eq!(
+        String::from_utf8(failures).unwrap(),
+        format!("userId,secret,recoveryCode\r\nghost,{},\n", secret(2))
+    );
+    // Imported again, it parses (and is refused again, for the same reason).
+    let again = dir.join("again");
+    std::fs::create_dir_all(&again).unwrap();
+    std::fs::copy(dir.join("failures.jsonl"), again.join("fix.csv")).unwrap();
+    let out = import(&emulator, &again, &again.join("fix.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An output naming the input is refused before anything is touched.
+    let out = Command::new(BIN)
+        .arg("import")
+        .arg(&file)
+        .arg("--failures")
+        .arg(&file)
+        .args(["--host", &emulator.url])
+        .env(
+            "AUTHING_ACCESS_KEY_ID",
+            authing_otp_emulator::DEFAULT_ACCESS_KEY_ID,
+        )
+        .env("AUTHING_ACCESS_KEY_SECRET", KEY_SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--failures names the input file"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), input);
     let _ = std::fs::remove_dir_all(&dir);
 }
