@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument as _;
 
 use crate::{
-    AuthScheme, DuplicateUsers, Error, ImportReceipt, InputError, OtpImport, OtpSecret,
+    AuthScheme, Brand, DuplicateUsers, Error, ImportReceipt, InputError, OtpImport, OtpSecret,
     RetryConfig, UserRef,
     auth::{Auth, TokenSource},
     generated::{self, types},
@@ -18,7 +18,7 @@ use crate::{
     wire,
 };
 
-/// The default API host.
+/// The default API host (Authing's; GenAuth's is [`Brand::default_host`]).
 pub const DEFAULT_HOST: &str = "https://api.authing.cn";
 /// The default timeout of one request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -119,6 +119,9 @@ pub struct ManagementClientBuilder {
     timeout: Option<Duration>,
     http_client: Option<reqwest::Client>,
     auth: AuthScheme,
+    brand: Option<Brand>,
+    /// The brand the environment's credentials suggest (`GENAUTH_*` only).
+    env_brand: Option<Brand>,
     stamper: Option<Arc<dyn Stamper>>,
     retry: RetryConfig,
     rps: Option<f64>,
@@ -140,6 +143,7 @@ impl fmt::Debug for ManagementClientBuilder {
             .field("tenant_id", &self.tenant_id)
             .field("timeout", &self.timeout)
             .field("auth", &self.auth)
+            .field("brand", &self.brand)
             .field("retry", &self.retry)
             .field("rps", &self.rps)
             .field("allow_insecure_http", &self.allow_insecure_http)
@@ -235,6 +239,14 @@ impl ManagementClientBuilder {
         self
     }
 
+    /// The brand whose dialect to speak. Unset, it follows the host (`*.genauth.ai` is
+    /// GenAuth) and the environment (credentials only as `GENAUTH_*` mean GenAuth); Authing
+    /// otherwise. It also picks the default host.
+    pub fn brand(mut self, brand: Brand) -> Self {
+        self.brand = Some(brand);
+        self
+    }
+
     /// How requests are authenticated; [`AuthScheme::Token`] by default.
     pub fn auth(mut self, scheme: AuthScheme) -> Self {
         self.auth = scheme;
@@ -259,7 +271,7 @@ impl ManagementClientBuilder {
     }
 
     fn with_vars(mut self, vars: impl Fn(&str) -> Option<OsString>) -> Result<Self, Error> {
-        let var = |name: &str| -> Result<Option<String>, Error> {
+        let raw = |name: &str| -> Result<Option<String>, Error> {
             match vars(name) {
                 None => Ok(None),
                 Some(value) => value
@@ -268,40 +280,76 @@ impl ManagementClientBuilder {
                     .map_err(|_| Error::Config(format!("{name} is not valid Unicode"))),
             }
         };
-        if let Some(id) = var("AUTHING_ACCESS_KEY_ID")? {
+        // The brand named in the environment decides which twin wins; unnamed, `AUTHING_*`
+        // comes first and `GENAUTH_*` fills the gaps.
+        let named = match (raw("AUTHING_BRAND")?, raw("GENAUTH_BRAND")?) {
+            (Some(b), _) | (None, Some(b)) => Some(b.parse::<Brand>()?),
+            (None, None) => None,
+        };
+        let order = match named {
+            Some(Brand::GenAuth) => [Brand::GenAuth, Brand::Authing],
+            _ => [Brand::Authing, Brand::GenAuth],
+        };
+        // Returns the value and the name it came from, for messages.
+        let var = |setting: &str| -> Result<Option<(String, String)>, Error> {
+            for brand in order {
+                let name = format!("{}{setting}", brand.env_prefix());
+                if let Some(value) = raw(&name)? {
+                    return Ok(Some((value, name)));
+                }
+            }
+            Ok(None)
+        };
+        if named.is_some() {
+            self.brand = named;
+        }
+        // Credentials given only as GENAUTH_* mean GenAuth, unless a brand is named.
+        let only_genauth = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET"].iter().try_fold(
+            (false, false),
+            |(authing, genauth), setting| -> Result<(bool, bool), Error> {
+                Ok((
+                    authing || raw(&format!("AUTHING_{setting}"))?.is_some(),
+                    genauth || raw(&format!("GENAUTH_{setting}"))?.is_some(),
+                ))
+            },
+        )?;
+        if only_genauth == (false, true) {
+            self.env_brand = Some(Brand::GenAuth);
+        }
+        if let Some((id, _)) = var("ACCESS_KEY_ID")? {
             self.access_key_id = Some(id);
         }
-        if let Some(secret) = var("AUTHING_ACCESS_KEY_SECRET")? {
+        if let Some((secret, _)) = var("ACCESS_KEY_SECRET")? {
             self.access_key_secret = Some(secret.into());
         }
-        if let Some(host) = var("AUTHING_HOST")? {
+        if let Some((host, _)) = var("HOST")? {
             self.host = Some(host);
         }
-        if let Some(pool) = var("AUTHING_USERPOOL_ID")? {
+        if let Some((pool, _)) = var("USERPOOL_ID")? {
             self.user_pool_id = Some(pool);
         }
-        if let Some(lang) = var("AUTHING_LANG")? {
+        if let Some((lang, _)) = var("LANG")? {
             self.lang = Some(lang.parse()?);
         }
-        if let Some(tenant) = var("AUTHING_TENANT_ID")? {
+        if let Some((tenant, _)) = var("TENANT_ID")? {
             self.tenant_id = Some(tenant);
         }
-        if let Some(auth) = var("AUTHING_AUTH")? {
+        if let Some((auth, _)) = var("AUTH")? {
             self.auth = auth.parse()?;
         }
-        if let Some(attempts) = var("AUTHING_MAX_ATTEMPTS")? {
+        if let Some((attempts, name)) = var("MAX_ATTEMPTS")? {
             let attempts = attempts
                 .parse::<u32>()
                 .ok()
                 .filter(|n| *n >= 1)
                 .ok_or_else(|| {
-                    Error::Config("AUTHING_MAX_ATTEMPTS must be a whole number, at least 1".into())
+                    Error::Config(format!("{name} must be a whole number, at least 1"))
                 })?;
             self.retry = self.retry.max_attempts(attempts);
         }
-        if let Some(rps) = var("AUTHING_RPS")? {
+        if let Some((rps, name)) = var("RPS")? {
             let rps = rps.parse::<f64>().map_err(|_| {
-                Error::Config("AUTHING_RPS must be a number of requests per second".into())
+                Error::Config(format!("{name} must be a number of requests per second"))
             })?;
             self.rps = Some(rps);
         }
@@ -313,7 +361,11 @@ impl ManagementClientBuilder {
         let access_key_id = self
             .access_key_id
             .filter(|id| !id.trim().is_empty())
-            .ok_or_else(|| Error::Config("no access key id (set AUTHING_ACCESS_KEY_ID)".into()))?;
+            .ok_or_else(|| {
+                Error::Config(
+                    "no access key id (set AUTHING_ACCESS_KEY_ID or GENAUTH_ACCESS_KEY_ID)".into(),
+                )
+            })?;
         if !access_key_id.chars().all(|c| c.is_ascii_graphic()) || access_key_id.contains(':') {
             return Err(Error::Config(
                 "the access key id must be printable ASCII without spaces or `:`".into(),
@@ -323,9 +375,15 @@ impl ManagementClientBuilder {
             .access_key_secret
             .filter(|s| !secrecy::ExposeSecret::expose_secret(s).is_empty())
             .ok_or_else(|| {
-                Error::Config("no access key secret (set AUTHING_ACCESS_KEY_SECRET)".into())
+                Error::Config("no access key secret (set AUTHING_ACCESS_KEY_SECRET or GENAUTH_ACCESS_KEY_SECRET)".into())
             })?;
-        let host = self.host.unwrap_or_else(|| DEFAULT_HOST.to_owned());
+        let brand = self.brand.unwrap_or_else(|| {
+            match (self.host.as_deref().map(Brand::from_host), self.env_brand) {
+                (Some(Brand::GenAuth), _) | (_, Some(Brand::GenAuth)) => Brand::GenAuth,
+                _ => Brand::Authing,
+            }
+        });
+        let host = self.host.unwrap_or_else(|| brand.default_host().to_owned());
         let host = host.trim_end_matches('/').to_owned();
         check_host(&host, self.allow_insecure_http)?;
         let rate_limit = match self.rps {
@@ -365,6 +423,7 @@ impl ManagementClientBuilder {
                 access_key_id,
                 access_key_secret,
                 self.stamper.unwrap_or_else(|| Arc::new(SystemStamper)),
+                brand,
             )),
         };
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
@@ -377,6 +436,7 @@ impl ManagementClientBuilder {
                 .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?,
         };
         let state = HookState(Arc::new(Shared {
+            brand,
             auth,
             lang: self.lang.map(|l| HeaderValue::from_static(l.as_str())),
             tenant_id,
@@ -459,6 +519,21 @@ impl ManagementClient {
     /// (see [`ManagementClientBuilder::with_env`]).
     pub fn from_env() -> Result<Self, Error> {
         Self::builder().with_env()?.build()
+    }
+
+    /// The brand whose dialect the client speaks.
+    ///
+    /// ```
+    /// use authing_otp::{Brand, ManagementClient};
+    /// let client = ManagementClient::builder()
+    ///     .access_key("ak", "sk")
+    ///     .host("https://api.genauth.ai")
+    ///     .build()?;
+    /// assert_eq!(client.brand(), Brand::GenAuth);
+    /// # Ok::<(), authing_otp::Error>(())
+    /// ```
+    pub fn brand(&self) -> Brand {
+        self.shared().brand
     }
 
     /// The API host requests go to.
@@ -662,6 +737,71 @@ mod tests {
         }
         let err = ManagementClient::builder()
             .with_vars(vars(&[("AUTHING_LANG", "fr-FR")]))
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+    }
+
+    #[test]
+    fn the_brand_follows_the_host_and_the_environment_unless_chosen() {
+        let brand = |pairs: &[(&str, &str)]| {
+            ManagementClient::builder()
+                .with_vars(vars(pairs))
+                .and_then(ManagementClientBuilder::build)
+                .map(|c| (c.brand(), c.host().to_owned()))
+                .unwrap()
+        };
+        let authing = [
+            ("AUTHING_ACCESS_KEY_ID", "ak"),
+            ("AUTHING_ACCESS_KEY_SECRET", "sk"),
+        ];
+        let genauth = [
+            ("GENAUTH_ACCESS_KEY_ID", "ak"),
+            ("GENAUTH_ACCESS_KEY_SECRET", "sk"),
+        ];
+        assert_eq!(
+            brand(&authing),
+            (Brand::Authing, "https://api.authing.cn".into())
+        );
+        // Credentials only as GENAUTH_* mean GenAuth, and its host.
+        assert_eq!(
+            brand(&genauth),
+            (Brand::GenAuth, "https://api.genauth.ai".into())
+        );
+        // The host says GenAuth.
+        let mut by_host = authing.to_vec();
+        by_host.push(("AUTHING_HOST", "https://eu.genauth.ai"));
+        assert_eq!(brand(&by_host).0, Brand::GenAuth);
+        // An explicit choice wins over both.
+        let mut chosen = genauth.to_vec();
+        chosen.push(("GENAUTH_BRAND", "authing"));
+        assert_eq!(
+            brand(&chosen),
+            (Brand::Authing, "https://api.authing.cn".into())
+        );
+        let client = ManagementClient::builder()
+            .with_vars(vars(&genauth))
+            .unwrap()
+            .brand(Brand::Authing)
+            .build()
+            .unwrap();
+        assert_eq!(client.brand(), Brand::Authing);
+        // GENAUTH_* twins fill what AUTHING_* leaves unset; AUTHING_* wins when both are set,
+        // unless the brand named is GenAuth.
+        let mixed = [
+            ("AUTHING_ACCESS_KEY_ID", "ak-authing"),
+            ("GENAUTH_ACCESS_KEY_ID", "ak-genauth"),
+            ("GENAUTH_ACCESS_KEY_SECRET", "sk"),
+            ("GENAUTH_LANG", "en-US"),
+        ];
+        let builder = ManagementClient::builder().with_vars(vars(&mixed)).unwrap();
+        assert_eq!(builder.access_key_id.as_deref(), Some("ak-authing"));
+        assert_eq!(builder.lang, Some(Lang::EnUs));
+        let mut named = mixed.to_vec();
+        named.push(("AUTHING_BRAND", "GenAuth"));
+        let builder = ManagementClient::builder().with_vars(vars(&named)).unwrap();
+        assert_eq!(builder.access_key_id.as_deref(), Some("ak-genauth"));
+        let err = ManagementClient::builder()
+            .with_vars(vars(&[("GENAUTH_BRAND", "okta")]))
             .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Config);
     }

@@ -27,23 +27,18 @@ use bytes::Bytes;
 use progenitor_client::{ClientHooks, OperationInfo, ResponseValue};
 use reqwest::{
     StatusCode,
-    header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION},
+    header::{AUTHORIZATION, HeaderMap, HeaderValue, LOCATION},
 };
 use secrecy::ExposeSecret;
 
 use crate::{
-    Error, RetryConfig, SDK_VERSION,
+    Brand, Error, RetryConfig, SDK_VERSION,
     auth::{Auth, TOKEN_OPERATION, Token},
     error::{Envelope, check_status},
     generated::Client,
     rate_limit::RateLimit,
     retry::{RetryBudget, RetryReason, classify, retry_after},
 };
-
-const SDK_VERSION_HEADER: HeaderName = HeaderName::from_static("x-authing-sdk-version");
-const LANG_HEADER: HeaderName = HeaderName::from_static("x-authing-lang");
-const TENANT_HEADER: HeaderName = HeaderName::from_static("x-authing-app-tenant-id");
-const USERPOOL_HEADER: HeaderName = HeaderName::from_static("x-authing-userpool-id");
 
 /// The largest answer read. Every answer of these operations is well under 1 KiB, and an
 /// error page a few KiB; a bigger body is refused as it arrives, without buffering it.
@@ -55,6 +50,7 @@ pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 pub struct HookState(pub(crate) Arc<Shared>);
 
 pub(crate) struct Shared {
+    pub(crate) brand: Brand,
     pub(crate) auth: Auth,
     pub(crate) lang: Option<HeaderValue>,
     pub(crate) tenant_id: Option<HeaderValue>,
@@ -79,6 +75,7 @@ impl fmt::Debug for HookState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = &self.0;
         f.debug_struct("HookState")
+            .field("brand", &shared.brand)
             .field("auth", &shared.auth)
             .field("lang", &shared.lang)
             .field("tenant_id", &shared.tenant_id)
@@ -229,13 +226,15 @@ impl ClientHooks<HookState> for Client {
         let shared = &self.inner.0;
         // A per-request timeout also bounds a caller-supplied reqwest::Client.
         request.timeout_mut().get_or_insert(shared.timeout);
+        // Every header in the brand's own dialect, and none of the other's.
+        let dialect = shared.brand.dialect();
         let headers = request.headers_mut();
-        headers.insert(SDK_VERSION_HEADER, HeaderValue::from_static(SDK_VERSION));
+        headers.insert(&dialect.sdk_version, HeaderValue::from_static(SDK_VERSION));
         if let Some(lang) = &shared.lang {
-            headers.insert(LANG_HEADER, lang.clone());
+            headers.insert(&dialect.lang, lang.clone());
         }
         if let Some(tenant) = &shared.tenant_id {
-            headers.insert(TENANT_HEADER, tenant.clone());
+            headers.insert(&dialect.tenant, tenant.clone());
         }
         if info.operation_id == TOKEN_OPERATION {
             return Ok(());
@@ -245,7 +244,7 @@ impl ClientHooks<HookState> for Client {
                 let token = token_by(self, current_deadline(shared))
                     .await
                     .map_err(|e| progenitor_client::Error::Custom(stash(e)))?;
-                apply_token(request, &token);
+                apply_token(request, &token, shared.brand);
             }
             Auth::Signature(signer) => signer.sign_request(request),
         }
@@ -348,7 +347,7 @@ impl ClientHooks<HookState> for Client {
                         tokens.invalidate(sent);
                         match token_by(self, deadline).await {
                             Ok(token) => {
-                                apply_token(&mut next, &token);
+                                apply_token(&mut next, &token, shared.brand);
                                 request = next;
                                 attempt -= 1;
                                 continue;
@@ -440,10 +439,10 @@ impl ClientHooks<HookState> for Client {
     }
 }
 
-fn apply_token(request: &mut reqwest::Request, token: &Token) {
+fn apply_token(request: &mut reqwest::Request, token: &Token, brand: Brand) {
     let headers = request.headers_mut();
     headers.insert(AUTHORIZATION, token.authorization.clone());
-    headers.insert(USERPOOL_HEADER, token.user_pool_id.clone());
+    headers.insert(&brand.dialect().userpool, token.user_pool_id.clone());
 }
 
 /// An answer, read.

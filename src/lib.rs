@@ -44,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod brand;
 pub mod bulk;
 mod client;
 mod error;
@@ -57,6 +58,7 @@ mod user;
 pub mod wire;
 
 pub use auth::AuthScheme;
+pub use brand::Brand;
 pub use client::{ClientStats, Lang, ManagementClient, ManagementClientBuilder};
 pub use error::{ApiError, Error, ErrorKind, InputError, json_error_summary};
 pub use otp::{DuplicateUsers, ImportReceipt, OtpImport, OtpSecret};

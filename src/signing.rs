@@ -38,31 +38,63 @@ use std::{collections::BTreeMap, fmt, sync::Arc, time::SystemTime};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use reqwest::header::{AUTHORIZATION, DATE, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, DATE, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::value::RawValue;
 
-/// The `x-authing-signature-method` value.
+use crate::Brand;
+
+/// The `x-authing-signature-method` (or `x-genauth-…`) value.
 pub const SIGNATURE_METHOD: &str = "HMAC-SHA1";
-/// The `x-authing-signature-version` value.
+/// The `x-authing-signature-version` (or `x-genauth-…`) value.
 pub const SIGNATURE_VERSION: &str = "1.0";
 
-const NONCE: HeaderName = HeaderName::from_static("x-authing-signature-nonce");
-const METHOD: HeaderName = HeaderName::from_static("x-authing-signature-method");
-const VERSION: HeaderName = HeaderName::from_static("x-authing-signature-version");
-
-/// Builds the string to sign. `headers` may hold any headers: only `x-authing-*` and `date`
-/// (names compared case-insensitively) are used.
+/// Builds Authing's string to sign. `headers` may hold any headers: only `x-authing-*` and
+/// `date` (names compared case-insensitively) are used. [`string_to_sign_for`] is the same for
+/// either brand.
 pub fn string_to_sign<'a>(
     method: &str,
     path: &str,
     headers: impl IntoIterator<Item = (&'a str, &'a str)>,
     params: &[(String, String)],
 ) -> String {
+    string_to_sign_for(Brand::Authing, method, path, headers, params)
+}
+
+/// Builds the string to sign in `brand`'s dialect: only its headers (`x-authing-*` or
+/// `x-genauth-*`) and `date` are used. GenAuth's SDK signs exactly as Authing's Node SDK does,
+/// over its own headers.
+///
+/// ```
+/// use authing_otp::{Brand, signing::{sign, string_to_sign_for}};
+///
+/// // A request the official @genauth/nodejs 1.0.0 was recorded sending.
+/// let headers = [
+///     ("x-genauth-signature-nonce", "8ee14a0e32213cf06ed7963027bedacd"),
+///     ("x-genauth-signature-method", "HMAC-SHA1"),
+///     ("x-genauth-signature-version", "1.0"),
+///     ("x-genauth-sdk-version", "gen-auth-node-sdk:1.0.0"),
+///     ("x-genauth-lang", "zh-CN"),
+///     ("date", "Sun, 22 Nov 2026 11:44:08 GMT"),
+///     ("x-authing-lang", "ignored in GenAuth's dialect"),
+/// ];
+/// let params = [("userId".to_owned(), "u1".to_owned()), ("userIdType".to_owned(), "email".to_owned())];
+/// let path = "/api/v3/get-otp-secret-by-user";
+/// let text = string_to_sign_for(Brand::GenAuth, "GET", path, headers, &params);
+/// assert_eq!(sign("sk-test", &text), "5PVBZs4UXM3C6+XVMoMX1BhtuYw=");
+/// ```
+pub fn string_to_sign_for<'a>(
+    brand: Brand,
+    method: &str,
+    path: &str,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    params: &[(String, String)],
+) -> String {
+    let prefix = brand.header_prefix();
     let signed: BTreeMap<String, &str> = headers
         .into_iter()
         .map(|(name, value)| (name.to_ascii_lowercase(), value.trim()))
-        .filter(|(name, _)| name == "date" || name.starts_with("x-authing-"))
+        .filter(|(name, _)| name == "date" || name.starts_with(prefix))
         .collect();
     let mut out = String::with_capacity(256);
     out.push_str(&method.to_ascii_uppercase());
@@ -189,6 +221,7 @@ pub(crate) struct Signer {
     access_key_id: String,
     access_key_secret: SecretString,
     stamper: Arc<dyn Stamper>,
+    brand: Brand,
 }
 
 impl fmt::Debug for Signer {
@@ -205,11 +238,13 @@ impl Signer {
         access_key_id: String,
         access_key_secret: SecretString,
         stamper: Arc<dyn Stamper>,
+        brand: Brand,
     ) -> Self {
         Signer {
             access_key_id,
             access_key_secret,
             stamper,
+            brand,
         }
     }
 
@@ -220,13 +255,17 @@ impl Signer {
 
     pub(crate) fn sign_request(&self, request: &mut reqwest::Request) {
         let Stamp { date, nonce } = self.stamper.stamp();
+        let dialect = self.brand.dialect();
         let headers = request.headers_mut();
-        headers.insert(METHOD, HeaderValue::from_static(SIGNATURE_METHOD));
-        headers.insert(VERSION, HeaderValue::from_static(SIGNATURE_VERSION));
+        headers.insert(&dialect.method, HeaderValue::from_static(SIGNATURE_METHOD));
+        headers.insert(
+            &dialect.version,
+            HeaderValue::from_static(SIGNATURE_VERSION),
+        );
         // Both come from a `Stamper`, which may be user code: drop what is not a header value
         // rather than panic; the server then refuses the request and says why.
         if let Ok(v) = HeaderValue::try_from(nonce) {
-            headers.insert(NONCE, v);
+            headers.insert(&dialect.nonce, v);
         }
         if let Ok(v) = HeaderValue::try_from(date) {
             headers.insert(DATE, v);
@@ -240,7 +279,8 @@ impl Signer {
                 .map(params_from_json_body)
                 .unwrap_or_default()
         };
-        let text = string_to_sign(
+        let text = string_to_sign_for(
+            self.brand,
             request.method().as_str(),
             request.url().path(),
             request
@@ -250,9 +290,11 @@ impl Signer {
             &params,
         );
         let signature = sign(self.access_key_secret.expose_secret(), &text);
-        let mut value =
-            HeaderValue::try_from(format!("authing {}:{signature}", self.access_key_id))
-                .expect("the access key id was checked to be a header value");
+        let mut value = HeaderValue::try_from(format!(
+            "{} {}:{signature}",
+            dialect.scheme, self.access_key_id
+        ))
+        .expect("the access key id was checked to be a header value");
         value.set_sensitive(true);
         request.headers_mut().insert(AUTHORIZATION, value);
     }

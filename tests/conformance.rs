@@ -515,3 +515,239 @@ async fn signing_mode_does_not_retry_a_rejection() {
     assert_eq!(wire.seen().len(), 1);
     assert!(!format!("{client:?}").contains(SK));
 }
+
+/// GenAuth's own SDKs, recorded in `fixtures/peers/genauth/`: `@genauth/nodejs` 1.0.0 signing
+/// with `GenAuth <ak>:<sig>` over `x-genauth-*` headers, and the Python `genauth` 5.1.0 in token
+/// mode.
+mod genauth {
+    use super::*;
+    use authing_otp::{Brand, signing::string_to_sign_for};
+
+    const NODE_FILES: [&str; 2] = [
+        "genauth/genauth-node.jsonl",
+        "genauth/genauth-node-edge.jsonl",
+    ];
+
+    #[test]
+    fn every_recorded_genauth_signature_is_recomputed_exactly() {
+        let Some(shared) = shared() else { return };
+        let mut checked = 0;
+        for file in NODE_FILES {
+            for rec in recordings(&shared, file) {
+                let text = string_to_sign_for(
+                    Brand::GenAuth,
+                    &rec.method,
+                    &rec.path,
+                    rec.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                    &rec.params(),
+                );
+                let expected = format!("GenAuth {REC_AK}:{}", sign(REC_SK, &text));
+                assert_eq!(
+                    rec.header("authorization"),
+                    Some(expected.as_str()),
+                    "{file}: {} {}",
+                    rec.method,
+                    rec.path
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 3 + 3, "every recorded @genauth/nodejs request");
+    }
+
+    /// Our GenAuth request for the same call, signed with the recording's date and nonce.
+    async fn ours_signed(rec: &Recorded, call: impl AsyncFnOnce(&ManagementClient)) -> Seen {
+        let wire = Wire::start().await;
+        let method = if rec.method == "GET" {
+            Method::GET
+        } else {
+            Method::POST
+        };
+        wire.route(method, &rec.path, Duration::ZERO, |_, _| {
+            json(
+                200,
+                &json!({"statusCode": 200, "message": "ok", "data": {"secret": OTP_SECRET}}),
+            )
+        })
+        .await;
+        let stamp = Stamp {
+            date: rec.header("date").unwrap().to_owned(),
+            nonce: rec.header("x-genauth-signature-nonce").unwrap().to_owned(),
+        };
+        let client = ManagementClient::builder()
+            .access_key(REC_AK, REC_SK)
+            .host(wire.url())
+            .brand(Brand::GenAuth)
+            .auth(AuthScheme::Signature)
+            .lang(Lang::ZhCn)
+            .signature_stamper(move || stamp.clone())
+            .build()
+            .unwrap();
+        call(&client).await;
+        let mut seen = wire.seen();
+        assert_eq!(seen.len(), 1, "signing mode sends no token request");
+        seen.remove(0)
+    }
+
+    /// The recorded string to sign with our SDK version and, for a POST, our body.
+    fn recorded_string_with_ours(rec: &Recorded, ours: &Seen) -> String {
+        let headers = rec.headers.iter().map(|(n, v)| {
+            if n.eq_ignore_ascii_case("x-genauth-sdk-version") {
+                (n.as_str(), ours.header("x-genauth-sdk-version").unwrap())
+            } else {
+                (n.as_str(), v.as_str())
+            }
+        });
+        let params = if rec.method == "GET" {
+            rec.params()
+        } else {
+            params_from_json_body(ours.body.as_bytes())
+        };
+        string_to_sign_for(Brand::GenAuth, &rec.method, &rec.path, headers, &params)
+    }
+
+    #[track_caller]
+    fn assert_genauth_dialect(ours: &Seen, rec: &Recorded) {
+        for name in [
+            "x-genauth-signature-nonce",
+            "x-genauth-signature-method",
+            "x-genauth-signature-version",
+            "x-genauth-lang",
+            "date",
+        ] {
+            assert_eq!(ours.header(name), rec.header(name), "{name}");
+        }
+        assert!(ours.header("x-genauth-sdk-version").is_some());
+        let authing: Vec<_> = ours
+            .header_names()
+            .into_iter()
+            .filter(|n| n.starts_with("x-authing-"))
+            .collect();
+        assert!(
+            authing.is_empty(),
+            "Authing's headers in GenAuth's dialect: {authing:?}"
+        );
+        let expected = format!(
+            "GenAuth {REC_AK}:{}",
+            sign(REC_SK, &recorded_string_with_ours(rec, ours))
+        );
+        assert_eq!(ours.header("authorization"), Some(expected.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_typed_call_rebuilds_the_recorded_genauth_node_requests() {
+        let Some(shared) = shared() else { return };
+        let recs = recordings(&shared, "genauth/genauth-node.jsonl");
+        assert_eq!(recs.len(), 3);
+        for rec in [&recs[0], &recs[2]] {
+            let ours = ours_signed(rec, async |client| {
+                client
+                    .generated()
+                    .get_otp_secret_by_user()
+                    .user_id("u1")
+                    .user_id_type(authing_otp::UserIdType::Email)
+                    .send()
+                    .await
+                    .unwrap();
+            })
+            .await;
+            assert_eq!(ours.method, rec.method);
+            assert_eq!(ours.target, format!("{}?{}", rec.path, rec.query));
+            assert_genauth_dialect(&ours, rec);
+        }
+        let rec = &recs[1];
+        let ours = ours_signed(rec, async |client| {
+            let item = OtpImport::new("u1", "HZ2F6J3AGNAVSOTV")
+                .unwrap()
+                .with_recovery_code("b471-8ec0")
+                .unwrap();
+            client.import_otp([item]).await.unwrap();
+        })
+        .await;
+        let body: Value = serde_json::from_str(&ours.body).unwrap();
+        let node_body: Value = serde_json::from_str(&rec.body).unwrap();
+        assert_eq!(body, node_body, "the same JSON, keys in another order");
+        assert_genauth_dialect(&ours, rec);
+    }
+
+    #[tokio::test]
+    async fn the_reserved_characters_case_is_signed_as_genauth_signs_it() {
+        let Some(shared) = shared() else { return };
+        let recs = recordings(&shared, "genauth/genauth-node-edge.jsonl");
+        let rec = &recs[0];
+        let user_id = form_urlencoded::parse(rec.query.as_bytes())
+            .find(|(k, _)| k == "userId")
+            .unwrap()
+            .1
+            .into_owned();
+        let ours = ours_signed(rec, async |client| {
+            client
+                .get_otp_secret_by_user(&UserRef::email(user_id.as_str()).unwrap())
+                .await
+                .unwrap();
+        })
+        .await;
+        // The query is encoded as Python encodes it (`:` too), Node leaves `:`; each signs the
+        // decoded parameters, so the signature over the recorded string is the same.
+        assert_genauth_dialect(&ours, rec);
+    }
+
+    #[tokio::test]
+    async fn token_mode_headers_match_the_python_genauth_sdk() {
+        let Some(shared) = shared() else { return };
+        let recs = recordings(&shared, "genauth/genauth-python.jsonl");
+        let recorded_token = recs[1]
+            .header("authorization")
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap()
+            .to_owned();
+        let wire = Wire::start().await;
+        let answer = recorded_token.clone();
+        wire.route(
+            Method::POST,
+            "/api/v3/get-management-token",
+            Duration::ZERO,
+            move |_, _| {
+                json(
+                    200,
+                    &json!({"statusCode": 200, "message": "ok",
+                            "data": {"access_token": answer, "expires_in": 7200}}),
+                )
+            },
+        )
+        .await;
+        wire.get_secret_route(|_, _| secret_ok()).await;
+        let client = ManagementClient::builder()
+            .access_key(REC_AK, REC_SK)
+            .host(wire.url())
+            .brand(Brand::GenAuth)
+            .build()
+            .unwrap();
+        client
+            .generated()
+            .get_otp_secret_by_user()
+            .user_id("u1")
+            .user_id_type(authing_otp::UserIdType::Email)
+            .send()
+            .await
+            .unwrap();
+        let seen = wire.seen();
+        let (token, call) = (&seen[0], &seen[1]);
+        assert_eq!(
+            serde_json::from_str::<Value>(&token.body).unwrap(),
+            serde_json::from_str::<Value>(&recs[0].body).unwrap()
+        );
+        for name in ["authorization", "x-genauth-userpool-id"] {
+            assert_eq!(call.header(name), recs[1].header(name), "{name}");
+        }
+        assert!(call.header("x-genauth-sdk-version").is_some());
+        assert!(
+            call.header_names()
+                .iter()
+                .all(|n| !n.starts_with("x-authing-")),
+            "{:?}",
+            call.header_names()
+        );
+    }
+}

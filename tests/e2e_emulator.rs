@@ -29,16 +29,17 @@ async fn emulator() -> Emulator {
         .unwrap()
 }
 
-fn client_for(emulator: &Emulator, auth: AuthScheme) -> ManagementClient {
+fn client_builder(emulator: &Emulator) -> authing_otp::ManagementClientBuilder {
     ManagementClient::builder()
         .host(emulator.base_url())
         .access_key(
             emulator.access_key_id(),
             emulator.access_key_secret().expose_secret(),
         )
-        .auth(auth)
-        .build()
-        .unwrap()
+}
+
+fn client_for(emulator: &Emulator, auth: AuthScheme) -> ManagementClient {
+    client_builder(emulator).auth(auth).build().unwrap()
 }
 
 fn client(emulator: &Emulator) -> ManagementClient {
@@ -308,4 +309,44 @@ async fn the_emulator_refuses_stale_dates_and_reused_nonces_from_the_client() {
     );
     let second = fixed_nonce.get_otp_secret_by_user(&user).await.unwrap_err();
     assert_eq!(second.api_code(), Some(i64::from(codes::NONCE_REUSED)));
+}
+
+#[tokio::test]
+async fn both_brands_work_end_to_end_and_an_emulator_for_one_refuses_the_other() {
+    use authing_otp::Brand;
+    for (accepted, scheme) in [
+        (None, AuthScheme::Token),
+        (None, AuthScheme::Signature),
+        (Some(Brand::GenAuth), AuthScheme::Token),
+        (Some(Brand::GenAuth), AuthScheme::Signature),
+    ] {
+        let mut builder = Emulator::builder().user(everyone().otp(SECRET));
+        if let Some(brand) = accepted {
+            builder = builder.only_brand(brand);
+        }
+        let emulator = builder.start().await.unwrap();
+        let genauth = client_builder(&emulator)
+            .brand(Brand::GenAuth)
+            .auth(scheme)
+            .build()
+            .unwrap();
+        assert_eq!(genauth.brand(), Brand::GenAuth);
+        let user = UserRef::by_user_id("u-1").unwrap();
+        let secret = genauth.get_otp_secret_by_user(&user).await.unwrap();
+        assert_eq!(secret.expose_secret(), SECRET, "{accepted:?} {scheme:?}");
+        // Authing's dialect: accepted by default, refused by a GenAuth-only emulator.
+        let authing = client_builder(&emulator).auth(scheme).build().unwrap();
+        let result = authing.get_otp_secret_by_user(&user).await;
+        match accepted {
+            None => assert_eq!(result.unwrap().expose_secret(), SECRET),
+            Some(_) => {
+                let err = result.unwrap_err();
+                assert_eq!(
+                    err.api_code(),
+                    Some(i64::from(codes::DIALECT_NOT_ACCEPTED)),
+                    "{err}"
+                );
+            }
+        }
+    }
 }

@@ -2,13 +2,16 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use authing_otp::{AuthScheme, Error, ErrorKind, Lang, ManagementClient, RetryConfig, UserRef};
+use authing_otp::{
+    AuthScheme, Brand, Error, ErrorKind, Lang, ManagementClient, RetryConfig, UserRef,
+};
 use secrecy::{ExposeSecret, SecretString};
 
-/// Where and as whom to connect. Each flag falls back to its `AUTHING_*` variable.
+/// Where and as whom to connect. Each flag falls back to its `AUTHING_*` variable, then to its
+/// `GENAUTH_*` twin.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
-    /// API host [default: https://api.authing.cn].
+    /// API host [default: https://api.authing.cn, or https://api.genauth.ai for GenAuth].
     #[arg(long, env = "AUTHING_HOST", value_name = "URL")]
     host: Option<String>,
 
@@ -38,6 +41,12 @@ pub struct ClientArgs {
     /// Tenant id, sent as x-authing-app-tenant-id.
     #[arg(long, env = "AUTHING_TENANT_ID", value_name = "ID")]
     tenant_id: Option<String>,
+
+    /// Brand: authing or genauth (headers, signature scheme, default host). Unset, it follows
+    /// the host (*.genauth.ai is GenAuth) and the environment (GENAUTH_* credentials alone mean
+    /// GenAuth).
+    #[arg(long, env = "AUTHING_BRAND", value_name = "BRAND", value_parser = parse_brand)]
+    brand: Option<Brand>,
 
     /// Authentication: a management token, or AK/SK request signing.
     #[arg(long, env = "AUTHING_AUTH", value_name = "SCHEME", value_parser = parse_auth)]
@@ -76,15 +85,28 @@ fn parse_lang(value: &str) -> Result<Lang, String> {
     value.parse().map_err(|e: Error| e.to_string())
 }
 
+fn parse_brand(value: &str) -> Result<Brand, String> {
+    value.parse().map_err(|e: Error| e.to_string())
+}
+
 fn parse_auth(value: &str) -> Result<AuthScheme, String> {
     value.parse().map_err(|e: Error| e.to_string())
 }
 
 impl ClientArgs {
+    /// The brand asked for, if any.
+    pub fn brand(&self) -> Option<Brand> {
+        self.brand
+    }
+
     /// Whether credentials were given (by flag or environment).
     pub fn has_credentials(&self) -> bool {
         let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+        let genauth = ["GENAUTH_ACCESS_KEY_ID", "GENAUTH_ACCESS_KEY_SECRET"]
+            .iter()
+            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
         given(&self.access_key_id)
+            || genauth
             || self
                 .access_key_secret
                 .as_ref()
@@ -99,20 +121,27 @@ impl ClientArgs {
         match overrides {
             Some((host, id, secret)) => builder = builder.host(host).access_key(id, secret),
             None => {
+                // AUTHING_* and their GENAUTH_* twins first, then the flags on top.
+                builder = builder.with_env()?;
                 if let Some(host) = nonempty(&self.host) {
                     builder = builder.host(host);
                 }
-                let id = nonempty(&self.access_key_id).unwrap_or_default();
+                let id = nonempty(&self.access_key_id);
                 // The secret stays a SecretString all the way into the client.
                 let secret = self
                     .access_key_secret
                     .clone()
-                    .unwrap_or_else(|| SecretString::from(""));
-                builder = builder.access_key(id, secret);
+                    .filter(|s| !s.expose_secret().is_empty());
+                if let (Some(id), Some(secret)) = (id, secret) {
+                    builder = builder.access_key(id, secret);
+                }
                 if let Some(pool) = nonempty(&self.user_pool_id) {
                     builder = builder.user_pool_id(pool);
                 }
             }
+        }
+        if let Some(brand) = self.brand {
+            builder = builder.brand(brand);
         }
         if let Some(lang) = self.lang {
             builder = builder.lang(lang);
@@ -126,14 +155,17 @@ impl ClientArgs {
         if let Some(seconds) = self.timeout {
             builder = builder.timeout(seconds_flag("--timeout", seconds)?);
         }
-        let mut retry = RetryConfig::default();
-        if let Some(attempts) = self.max_attempts {
-            retry = retry.max_attempts(attempts);
+        if self.max_attempts.is_some() || self.call_timeout.is_some() {
+            let mut retry = RetryConfig::default();
+            if let Some(attempts) = self.max_attempts {
+                retry = retry.max_attempts(attempts);
+            }
+            if let Some(seconds) = self.call_timeout {
+                retry = retry.call_timeout(seconds_flag("--call-timeout", seconds)?);
+            }
+            builder = builder.retry(retry);
         }
-        if let Some(seconds) = self.call_timeout {
-            retry = retry.call_timeout(seconds_flag("--call-timeout", seconds)?);
-        }
-        builder = builder.retry(retry).allow_insecure_http(self.allow_http);
+        builder = builder.allow_insecure_http(self.allow_http);
         if let Some(rps) = self.rps {
             builder = builder.rate_limit(rps);
         }

@@ -51,6 +51,11 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "N")]
     max_list: Option<usize>,
 
+    /// Accept only this brand's dialect (authing: x-authing-* headers and `authing` signatures;
+    /// genauth: x-genauth-* and `GenAuth`) [default: both].
+    #[arg(long, value_name = "BRAND", value_parser = parse_brand)]
+    only_brand: Option<authing_otp::Brand>,
+
     /// Access key id the token endpoint accepts.
     #[arg(
         long,
@@ -96,6 +101,10 @@ enum Style {
     Http200,
 }
 
+fn parse_brand(value: &str) -> Result<authing_otp::Brand, String> {
+    value.parse().map_err(|e: authing_otp::Error| e.to_string())
+}
+
 fn parse_secret(value: &str) -> Result<SecretString, String> {
     if value.is_empty() {
         Err("the access key secret must not be empty".to_owned())
@@ -137,6 +146,9 @@ async fn serve(args: EmulatorArgs) -> Result<(), String> {
     }
     if let Some(n) = args.max_list {
         builder = builder.max_list(n);
+    }
+    if let Some(brand) = args.only_brand {
+        builder = builder.only_brand(brand);
     }
     // Listen for signals before announcing the address, so that a signal sent as soon as the
     // first line is read stops the emulator cleanly.

@@ -58,7 +58,10 @@ pub async fn run(args: QuickstartArgs) -> ExitCode {
 
 async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
     println!("No AUTHING_* credentials are set: starting the local Authing emulator.");
+    // The emulator accepts only the chosen brand's dialect: the run proves the client speaks it.
+    let brand = args.brand().unwrap_or_default();
     let emulator = Emulator::builder()
+        .only_brand(brand)
         .user(
             User::new(DEMO_USER_ID)
                 .email(DEMO_EMAIL)
@@ -67,7 +70,11 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
         .start()
         .await
         .map_err(|e| Error::Config(format!("starting the emulator: {e}")))?;
-    println!("  emulator listening on {}", emulator.base_url());
+    println!(
+        "  emulator listening on {}, accepting only {brand}'s dialect ({}* headers)",
+        emulator.base_url(),
+        brand.header_prefix()
+    );
     let client = args.client(Some((
         emulator.base_url(),
         emulator.access_key_id(),

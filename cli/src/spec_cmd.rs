@@ -6,21 +6,27 @@ use std::process::ExitCode;
 use authing_otp_cli::spec::{self, Difference, Severity, SpecError};
 use serde_json::{Value, json};
 
-/// Exit status for drift (check) or a sync that would drop an operation.
+/// Exit status for drift that fails under `--fail-on` (check) or a sync that would drop an
+/// operation.
 const DRIFT: u8 = 1;
 /// Exit status for usage, I/O, network and parse errors (clap uses 2 for usage errors too).
 const FAILURE: u8 = 2;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SpecCommand {
-    /// Compare the fragment with an upstream document: exit 0 when they match, 1 on drift (the
-    /// differences are listed, breaking first), 2 when a document cannot be read or parsed.
+    /// Compare the fragment with an upstream document and list the differences (breaking, then
+    /// additive, then notes): exit 0 when none fails under --fail-on, 1 when one does, 2 when a
+    /// document cannot be read or parsed. Notes (upstream's operationId, tags, ...) change
+    /// neither the wire nor the generated code and never fail.
     Check {
         #[command(flatten)]
         source: Source,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// The least serious kind of difference that fails the check.
+        #[arg(long, value_enum, default_value_t = FailOn::Additive)]
+        fail_on: FailOn,
     },
     /// Rewrite the fragment from an upstream document, keeping our descriptions, summaries and
     /// examples, and list what changed. Writes only when something changed.
@@ -55,15 +61,47 @@ impl Source {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
-    /// One line per difference, then a summary.
+    /// One line per difference (`<severity>: <difference>`), then a summary.
     Text,
-    /// One JSON object on stdout.
+    /// One JSON object on stdout: each difference with its severity, the count of each severity
+    /// (`breaking`, `additive`, `note`), `failOn` and whether the check `failed`.
     Json,
+}
+
+/// Which differences make `spec check` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Only breaking differences.
+    Breaking,
+    /// Breaking and additive ones: anything that reaches the wire or the generated code.
+    Additive,
+}
+
+impl FailOn {
+    fn fails(self, severity: Severity) -> bool {
+        match severity {
+            Severity::Note => false,
+            Severity::Additive => self == FailOn::Additive,
+            // Breaking, and any class added later: better a red job than an unseen change.
+            _ => true,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FailOn::Breaking => "breaking",
+            FailOn::Additive => "additive",
+        }
+    }
 }
 
 pub async fn run(cmd: SpecCommand) -> ExitCode {
     let result = match cmd {
-        SpecCommand::Check { source, format } => check(&source, format).await,
+        SpecCommand::Check {
+            source,
+            format,
+            fail_on,
+        } => check(&source, format, fail_on).await,
         SpecCommand::Sync { source } => sync(&source).await,
     };
     result.unwrap_or_else(|e| {
@@ -116,12 +154,35 @@ async fn load(source: &Source, builtin_allowed: bool) -> Result<Loaded, SpecErro
     })
 }
 
-fn counts(differences: &[Difference]) -> (usize, usize) {
-    let breaking = differences
-        .iter()
-        .filter(|d| d.severity == Severity::Breaking)
-        .count();
-    (breaking, differences.len() - breaking)
+/// How many differences of each severity.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    breaking: usize,
+    additive: usize,
+    note: usize,
+}
+
+impl Counts {
+    fn of(differences: &[Difference]) -> Self {
+        let count = |s: Severity| differences.iter().filter(|d| d.severity == s).count();
+        Counts {
+            breaking: count(Severity::Breaking),
+            additive: count(Severity::Additive),
+            note: count(Severity::Note),
+        }
+    }
+}
+
+/// `1 breaking, 0 additive, 2 notes`
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let notes = if self.note == 1 { "note" } else { "notes" };
+        write!(
+            f,
+            "{} breaking, {} additive, {} {notes}",
+            self.breaking, self.additive, self.note
+        )
+    }
 }
 
 fn print_lines(differences: &[Difference]) {
@@ -130,14 +191,12 @@ fn print_lines(differences: &[Difference]) {
     }
 }
 
-async fn check(source: &Source, format: Format) -> Result<ExitCode, SpecError> {
+async fn check(source: &Source, format: Format, fail_on: FailOn) -> Result<ExitCode, SpecError> {
     let loaded = load(source, true).await?;
     let fragment = &loaded.label;
-    let (breaking, additive) = counts(&loaded.differences);
-    // Structurally equal but not byte-equal: upstream added descriptions where we have none, or
-    // reordered keys. Not drift, but `sync` would rewrite the file.
-    let cosmetic = loaded.differences.is_empty()
-        && spec::to_json_text(&loaded.derived) != loaded.fragment_text;
+    let counts = Counts::of(&loaded.differences);
+    let failed = loaded.differences.iter().any(|d| fail_on.fails(d.severity));
+    let rewrite = spec::to_json_text(&loaded.derived) != loaded.fragment_text;
     match format {
         Format::Json => {
             let differences: Vec<Value> = loaded
@@ -153,9 +212,12 @@ async fn check(source: &Source, format: Format) -> Result<ExitCode, SpecError> {
                 "fragment": fragment,
                 "upstream": source.upstream,
                 "matches": loaded.differences.is_empty(),
-                "breaking": breaking,
-                "additive": additive,
-                "syncWouldRewrite": spec::to_json_text(&loaded.derived) != loaded.fragment_text,
+                "failOn": fail_on.name(),
+                "failed": failed,
+                "breaking": counts.breaking,
+                "additive": counts.additive,
+                "note": counts.note,
+                "syncWouldRewrite": rewrite,
                 "differences": differences,
             });
             println!(
@@ -172,26 +234,28 @@ async fn check(source: &Source, format: Format) -> Result<ExitCode, SpecError> {
                 "{fragment} matches {} ({operations} operations, no structural differences)",
                 source.upstream
             );
-            if cosmetic {
+            // Structurally equal but not byte-equal: upstream added descriptions where we have
+            // none, or reordered keys. Not drift, but `sync` would rewrite the file.
+            if rewrite {
                 println!(
-                    "note: `spec sync` would still rewrite the file (key order, or descriptions/examples upstream added where the fragment has none)"
+                    "`authing-otp spec sync` would still rewrite the file (key order, or \
+                     descriptions/examples upstream added where the fragment has none)"
                 );
             }
         }
         Format::Text => {
             print_lines(&loaded.differences);
+            let verdict = if failed { "fails" } else { "passes" };
             println!(
-                "{} difference(s) between {fragment} and {}: {breaking} breaking, {additive} additive; `authing-otp spec sync` updates the fragment",
+                "{} difference(s) between {fragment} and {}: {counts}; {verdict} with \
+                 --fail-on {}; `authing-otp spec sync` updates the fragment",
                 loaded.differences.len(),
                 source.upstream,
+                fail_on.name(),
             );
         }
     }
-    Ok(ExitCode::from(if loaded.differences.is_empty() {
-        0
-    } else {
-        DRIFT
-    }))
+    Ok(ExitCode::from(if failed { DRIFT } else { 0 }))
 }
 
 async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
@@ -208,7 +272,8 @@ async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
             eprintln!("  {op}");
         }
         eprintln!(
-            "remove them from x-authing-otp-derivation.operations in {fragment} if they are really gone"
+            "remove them from x-authing-otp-derivation.operations in {fragment} if they are \
+             really gone"
         );
         return Ok(ExitCode::from(DRIFT));
     }
@@ -222,16 +287,28 @@ async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
     }
     write_atomically(&source.fragment_path(), &text)?;
     print_lines(&loaded.differences);
-    let (breaking, additive) = counts(&loaded.differences);
+    let counts = Counts::of(&loaded.differences);
+    let upstream = &source.upstream;
     if loaded.differences.is_empty() {
         println!(
-            "updated {fragment} from {}: no structural change (key order, or descriptions/examples upstream added where the fragment had none)",
-            source.upstream
+            "updated {fragment} from {upstream}: no structural change (key order, or \
+             descriptions/examples upstream added where the fragment had none)"
+        );
+    } else if loaded
+        .differences
+        .iter()
+        .all(|d| !d.severity.reaches_client())
+    {
+        // Recorded in the fragment, but the generated client comes out the same.
+        println!(
+            "updated {fragment} from {upstream}: {} difference(s), {counts}; notes only, \
+             nothing on the wire or in the generated code changes",
+            loaded.differences.len()
         );
     } else {
         println!(
-            "updated {fragment} from {}: {} difference(s), {breaking} breaking, {additive} additive; rebuild to regenerate the client",
-            source.upstream,
+            "updated {fragment} from {upstream}: {} difference(s), {counts}; rebuild to \
+             regenerate the client",
             loaded.differences.len()
         );
     }

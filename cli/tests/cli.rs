@@ -32,7 +32,7 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authing-otp"));
     command.args(args);
     for (name, _) in std::env::vars() {
-        if name.starts_with("AUTHING_") {
+        if name.starts_with("AUTHING_") || name.starts_with("GENAUTH_") {
             command.env_remove(name);
         }
     }
@@ -427,4 +427,27 @@ async fn key_uris_import_canonical_secrets_and_verify_reads_them_back() {
         "{stderr}"
     );
     assert!(!stderr.contains("JBSWY3DPEHPK3PXP"), "{stderr}");
+}
+
+#[tokio::test]
+async fn quickstart_speaks_genauth_when_asked_in_both_auth_schemes() {
+    for auth in ["token", "signature"] {
+        let out = run(&["quickstart", "--brand", "genauth", "--auth", auth], &[]).await;
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{auth}: {stdout}{}",
+            text(&out.stderr)
+        );
+        // The emulator accepts only GenAuth's dialect: success proves the client spoke it.
+        assert!(
+            stdout.contains("accepting only genauth's dialect (x-genauth-* headers)"),
+            "{stdout}"
+        );
+        assert_eq!(
+            stdout.matches("(matches the import)").count(),
+            2,
+            "{stdout}"
+        );
+    }
 }

@@ -117,6 +117,12 @@ fn upstream() -> Value {
     })
 }
 
+/// The one difference an upstream renaming import-otp's operationId (to `...importOtpV2`) makes.
+const RENAMED_OPERATION_ID: &str = concat!(
+    r#"POST /api/v3/import-otp upstream operationId: "UsersManagementController_importOtp""#,
+    r#" -> "UsersManagementController_importOtpV2""#
+);
+
 fn schema<'a>(doc: &'a mut Value, name: &str) -> &'a mut Value {
     &mut doc["components"]["schemas"][name]
 }
@@ -210,6 +216,67 @@ fn a_new_enum_value_in_a_response_is_breaking() {
 }
 
 #[test]
+fn an_upstream_operation_id_rename_is_a_note() {
+    // The client's methods are named after the short operationIds; upstream's is only recorded.
+    let mut up = upstream();
+    up["paths"]["/api/v3/import-otp"]["post"]["operationId"] =
+        json!("UsersManagementController_importOtpV2");
+    let differences = spec::drift(&up, &fragment()).unwrap();
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    let d = &differences[0];
+    assert_eq!(d.severity, Severity::Note);
+    assert!(!d.severity.reaches_client());
+    assert_eq!(d.severity.to_string(), "note");
+    assert_eq!(serde_json::to_value(d.severity).unwrap(), "note");
+    assert_eq!(d.to_string(), RENAMED_OPERATION_ID);
+    // Upstream dropping the operationId altogether is a note too (sync removes the record).
+    up["paths"]["/api/v3/import-otp"]["post"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("operationId");
+    let differences = spec::drift(&up, &fragment()).unwrap();
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert_eq!(differences[0].severity, Severity::Note);
+    assert_eq!(
+        differences[0].change,
+        Change::Removed {
+            value: json!("UsersManagementController_importOtp")
+        }
+    );
+}
+
+#[test]
+fn tags_and_external_docs_are_notes_and_come_last() {
+    // Compared only when the derivation keeps them (the real one drops operation tags).
+    let doc = |tags: &[&str], docs: &str, max: u64| {
+        json!({"openapi": "3.0.0", "paths": {"/u": {"get": {
+            "operationId": "getUser",
+            "tags": tags,
+            "externalDocs": {"url": docs},
+            "responses": {"200": {"description": "", "content": {"application/json": {
+                "schema": {"type": "object", "xml": {"name": docs},
+                           "properties": {"a": {"type": "string", "maxLength": max}}}
+            }}}}
+        }}}})
+    };
+    let ours = doc(&["Users"], "https://a.example", 10);
+    let upstream = doc(&["管理用户"], "https://b.example", 20);
+    let lines: Vec<String> = spec::compare(&ours, &upstream)
+        .iter()
+        .map(|d| format!("{}: {d}", d.severity))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            r#"additive: GET /u response 200 property a maxLength: 10 -> 20"#,
+            r#"note: GET /u tags: ["Users"] -> ["管理用户"]"#,
+            r#"note: GET /u externalDocs url: "https://a.example" -> "https://b.example""#,
+            r#"note: GET /u response 200 xml name: "https://a.example" -> "https://b.example""#,
+        ]
+    );
+}
+
+#[test]
 fn a_schema_renamed_upstream_keeps_our_descriptions() {
     let mut up = upstream();
     rename_key(
@@ -299,22 +366,61 @@ mod command {
     }
 
     fn check(upstream: &Path, fragment: &Path) -> Run {
-        run(&[
-            "spec",
-            "check",
+        check_with(upstream, fragment, &[])
+    }
+
+    /// `spec check` with `extra` arguments (`--fail-on ...`, `--format ...`) first.
+    fn check_with(upstream: &Path, fragment: &Path, extra: &[&str]) -> Run {
+        let mut args = vec!["spec", "check"];
+        args.extend_from_slice(extra);
+        args.extend([
             "--upstream",
             upstream.to_str().unwrap(),
             "--fragment",
             fragment.to_str().unwrap(),
-        ])
+        ]);
+        run(&args)
     }
 
     /// Checks `up` against the real fragment (read only).
     fn check_doc(test: &str, up: &Value) -> Run {
+        check_doc_with(test, up, &[])
+    }
+
+    fn check_doc_with(test: &str, up: &Value, extra: &[&str]) -> Run {
         let dir = temp_dir(test);
-        let run = check(&write_json(&dir, "upstream.json", up), &fragment_path());
+        let run = check_with(
+            &write_json(&dir, "upstream.json", up),
+            &fragment_path(),
+            extra,
+        );
         let _ = fs::remove_dir_all(&dir);
         run
+    }
+
+    /// Upstream with one more `userIdType` value: an additive change.
+    fn with_new_enum_value() -> Value {
+        let mut up = upstream();
+        up["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"][1]["schema"]["enum"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("passkey"));
+        up
+    }
+
+    /// Upstream with `secret` retyped: a breaking change.
+    fn with_changed_type() -> Value {
+        let mut up = upstream();
+        schema(&mut up, "ImportOtpItemDataDto")["properties"]["secret"]["type"] = json!("number");
+        up
+    }
+
+    /// Upstream with the operationId of import-otp renamed, and nothing else: a note.
+    fn with_renamed_operation_id() -> Value {
+        let mut up = upstream();
+        up["paths"]["/api/v3/import-otp"]["post"]["operationId"] =
+            json!("UsersManagementController_importOtpV2");
+        up
     }
 
     /// Asserts drift and that exactly one difference line mentions `needle`; returns that line.
@@ -332,7 +438,11 @@ mod command {
     fn difference_lines(run: &Run) -> Vec<&str> {
         run.stdout
             .lines()
-            .filter(|l| l.starts_with("breaking: ") || l.starts_with("additive: "))
+            .filter(|l| {
+                ["breaking: ", "additive: ", "note: "]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
             .collect()
     }
 
@@ -448,17 +558,92 @@ mod command {
     }
 
     #[test]
-    fn operation_id_renamed_upstream() {
-        let mut up = upstream();
-        up["paths"]["/api/v3/import-otp"]["post"]["operationId"] =
-            json!("UsersManagementController_importOtpV2");
-        let run = check_doc("operation-id", &up);
-        let line = one_line(&run, "importOtpV2");
-        assert_eq!(
-            line,
-            r#"breaking: POST /api/v3/import-otp upstream operationId: "UsersManagementController_importOtp" -> "UsersManagementController_importOtpV2""#
-        );
-        assert_eq!(difference_lines(&run).len(), 1, "{}", run.stdout);
+    fn operation_id_renamed_upstream_is_a_note_and_exits_0() {
+        // Nothing on the wire or in the generated client changes: reported, never failing.
+        let dir = temp_dir("operation-id");
+        let path = write_json(&dir, "upstream.json", &with_renamed_operation_id());
+        let fragment = fragment_path();
+        for extra in [
+            &[][..],
+            &["--fail-on", "additive"],
+            &["--fail-on", "breaking"],
+        ] {
+            let run = check_with(&path, &fragment, extra);
+            assert_eq!(run.code, 0, "{extra:?}: {}{}", run.stdout, run.stderr);
+            assert_eq!(run.stderr, "");
+            let fail_on = extra.get(1).copied().unwrap_or("additive");
+            assert_eq!(
+                run.stdout,
+                format!(
+                    "note: POST /api/v3/import-otp upstream operationId: \
+                     \"UsersManagementController_importOtp\" -> \
+                     \"UsersManagementController_importOtpV2\"\n\
+                     1 difference(s) between {} and {}: 0 breaking, 0 additive, 1 note; \
+                     passes with --fail-on {fail_on}; `authing-otp spec sync` updates the \
+                     fragment\n",
+                    fragment.display(),
+                    path.display(),
+                )
+            );
+            assert_eq!(difference_lines(&run).len(), 1, "{}", run.stdout);
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_additive_change_fails_by_default_and_passes_with_fail_on_breaking() {
+        let up = with_new_enum_value();
+        for (extra, code) in [
+            (&[][..], 1),
+            (&["--fail-on", "additive"], 1),
+            (&["--fail-on", "breaking"], 0),
+        ] {
+            let run = check_doc_with("fail-on-additive", &up, extra);
+            assert_eq!(run.code, code, "{extra:?}: {}{}", run.stdout, run.stderr);
+            assert_eq!(
+                difference_lines(&run),
+                [concat!(
+                    "additive: GET /api/v3/get-otp-secret-by-user ",
+                    r#"param userIdType enum: + "passkey""#
+                )],
+            );
+            let verdict = if code == 0 { "passes" } else { "fails" };
+            let fail_on = extra.get(1).copied().unwrap_or("additive");
+            let summary = run.stdout.lines().last().unwrap();
+            assert!(
+                summary.contains(&format!(
+                    ": 0 breaking, 1 additive, 0 notes; {verdict} with --fail-on {fail_on};"
+                )),
+                "{summary}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_breaking_change_fails_under_both() {
+        let up = with_changed_type();
+        for extra in [
+            &[][..],
+            &["--fail-on", "additive"],
+            &["--fail-on", "breaking"],
+        ] {
+            let run = check_doc_with("fail-on-breaking", &up, extra);
+            assert_eq!(run.code, 1, "{extra:?}: {}{}", run.stdout, run.stderr);
+            assert_eq!(difference_lines(&run).len(), 1, "{}", run.stdout);
+            assert!(
+                run.stdout
+                    .contains(": 1 breaking, 0 additive, 0 notes; fails with"),
+                "{}",
+                run.stdout
+            );
+        }
+    }
+
+    #[test]
+    fn fail_on_rejects_other_values() {
+        let run = check_doc_with("fail-on-note", &upstream(), &["--fail-on", "note"]);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("--fail-on"), "{}", run.stderr);
     }
 
     #[test]
@@ -543,11 +728,7 @@ mod command {
     #[test]
     fn json_format_parses() {
         let dir = temp_dir("json-format");
-        let mut up = upstream();
-        up["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"][1]["schema"]["enum"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("passkey"));
+        let mut up = with_new_enum_value();
         schema(&mut up, "ImportOtpItemDataDto")["properties"]["secret"]["type"] = json!("number");
         let path = write_json(&dir, "upstream.json", &up);
         let run = run(&[
@@ -563,9 +744,15 @@ mod command {
         assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
         let report: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
         assert_eq!(report["matches"], false);
+        assert_eq!(report["failOn"], "additive");
+        assert_eq!(report["failed"], true);
         assert_eq!(
-            (report["breaking"].as_u64(), report["additive"].as_u64()),
-            (Some(1), Some(1))
+            (
+                report["breaking"].as_u64(),
+                report["additive"].as_u64(),
+                report["note"].as_u64()
+            ),
+            (Some(1), Some(1), Some(0))
         );
         let differences = report["differences"].as_array().unwrap();
         assert_eq!(differences[0]["severity"], "breaking");
@@ -580,6 +767,115 @@ mod command {
         assert_eq!(
             differences[1]["change"],
             json!({"kind": "added", "value": "passkey"})
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn json_format_reports_severities_counts_and_the_verdict() {
+        let mut up = with_renamed_operation_id();
+        up["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"][1]["schema"]["enum"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("passkey"));
+        for (fail_on, failed, code) in [("breaking", false, 0), ("additive", true, 1)] {
+            let run = check_doc_with(
+                "json-severities",
+                &up,
+                &["--format", "json", "--fail-on", fail_on],
+            );
+            assert_eq!(run.code, code, "{}{}", run.stdout, run.stderr);
+            let report: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+            assert_eq!(report["matches"], false);
+            assert_eq!(report["failOn"], fail_on);
+            assert_eq!(report["failed"], failed);
+            assert_eq!(report["syncWouldRewrite"], true);
+            assert_eq!(
+                [&report["breaking"], &report["additive"], &report["note"]],
+                [&json!(0), &json!(1), &json!(1)]
+            );
+            let differences = report["differences"].as_array().unwrap();
+            let severities: Vec<&str> = differences
+                .iter()
+                .map(|d| d["severity"].as_str().unwrap())
+                .collect();
+            assert_eq!(severities, ["additive", "note"]);
+            assert_eq!(
+                differences[1],
+                json!({
+                    "severity": "note",
+                    "location": "POST /api/v3/import-otp upstream operationId",
+                    "change": {
+                        "kind": "changed",
+                        "from": "UsersManagementController_importOtp",
+                        "to": "UsersManagementController_importOtpV2"
+                    },
+                    "line": "POST /api/v3/import-otp upstream operationId: \
+                             \"UsersManagementController_importOtp\" -> \
+                             \"UsersManagementController_importOtpV2\""
+                })
+            );
+        }
+        // Nothing at all: nothing failed either.
+        let run = check_doc_with("json-clean", &upstream(), &["--format", "json"]);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        let report: Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+        assert_eq!(
+            (&report["matches"], &report["failed"], &report["note"]),
+            (&json!(true), &json!(false), &json!(0))
+        );
+    }
+
+    #[test]
+    fn sync_records_a_note_only_change() {
+        let real_before = fragment_text();
+        let dir = temp_dir("sync-note");
+        let copy = dir.join("authing-otp.json");
+        fs::write(&copy, &real_before).unwrap();
+        let upstream_path = write_json(&dir, "upstream.json", &with_renamed_operation_id());
+        let (up_arg, frag_arg) = (upstream_path.to_str().unwrap(), copy.to_str().unwrap());
+
+        let first = run(&["spec", "sync", "--upstream", up_arg, "--fragment", frag_arg]);
+        assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+        assert_eq!(
+            difference_lines(&first),
+            [format!("note: {RENAMED_OPERATION_ID}")]
+        );
+        assert!(
+            first.stdout.contains(&format!(
+                "updated {frag_arg} from {up_arg}: 1 difference(s), 0 breaking, 0 additive, \
+                 1 note; notes only, nothing on the wire or in the generated code changes"
+            )),
+            "{}",
+            first.stdout
+        );
+        // Written: the record, and nothing else.
+        let synced = fs::read_to_string(&copy).unwrap();
+        assert_eq!(
+            synced,
+            real_before.replace(
+                r#""upstreamOperationId": "UsersManagementController_importOtp""#,
+                r#""upstreamOperationId": "UsersManagementController_importOtpV2""#
+            )
+        );
+        assert_ne!(synced, real_before);
+
+        let after = check(&upstream_path, &copy);
+        assert_eq!(after.code, 0, "{}{}", after.stdout, after.stderr);
+        assert!(after.stdout.contains(" matches "), "{}", after.stdout);
+        assert_eq!(difference_lines(&after).len(), 0, "{}", after.stdout);
+
+        let second = run(&["spec", "sync", "--upstream", up_arg, "--fragment", frag_arg]);
+        assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+        assert!(
+            second.stdout.contains("nothing written"),
+            "{}",
+            second.stdout
+        );
+        assert_eq!(
+            fragment_text(),
+            real_before,
+            "the real fragment must not change"
         );
         let _ = fs::remove_dir_all(&dir);
     }
@@ -624,7 +920,13 @@ mod command {
             "{}",
             first.stdout
         );
-        assert!(first.stdout.contains("importOtpV2"), "{}", first.stdout);
+        assert!(
+            first
+                .stdout
+                .contains("note: POST /api/v3/import-otp upstream operationId: "),
+            "{}",
+            first.stdout
+        );
 
         let synced_text = fs::read_to_string(&copy).unwrap();
         let synced: Value = serde_json::from_str(&synced_text).unwrap();

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use authing_otp::Brand;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, Method};
@@ -17,9 +18,6 @@ use serde_json::json;
 
 use super::codes;
 use super::server::Shared;
-
-/// The `x-authing-userpool-id` header.
-pub(crate) const USERPOOL_HEADER: &str = "x-authing-userpool-id";
 
 /// Tokens are forgotten this long after they expire (an older token reads as unknown).
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
@@ -60,6 +58,8 @@ pub(crate) enum AuthFailure {
     ClockSkew,
     /// The nonce was used before.
     NonceReused,
+    /// The request speaks a brand's dialect this emulator was told not to accept.
+    DialectNotAccepted,
 }
 
 impl AuthFailure {
@@ -78,16 +78,16 @@ impl AuthFailure {
             Self::ExpiredToken => (codes::TOKEN_EXPIRED, "access token expired"),
             Self::MissingUserPool => (
                 codes::MISSING_USERPOOL,
-                "x-authing-userpool-id header is required",
+                "x-authing-userpool-id (or x-genauth-userpool-id) header is required",
             ),
             Self::UserPoolMismatch => (
                 codes::USERPOOL_MISMATCH,
-                "x-authing-userpool-id does not match the user pool of the access token",
+                "the user pool header does not match the user pool of the access token",
             ),
             Self::SignatureHeaderMissing => (
                 codes::SIGNATURE_HEADER_MISSING,
-                "signed requests need date, x-authing-signature-nonce, x-authing-signature-method \
-                 and x-authing-signature-version",
+                "signed requests need date and the x-authing-signature-nonce, -method and \
+                 -version headers (x-genauth-* when signed with GenAuth)",
             ),
             Self::UnknownAccessKey => (codes::UNKNOWN_ACCESS_KEY, "unknown access key id"),
             Self::SignatureMethodUnsupported => (
@@ -100,13 +100,18 @@ impl AuthFailure {
             ),
             Self::SignatureMalformed => (
                 codes::SIGNATURE_MALFORMED,
-                "expected authorization: authing <accessKeyId>:<signature> and an HTTP date",
+                "expected authorization: authing (or GenAuth) <accessKeyId>:<signature> and an \
+                 HTTP date",
             ),
             Self::ClockSkew => (
                 codes::CLOCK_SKEW,
                 "the date header is too far from the server's clock",
             ),
             Self::NonceReused => (codes::NONCE_REUSED, "the signature nonce was already used"),
+            Self::DialectNotAccepted => (
+                codes::DIALECT_NOT_ACCEPTED,
+                "this server accepts only one brand's headers, and the request uses the other's",
+            ),
         }
     }
 }
@@ -140,21 +145,39 @@ pub(crate) fn authenticate(
     if header.is_empty() {
         return Err(AuthFailure::MissingAuthorization);
     }
+    // With one brand accepted, any header of the other's dialect is refused: a test can prove
+    // which dialect its client speaks.
+    let accepted = shared.knobs().only_brand;
+    if let Some(only) = accepted {
+        let foreign = Brand::ALL.into_iter().find(|b| *b != only);
+        if foreign.is_some_and(|other| {
+            request
+                .headers
+                .keys()
+                .any(|name| name.as_str().starts_with(other.header_prefix()))
+        }) {
+            return Err(AuthFailure::DialectNotAccepted);
+        }
+    }
     match header.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
             verify_bearer(shared, request, rest.trim())
         }
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("authing") => {
-            verify_signature(shared, request, rest.trim())
-        }
-        Some(_) => Err(AuthFailure::UnsupportedScheme),
+        Some((scheme, rest)) => match Brand::from_signature_scheme(scheme) {
+            Some(brand) if accepted.is_none_or(|only| only == brand) => {
+                verify_signature(shared, request, rest.trim(), brand)
+            }
+            Some(_) => Err(AuthFailure::DialectNotAccepted),
+            None => Err(AuthFailure::UnsupportedScheme),
+        },
         // The Java SDK sends the token without a scheme.
         None => verify_bearer(shared, request, header),
     }
 }
 
 /// Management-token authentication: the token must be one this emulator issued and has not
-/// expired, and `x-authing-userpool-id` must name the token's pool.
+/// expired, and `x-authing-userpool-id` (or `x-genauth-userpool-id`) must name the token's
+/// pool.
 fn verify_bearer(
     shared: &Shared,
     request: &RequestView<'_>,
@@ -172,6 +195,7 @@ fn verify_signature(
     shared: &Shared,
     request: &RequestView<'_>,
     credential: &str,
+    brand: Brand,
 ) -> Result<Principal, AuthFailure> {
     use authing_otp::signing;
 
@@ -187,9 +211,11 @@ fn verify_signature(
             .filter(|v| !v.is_empty())
             .ok_or(AuthFailure::SignatureHeaderMissing)
     };
-    let (date, nonce) = (header("date")?, header("x-authing-signature-nonce")?);
-    if header("x-authing-signature-method")? != signing::SIGNATURE_METHOD
-        || header("x-authing-signature-version")? != signing::SIGNATURE_VERSION
+    let prefix = brand.header_prefix();
+    let named = |suffix: &str| header(&format!("{prefix}{suffix}"));
+    let (date, nonce) = (header("date")?, named("signature-nonce")?);
+    if named("signature-method")? != signing::SIGNATURE_METHOD
+        || named("signature-version")? != signing::SIGNATURE_VERSION
     {
         return Err(AuthFailure::SignatureMethodUnsupported);
     }
@@ -211,7 +237,8 @@ fn verify_signature(
     } else {
         signing::params_from_json_body(request.body)
     };
-    let string_to_sign = signing::string_to_sign(
+    let string_to_sign = signing::string_to_sign_for(
+        brand,
         request.method.as_str(),
         request.path,
         request
@@ -267,8 +294,9 @@ impl Nonces {
 }
 
 fn require_userpool(headers: &HeaderMap, principal: &Principal) -> Result<(), AuthFailure> {
-    let pool = headers
-        .get(USERPOOL_HEADER)
+    let pool = Brand::ALL
+        .into_iter()
+        .find_map(|brand| headers.get(format!("{}userpool-id", brand.header_prefix())))
         .map(|v| v.to_str().unwrap_or_default().trim())
         .filter(|v| !v.is_empty())
         .ok_or(AuthFailure::MissingUserPool)?;

@@ -278,6 +278,9 @@ pub mod codes {
     /// An importOtp `list` has more items than [`EmulatorBuilder::max_list`](
     /// crate::EmulatorBuilder::max_list) allows (statusCode 413, with HTTP 413).
     pub const LIST_TOO_LARGE: u32 = 41301;
+    /// The request speaks the dialect of a brand the emulator was told not to accept
+    /// ([`EmulatorBuilder::only_brand`](crate::EmulatorBuilder::only_brand)) (statusCode 401).
+    pub const DIALECT_NOT_ACCEPTED: u32 = 40106;
 }
 
 /// An operation the emulator serves.
@@ -520,6 +523,7 @@ pub struct EmulatorBuilder {
     user_files: Vec<PathBuf>,
     rate_limit: u32,
     max_list: Option<usize>,
+    only_brand: Option<authing_otp::Brand>,
 }
 
 impl Default for EmulatorBuilder {
@@ -537,6 +541,7 @@ impl Default for EmulatorBuilder {
             user_files: Vec::new(),
             rate_limit: 0,
             max_list: None,
+            only_brand: None,
         }
     }
 }
@@ -640,6 +645,22 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Accepts only `brand`'s dialect. By default both are: `x-authing-*` headers and
+    /// `authorization: authing …` signatures as Authing's SDKs send them, `x-genauth-*` and
+    /// `GenAuth …` as GenAuth's do. With one brand, a request carrying any header of the
+    /// other's dialect, or signed in it, is refused with [`codes::DIALECT_NOT_ACCEPTED`]: a test
+    /// can prove which dialect its client speaks.
+    ///
+    /// ```
+    /// use authing_otp::Brand;
+    /// let builder = authing_otp_emulator::Emulator::builder().only_brand(Brand::GenAuth);
+    /// # drop(builder);
+    /// ```
+    pub fn only_brand(mut self, brand: authing_otp::Brand) -> Self {
+        self.only_brand = Some(brand);
+        self
+    }
+
     /// Checks the users, reads the [`seed_users_from`](Self::seed_users_from) files, binds the
     /// address and starts serving on the current tokio runtime.
     ///
@@ -696,6 +717,7 @@ impl EmulatorBuilder {
                 unauthorized_style: self.unauthorized_style,
                 max_clock_skew: self.max_clock_skew,
                 max_list: self.max_list,
+                only_brand: self.only_brand,
             }),
             rate: Mutex::new(RateLimiter::new(self.rate_limit)),
             directory: Mutex::new(directory),

@@ -83,6 +83,8 @@ pub(crate) struct Knobs {
     pub(crate) max_clock_skew: Duration,
     /// The most items an importOtp `list` may have.
     pub(crate) max_list: Option<usize>,
+    /// The one brand whose dialect is accepted; both when `None`.
+    pub(crate) only_brand: Option<authing_otp::Brand>,
 }
 
 /// The rate limit: a sliding one-second window of the requests served.

@@ -8,10 +8,11 @@ use super::derive::{DERIVATION, Derivation, operation};
 use super::walk::{self, Ctx};
 use super::{Change, Difference, Severity};
 
-use Severity::{Additive, Breaking};
+use Severity::{Additive, Breaking, Note};
 
 /// Compares the current fragment with one derived from upstream, ignoring descriptions,
-/// summaries, examples, `info` and key order. Breaking differences come first.
+/// summaries, examples, `info` and key order. Breaking differences come first, then additive
+/// ones, then notes (differences that change neither the wire nor the generated code).
 ///
 /// ```
 /// use authing_otp_cli::spec::{compare, Severity};
@@ -265,21 +266,13 @@ impl Differ<'_> {
                 entry["method"].as_str().unwrap_or_default().to_uppercase(),
                 entry["path"].as_str().unwrap_or_default()
             );
-            match (
+            // The client is generated from the short operationIds; upstream's is a record only.
+            self.generic(
+                &format!("{label} upstream operationId"),
                 entry.get("upstreamOperationId"),
                 other.get("upstreamOperationId"),
-            ) {
-                (Some(a), Some(b)) if a != b => {
-                    self.changed(Breaking, format!("{label} upstream operationId"), a, b)
-                }
-                (None, Some(b)) => self.push(
-                    Additive,
-                    format!("{label} upstream operationId"),
-                    Change::Added { value: b.clone() },
-                    None,
-                ),
-                _ => {}
-            }
+                [Note; 3],
+            );
         }
     }
 
@@ -359,6 +352,8 @@ impl Differ<'_> {
                 "requestBody" => self.request_body(label, a, b),
                 "responses" => self.responses(label, a, b),
                 "security" => self.generic(&format!("{label} security"), a, b, [Breaking; 3]),
+                // progenitor merges tags (its default style) and reads no externalDocs.
+                "tags" | "externalDocs" => self.generic(&format!("{label} {key}"), a, b, [Note; 3]),
                 _ => self.generic(&format!("{label} {key}"), a, b, [Additive; 3]),
             }
         }
@@ -785,11 +780,13 @@ impl Differ<'_> {
                     let severity = if dir.input() { Breaking } else { Additive };
                     self.generic(&kloc, a, b, [severity; 3]);
                 }
-                "deprecated" | "readOnly" | "writeOnly" | "title" | "externalDocs" | "xml" => {
+                "deprecated" | "readOnly" | "writeOnly" | "title" => {
                     self.generic(&kloc, a, b, [Additive; 3]);
                 }
+                // Neither typify nor progenitor reads these (and the client speaks JSON only).
+                "externalDocs" | "xml" => self.generic(&kloc, a, b, [Note; 3]),
                 k if k.starts_with("x-") => self.generic(&kloc, a, b, [Additive; 3]),
-                // Constraints (`maxItems`, `pattern`, ...): tighter input is rejected by the server.
+                // Constraints (`maxItems`, `pattern`, ...): the server rejects tighter input.
                 _ => {
                     let severity = if dir.input() { Breaking } else { Additive };
                     self.generic(&kloc, a, b, [severity, Additive, severity]);

@@ -24,34 +24,57 @@
 //! does not move ours. Where our fragment has a `description`, `summary` or `example` at the same
 //! place (parameters matched by name and location, other arrays by index), ours wins; where it
 //! has none, upstream's is taken. Each `operations` entry records upstream's operationId as
-//! `upstreamOperationId`, so a rename upstream shows up as drift.
+//! `upstreamOperationId`, so a rename upstream is reported (as a note) and recorded by a sync.
 //!
 //! # How differences are classified
 //!
-//! [`compare`] ignores descriptions, summaries, examples, `info` and key order. A change is
-//! [`Severity::Breaking`] when code built from the current fragment could stop working against
-//! the server, or stop compiling after a sync; otherwise it is [`Severity::Additive`]. Whether a
-//! schema is input (reached from parameters or a request body) or output (reached from a
-//! response) decides the direction-dependent rows; a schema used both ways takes the stricter.
+//! [`compare`] ignores descriptions, summaries, examples, `info` and key order. Every other
+//! difference gets one of three [`Severity`]s:
+//!
+//! - [`Severity::Breaking`]: code built from the current fragment could stop working against the
+//!   server, or stop compiling after a sync.
+//! - [`Severity::Additive`]: a compatible change to what goes on the wire or to the generated
+//!   types: something new, or something relaxed.
+//! - [`Severity::Note`]: nothing on the wire or in the generated code changes, but the fragment
+//!   records it, so `spec sync` rewrites the file. `spec check` lists notes and never fails on
+//!   them; `--fail-on additive` (the default) fails on breaking and additive differences,
+//!   `--fail-on breaking` on breaking ones only.
+//!
+//! Whether a schema is input (reached from parameters or a request body) or output (reached from
+//! a response) decides the direction-dependent rows; a schema used both ways takes the stricter.
 //!
 //! | change | input | output |
 //! |---|---|---|
-//! | operation (method + path) gone, operationId or upstream operationId changed | breaking | breaking |
+//! | operation (method + path) gone, or its (short) operationId changed | breaking | breaking |
 //! | schema, property or parameter removed or renamed | breaking | breaking |
-//! | `type`, `format`, `$ref` target, `security`, `enum` added or dropped as a whole | breaking | breaking |
+//! | `type`, `format`, `$ref` target or `security` changed | breaking | breaking |
+//! | `enum` added or dropped as a whole | breaking | breaking |
 //! | response code or media type removed | breaking | breaking |
 //! | new property or parameter | breaking if required, else additive | additive |
 //! | existing property or parameter becomes required | breaking | additive |
 //! | property becomes optional | additive | breaking |
-//! | enum value added | additive | breaking (generated enums are closed: decoding the new value fails) |
+//! | enum value added | additive | breaking (1) |
 //! | enum value removed | breaking | additive |
 //! | becomes `nullable` | additive | breaking |
 //! | stops being `nullable` | breaking | additive |
-//! | `default` changed | breaking (omitting the field now means something else) | additive |
+//! | `default` changed | breaking (2) | additive |
 //! | other keyword (`maxItems`, `pattern`, ...) added or changed | breaking | additive |
 //! | other keyword removed | additive | additive |
 //! | `allOf: [{$ref}]` wrapping added or removed around the same target | additive | additive |
-//! | new response code or media type, `deprecated`, `servers`, `openapi` version | additive | additive |
+//! | new response code or media type | additive | additive |
+//! | `deprecated`, `servers`, `openapi` version | additive | additive |
+//! | upstream's operationId (`upstreamOperationId`) changed, added or removed | note | note |
+//! | operation `tags` or `externalDocs`; schema `externalDocs` or `xml` | note | note |
+//!
+//! (1) Generated enums are closed: decoding the new value fails. (2) Omitting the field now means
+//! something else.
+//!
+//! Notes cover what the fragment records but the generator does not read: the client's methods
+//! are named after the short operationIds, so upstream's own operationId is bookkeeping;
+//! progenitor merges all tags into one `Client` (its default tag style, which `build.rs` keeps),
+//! reads no `externalDocs`, and speaks JSON only, so `xml` is never used. (The derivation drops
+//! `tags` from operations anyway, so tag notes only appear if `dropOperationFields` stops
+//! listing them.)
 //!
 //! Renames are recognised rather than shown as a removal plus an addition: a schema is renamed
 //! when the same place refers to `A` in the fragment and to `B` upstream, `A` no longer exists
@@ -101,7 +124,7 @@ pub fn drift(upstream: &Value, fragment: &Value) -> Result<Vec<Difference>, Spec
 /// `GET /api/v3/get-otp-secret-by-user param userIdType enum: + "passkey"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Difference {
-    /// Whether code built from the current fragment is affected.
+    /// Whether code built from the current fragment is affected, or only the fragment's records.
     pub severity: Severity,
     /// Where, readable: `POST /api/v3/import-otp request body`, `schema X property y type`.
     pub location: String,
@@ -113,13 +136,38 @@ pub struct Difference {
 }
 
 /// How much a [`Difference`] matters; see the module documentation for the rules.
+///
+/// Ordered from most to least serious (`Breaking < Additive < Note`), which is the order
+/// [`compare`] lists differences in. More classes may be added: match with a wildcard arm, or use
+/// [`Severity::reaches_client`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Severity {
     /// Code built from the current fragment may fail against the server or after a sync.
     Breaking,
-    /// Compatible: something new, or something relaxed.
+    /// Compatible: something new, or something relaxed, on the wire or in the generated types.
     Additive,
+    /// Nothing on the wire or in the generated code changes (upstream's operationId, tags, ...);
+    /// the fragment records it, so `spec sync` still rewrites the file.
+    Note,
+}
+
+impl Severity {
+    /// Whether the difference changes what goes on the wire or the generated code: true for
+    /// [`Breaking`](Severity::Breaking) and [`Additive`](Severity::Additive), false for a
+    /// [`Note`](Severity::Note).
+    ///
+    /// ```
+    /// use authing_otp_cli::spec::Severity;
+    ///
+    /// assert!(Severity::Additive.reaches_client());
+    /// assert!(!Severity::Note.reaches_client());
+    /// assert_eq!(Severity::Note.to_string(), "note");
+    /// ```
+    pub fn reaches_client(self) -> bool {
+        self != Severity::Note
+    }
 }
 
 /// A change at one location, from the fragment's side (`from`) to upstream's (`to`).
@@ -150,13 +198,14 @@ impl fmt::Display for Severity {
         f.write_str(match self {
             Severity::Breaking => "breaking",
             Severity::Additive => "additive",
+            Severity::Note => "note",
         })
     }
 }
 
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Values are written as compact JSON so that strings keep their quotes: "string" -> "number".
+        // Values are written as compact JSON so strings keep their quotes: "string" -> "number".
         match self {
             Change::Added { value } => write!(f, "+ {value}"),
             Change::Removed { value } => write!(f, "- {value}"),
