@@ -295,7 +295,7 @@ impl TokenSource {
             Some(pool) => pool.clone(),
             None => scoped_userpool_id(&token).ok_or_else(|| Error::Token {
                 reason: "the token carries no readable scoped_userpool_id claim and no user pool \
-                         id was configured (set AUTHING_USERPOOL_ID)"
+                         id was configured (set AUTHING_USERPOOL_ID or GENAUTH_USERPOOL_ID)"
                     .into(),
                 source: None,
             })?,

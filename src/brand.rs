@@ -124,6 +124,30 @@ impl Brand {
         }
     }
 
+    /// The brand whose own API host this is (`*.genauth.ai` or `*.authing.cn`), or `None` for
+    /// any other host (a private deployment, the emulator).
+    ///
+    /// ```
+    /// use authing_otp::Brand;
+    /// assert_eq!(Brand::owns_host("https://api.authing.cn"), Some(Brand::Authing));
+    /// assert_eq!(Brand::owns_host("https://eu.genauth.ai"), Some(Brand::GenAuth));
+    /// assert_eq!(Brand::owns_host("http://127.0.0.1:8080"), None);
+    /// ```
+    pub fn owns_host(host: &str) -> Option<Brand> {
+        let name = reqwest::Url::parse(host)
+            .ok()?
+            .host_str()?
+            .to_ascii_lowercase();
+        let under = |domain: &str| name == domain || name.ends_with(&format!(".{domain}"));
+        if under("genauth.ai") {
+            Some(Brand::GenAuth)
+        } else if under("authing.cn") {
+            Some(Brand::Authing)
+        } else {
+            None
+        }
+    }
+
     /// The brand whose `authorization` scheme this is (`authing` or `GenAuth`, any case).
     pub fn from_signature_scheme(scheme: &str) -> Option<Brand> {
         Brand::ALL

@@ -157,6 +157,20 @@ impl ManagementClientBuilder {
     pub fn access_key(mut self, id: impl Into<String>, secret: impl Into<SecretString>) -> Self {
         self.access_key_id = Some(id.into());
         self.access_key_secret = Some(secret.into());
+        // Credentials given here, not by GENAUTH_* variables, say nothing of the brand.
+        self.env_brand = None;
+        self
+    }
+
+    /// The access key id alone (the secret from elsewhere, say the environment).
+    pub fn access_key_id(mut self, id: impl Into<String>) -> Self {
+        self.access_key_id = Some(id.into());
+        self
+    }
+
+    /// The access key secret alone (the id from elsewhere, say the environment).
+    pub fn access_key_secret(mut self, secret: impl Into<SecretString>) -> Self {
+        self.access_key_secret = Some(secret.into());
         self
     }
 
@@ -167,21 +181,21 @@ impl ManagementClientBuilder {
         self
     }
 
-    /// The user pool id sent as `x-authing-userpool-id` in token mode. Without it, the token's
-    /// `scoped_userpool_id` claim is used.
+    /// The user pool id sent as `x-authing-userpool-id` (`x-genauth-userpool-id` for GenAuth)
+    /// in token mode. Without it, the token's `scoped_userpool_id` claim is used.
     pub fn user_pool_id(mut self, id: impl Into<String>) -> Self {
         self.user_pool_id = Some(id.into());
         self
     }
 
-    /// The language of the API's messages. Unset, no `x-authing-lang` is sent and the server
-    /// answers in its default, Chinese.
+    /// The language of the API's messages. Unset, no `x-authing-lang` (`x-genauth-lang`) is
+    /// sent and the server answers in its default, Chinese.
     pub fn lang(mut self, lang: Lang) -> Self {
         self.lang = Some(lang);
         self
     }
 
-    /// A tenant id, sent as `x-authing-app-tenant-id`.
+    /// A tenant id, sent as `x-authing-app-tenant-id` (`x-genauth-app-tenant-id` for GenAuth).
     pub fn tenant_id(mut self, id: impl Into<String>) -> Self {
         self.tenant_id = Some(id.into());
         self
@@ -263,8 +277,11 @@ impl ManagementClientBuilder {
 
     /// Reads `AUTHING_ACCESS_KEY_ID`, `AUTHING_ACCESS_KEY_SECRET`, `AUTHING_HOST`,
     /// `AUTHING_USERPOOL_ID`, `AUTHING_LANG`, `AUTHING_TENANT_ID`, `AUTHING_AUTH` (`token` or
-    /// `signature`), `AUTHING_MAX_ATTEMPTS` and `AUTHING_RPS`; unset or empty variables leave the
-    /// setting as it was. Only these variables are read, so a variable elsewhere in the
+    /// `signature`), `AUTHING_MAX_ATTEMPTS`, `AUTHING_RPS` and `AUTHING_BRAND`, and their
+    /// `GENAUTH_*` twins: `AUTHING_*` first, unless the brand named (by a `*_BRAND` variable or
+    /// the builder) is GenAuth or the settings are given only as `GENAUTH_*`; the key pair is
+    /// taken from one brand's variables when that brand has both. Unset or empty variables
+    /// leave the setting as it was. Only these variables are read, so a variable elsewhere in the
     /// environment that is not Unicode does no harm; one of these that is not is an error.
     pub fn with_env(self) -> Result<Self, Error> {
         self.with_vars(|name| std::env::var_os(name))
@@ -280,13 +297,28 @@ impl ManagementClientBuilder {
                     .map_err(|_| Error::Config(format!("{name} is not valid Unicode"))),
             }
         };
-        // The brand named in the environment decides which twin wins; unnamed, `AUTHING_*`
+        // The brand named in the environment (or on the builder) decides which twin wins;
+        // unnamed, the settings given only as `GENAUTH_*` decide for GenAuth; else `AUTHING_*`
         // comes first and `GENAUTH_*` fills the gaps.
         let named = match (raw("AUTHING_BRAND")?, raw("GENAUTH_BRAND")?) {
-            (Some(b), _) | (None, Some(b)) => Some(b.parse::<Brand>()?),
+            (Some(a), Some(g)) if !a.eq_ignore_ascii_case(&g) => {
+                return Err(Error::Config(format!(
+                    "AUTHING_BRAND ({a}) and GENAUTH_BRAND ({g}) disagree"
+                )));
+            }
+            (Some(b), _) => Some(b.parse::<Brand>().map_err(|e| in_var("AUTHING_BRAND", e))?),
+            (None, Some(b)) => Some(b.parse::<Brand>().map_err(|e| in_var("GENAUTH_BRAND", e))?),
             (None, None) => None,
         };
-        let order = match named {
+        const WHERE: [&str; 4] = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "HOST", "USERPOOL_ID"];
+        let mut authing_given = false;
+        let mut genauth_given = false;
+        for setting in WHERE {
+            authing_given |= raw(&format!("AUTHING_{setting}"))?.is_some();
+            genauth_given |= raw(&format!("GENAUTH_{setting}"))?.is_some();
+        }
+        let hint = (genauth_given && !authing_given).then_some(Brand::GenAuth);
+        let order = match named.or(self.brand).or(hint) {
             Some(Brand::GenAuth) => [Brand::GenAuth, Brand::Authing],
             _ => [Brand::Authing, Brand::GenAuth],
         };
@@ -303,24 +335,29 @@ impl ManagementClientBuilder {
         if named.is_some() {
             self.brand = named;
         }
-        // Credentials given only as GENAUTH_* mean GenAuth, unless a brand is named.
-        let only_genauth = ["ACCESS_KEY_ID", "ACCESS_KEY_SECRET"].iter().try_fold(
-            (false, false),
-            |(authing, genauth), setting| -> Result<(bool, bool), Error> {
-                Ok((
-                    authing || raw(&format!("AUTHING_{setting}"))?.is_some(),
-                    genauth || raw(&format!("GENAUTH_{setting}"))?.is_some(),
-                ))
-            },
-        )?;
-        if only_genauth == (false, true) {
-            self.env_brand = Some(Brand::GenAuth);
+        if hint.is_some() {
+            self.env_brand = hint;
         }
-        if let Some((id, _)) = var("ACCESS_KEY_ID")? {
-            self.access_key_id = Some(id);
-        }
-        if let Some((secret, _)) = var("ACCESS_KEY_SECRET")? {
-            self.access_key_secret = Some(secret.into());
+        // The key pair comes from one brand's variables when that brand has both, so that an id
+        // and a secret of different pools are never sent together.
+        let pair = order.into_iter().find_map(|brand| {
+            let id = raw(&format!("{}ACCESS_KEY_ID", brand.env_prefix())).ok()??;
+            let secret = raw(&format!("{}ACCESS_KEY_SECRET", brand.env_prefix())).ok()??;
+            Some((id, secret))
+        });
+        match pair {
+            Some((id, secret)) => {
+                self.access_key_id = Some(id);
+                self.access_key_secret = Some(secret.into());
+            }
+            None => {
+                if let Some((id, _)) = var("ACCESS_KEY_ID")? {
+                    self.access_key_id = Some(id);
+                }
+                if let Some((secret, _)) = var("ACCESS_KEY_SECRET")? {
+                    self.access_key_secret = Some(secret.into());
+                }
+            }
         }
         if let Some((host, _)) = var("HOST")? {
             self.host = Some(host);
@@ -328,14 +365,14 @@ impl ManagementClientBuilder {
         if let Some((pool, _)) = var("USERPOOL_ID")? {
             self.user_pool_id = Some(pool);
         }
-        if let Some((lang, _)) = var("LANG")? {
-            self.lang = Some(lang.parse()?);
+        if let Some((lang, name)) = var("LANG")? {
+            self.lang = Some(lang.parse().map_err(|e| in_var(&name, e))?);
         }
         if let Some((tenant, _)) = var("TENANT_ID")? {
             self.tenant_id = Some(tenant);
         }
-        if let Some((auth, _)) = var("AUTH")? {
-            self.auth = auth.parse()?;
+        if let Some((auth, name)) = var("AUTH")? {
+            self.auth = auth.parse().map_err(|e| in_var(&name, e))?;
         }
         if let Some((attempts, name)) = var("MAX_ATTEMPTS")? {
             let attempts = attempts
@@ -377,11 +414,14 @@ impl ManagementClientBuilder {
             .ok_or_else(|| {
                 Error::Config("no access key secret (set AUTHING_ACCESS_KEY_SECRET or GENAUTH_ACCESS_KEY_SECRET)".into())
             })?;
+        // An explicit brand wins; then a host that is one brand's own; then what the
+        // environment's credentials say; Authing otherwise.
         let brand = self.brand.unwrap_or_else(|| {
-            match (self.host.as_deref().map(Brand::from_host), self.env_brand) {
-                (Some(Brand::GenAuth), _) | (_, Some(Brand::GenAuth)) => Brand::GenAuth,
-                _ => Brand::Authing,
-            }
+            self.host
+                .as_deref()
+                .and_then(Brand::owns_host)
+                .or(self.env_brand)
+                .unwrap_or_default()
         });
         let host = self.host.unwrap_or_else(|| brand.default_host().to_owned());
         let host = host.trim_end_matches('/').to_owned();
@@ -450,6 +490,14 @@ impl ManagementClientBuilder {
         Ok(ManagementClient {
             generated: generated::Client::new_with_client(&host, http, state),
         })
+    }
+}
+
+/// A configuration error, said of the variable it came from.
+fn in_var(name: &str, error: Error) -> Error {
+    match error {
+        Error::Config(message) => Error::Config(format!("{name}: {message}")),
+        other => other,
     }
 }
 
@@ -785,8 +833,8 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(client.brand(), Brand::Authing);
-        // GENAUTH_* twins fill what AUTHING_* leaves unset; AUTHING_* wins when both are set,
-        // unless the brand named is GenAuth.
+        // GENAUTH_* twins fill what AUTHING_* leaves unset; the key pair comes from the brand
+        // that has both halves.
         let mixed = [
             ("AUTHING_ACCESS_KEY_ID", "ak-authing"),
             ("GENAUTH_ACCESS_KEY_ID", "ak-genauth"),
@@ -794,12 +842,44 @@ mod tests {
             ("GENAUTH_LANG", "en-US"),
         ];
         let builder = ManagementClient::builder().with_vars(vars(&mixed)).unwrap();
-        assert_eq!(builder.access_key_id.as_deref(), Some("ak-authing"));
+        assert_eq!(builder.access_key_id.as_deref(), Some("ak-genauth"));
         assert_eq!(builder.lang, Some(Lang::EnUs));
-        let mut named = mixed.to_vec();
-        named.push(("AUTHING_BRAND", "GenAuth"));
+        // With both sets complete, AUTHING_* wins unless GenAuth is named.
+        let both = [
+            ("AUTHING_ACCESS_KEY_ID", "ak-authing"),
+            ("AUTHING_ACCESS_KEY_SECRET", "sk-a"),
+            ("AUTHING_HOST", "https://api.authing.cn"),
+            ("GENAUTH_ACCESS_KEY_ID", "ak-genauth"),
+            ("GENAUTH_ACCESS_KEY_SECRET", "sk-g"),
+            ("GENAUTH_HOST", "https://api.genauth.ai"),
+        ];
+        assert_eq!(
+            brand(&both),
+            (Brand::Authing, "https://api.authing.cn".into())
+        );
+        let mut named = both.to_vec();
+        named.push(("GENAUTH_BRAND", "genauth"));
+        assert_eq!(
+            brand(&named),
+            (Brand::GenAuth, "https://api.genauth.ai".into())
+        );
         let builder = ManagementClient::builder().with_vars(vars(&named)).unwrap();
         assert_eq!(builder.access_key_id.as_deref(), Some("ak-genauth"));
+        // GENAUTH_* only, but a stale AUTHING_HOST of a private deployment: GenAuth still
+        // decides the order of the other settings.
+        let mut stale = genauth.to_vec();
+        stale.push(("GENAUTH_HOST", "https://eu.genauth.ai"));
+        assert_eq!(
+            brand(&stale),
+            (Brand::GenAuth, "https://eu.genauth.ai".into())
+        );
+        let err = ManagementClient::builder()
+            .with_vars(vars(&[
+                ("AUTHING_BRAND", "authing"),
+                ("GENAUTH_BRAND", "genauth"),
+            ]))
+            .unwrap_err();
+        assert!(err.to_string().contains("disagree"), "{err}");
         let err = ManagementClient::builder()
             .with_vars(vars(&[("GENAUTH_BRAND", "okta")]))
             .unwrap_err();

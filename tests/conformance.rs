@@ -654,6 +654,15 @@ mod genauth {
             assert_eq!(ours.method, rec.method);
             assert_eq!(ours.target, format!("{}?{}", rec.path, rec.query));
             assert_genauth_dialect(&ours, rec);
+            // Side by side, for the record (`--nocapture`).
+            println!("@genauth/nodejs: {} {}?{}", rec.method, rec.path, rec.query);
+            for (n, v) in &rec.headers {
+                println!("    {n}: {v}");
+            }
+            println!("authing-otp:     {} {}", ours.method, ours.target);
+            for (n, v) in &ours.headers {
+                println!("    {n}: {v}");
+            }
         }
         let rec = &recs[1];
         let ours = ours_signed(rec, async |client| {
@@ -742,12 +751,15 @@ mod genauth {
             assert_eq!(call.header(name), recs[1].header(name), "{name}");
         }
         assert!(call.header("x-genauth-sdk-version").is_some());
-        assert!(
-            call.header_names()
-                .iter()
-                .all(|n| !n.starts_with("x-authing-")),
-            "{:?}",
-            call.header_names()
-        );
+        for request in [token, call] {
+            assert!(
+                request
+                    .header_names()
+                    .iter()
+                    .all(|n| !n.starts_with("x-authing-")),
+                "{:?}",
+                request.header_names()
+            );
+        }
     }
 }

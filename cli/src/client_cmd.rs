@@ -7,57 +7,58 @@ use authing_otp::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-/// Where and as whom to connect. Each flag falls back to its `AUTHING_*` variable, then to its
-/// `GENAUTH_*` twin.
+/// Where and as whom to connect. Each flag overrides its `AUTHING_*` variable and that
+/// variable's `GENAUTH_*` twin, which the client reads itself (`with_env`), in its order.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
-    /// API host [default: https://api.authing.cn, or https://api.genauth.ai for GenAuth].
-    #[arg(long, env = "AUTHING_HOST", value_name = "URL")]
+    /// API host [env: AUTHING_HOST or GENAUTH_HOST] [default: https://api.authing.cn, or
+    /// https://api.genauth.ai for GenAuth].
+    #[arg(long, value_name = "URL")]
     host: Option<String>,
 
-    /// Access key id: the user pool id, or a collaborator's access key id.
-    #[arg(long, env = "AUTHING_ACCESS_KEY_ID", value_name = "ID")]
+    /// Access key id: the user pool id, or a collaborator's access key id [env:
+    /// AUTHING_ACCESS_KEY_ID or GENAUTH_ACCESS_KEY_ID].
+    #[arg(long, value_name = "ID")]
     access_key_id: Option<String>,
 
-    /// Access key secret. Prefer the environment variable: command lines are visible to other
-    /// local users.
-    #[arg(
-        long,
-        env = "AUTHING_ACCESS_KEY_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true,
-        value_parser = parse_secret
-    )]
+    /// Access key secret. Prefer the environment variable (AUTHING_ACCESS_KEY_SECRET or
+    /// GENAUTH_ACCESS_KEY_SECRET): command lines are visible to other local users.
+    #[arg(long, value_name = "SECRET", value_parser = parse_secret)]
     access_key_secret: Option<SecretString>,
 
-    /// User pool id [default: read from the management token].
-    #[arg(long, env = "AUTHING_USERPOOL_ID", value_name = "ID")]
+    /// User pool id [env: AUTHING_USERPOOL_ID or GENAUTH_USERPOOL_ID] [default: read from the
+    /// management token].
+    #[arg(long, value_name = "ID")]
     user_pool_id: Option<String>,
 
-    /// Language of the API's messages: zh-CN, en-US, ja-JP or zh-TW.
-    #[arg(long, env = "AUTHING_LANG", value_name = "LANG", value_parser = parse_lang)]
+    /// Language of the API's messages: zh-CN, en-US, ja-JP or zh-TW [env: AUTHING_LANG or
+    /// GENAUTH_LANG].
+    #[arg(long, value_name = "LANG", value_parser = parse_lang)]
     lang: Option<Lang>,
 
-    /// Tenant id, sent as x-authing-app-tenant-id.
-    #[arg(long, env = "AUTHING_TENANT_ID", value_name = "ID")]
+    /// Tenant id, sent as x-authing-app-tenant-id (x-genauth-… for GenAuth) [env:
+    /// AUTHING_TENANT_ID or GENAUTH_TENANT_ID].
+    #[arg(long, value_name = "ID")]
     tenant_id: Option<String>,
 
-    /// Brand: authing or genauth (headers, signature scheme, default host). Unset, it follows
-    /// the host (*.genauth.ai is GenAuth) and the environment (GENAUTH_* credentials alone mean
-    /// GenAuth).
-    #[arg(long, env = "AUTHING_BRAND", value_name = "BRAND", value_parser = parse_brand)]
+    /// Brand: authing or genauth (headers, signature scheme, default host) [env: AUTHING_BRAND
+    /// or GENAUTH_BRAND]. Unset, it follows the host (*.genauth.ai is GenAuth) and the
+    /// environment (settings given only as GENAUTH_* mean GenAuth).
+    #[arg(long, value_name = "BRAND", value_parser = parse_brand)]
     brand: Option<Brand>,
 
-    /// Authentication: a management token, or AK/SK request signing.
-    #[arg(long, env = "AUTHING_AUTH", value_name = "SCHEME", value_parser = parse_auth)]
+    /// Authentication: a management token, or AK/SK request signing [env: AUTHING_AUTH or
+    /// GENAUTH_AUTH].
+    #[arg(long, value_name = "SCHEME", value_parser = parse_auth)]
     auth: Option<AuthScheme>,
 
     /// Timeout of one request, in seconds [default: 10].
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
 
-    /// Attempts per request, the first included; 1 turns retries off [default: 3].
-    #[arg(long, env = "AUTHING_MAX_ATTEMPTS", value_name = "N",
+    /// Attempts per request, the first included; 1 turns retries off [env:
+    /// AUTHING_MAX_ATTEMPTS or GENAUTH_MAX_ATTEMPTS] [default: 3].
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=100))]
     max_attempts: Option<u32>,
 
@@ -66,8 +67,8 @@ pub struct ClientArgs {
     call_timeout: Option<f64>,
 
     /// At most this many requests per second, token requests included (Authing's free plans
-    /// allow 300 per user pool) [default: no limit].
-    #[arg(long, env = "AUTHING_RPS", value_name = "RPS")]
+    /// allow 300 per user pool) [env: AUTHING_RPS or GENAUTH_RPS] [default: no limit].
+    #[arg(long, value_name = "RPS")]
     rps: Option<f64>,
 
     /// Allow a plain http:// host that is not on this machine (secrets would cross the network
@@ -102,11 +103,16 @@ impl ClientArgs {
     /// Whether credentials were given (by flag or environment).
     pub fn has_credentials(&self) -> bool {
         let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
-        let genauth = ["GENAUTH_ACCESS_KEY_ID", "GENAUTH_ACCESS_KEY_SECRET"]
-            .iter()
-            .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        let in_env = [
+            "AUTHING_ACCESS_KEY_ID",
+            "AUTHING_ACCESS_KEY_SECRET",
+            "GENAUTH_ACCESS_KEY_ID",
+            "GENAUTH_ACCESS_KEY_SECRET",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
         given(&self.access_key_id)
-            || genauth
+            || in_env
             || self
                 .access_key_secret
                 .as_ref()
@@ -126,14 +132,16 @@ impl ClientArgs {
                 if let Some(host) = nonempty(&self.host) {
                     builder = builder.host(host);
                 }
-                let id = nonempty(&self.access_key_id);
+                if let Some(id) = nonempty(&self.access_key_id) {
+                    builder = builder.access_key_id(id);
+                }
                 // The secret stays a SecretString all the way into the client.
-                let secret = self
+                if let Some(secret) = self
                     .access_key_secret
                     .clone()
-                    .filter(|s| !s.expose_secret().is_empty());
-                if let (Some(id), Some(secret)) = (id, secret) {
-                    builder = builder.access_key(id, secret);
+                    .filter(|s| !s.expose_secret().is_empty())
+                {
+                    builder = builder.access_key_secret(secret);
                 }
                 if let Some(pool) = nonempty(&self.user_pool_id) {
                     builder = builder.user_pool_id(pool);

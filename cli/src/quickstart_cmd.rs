@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use authing_otp::{Error, ManagementClient, OtpImport, UserRef};
+use authing_otp::{Brand, Error, ManagementClient, OtpImport, UserRef};
 use authing_otp_emulator::{Emulator, User};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -57,9 +57,18 @@ pub async fn run(args: QuickstartArgs) -> ExitCode {
 }
 
 async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
-    println!("No AUTHING_* credentials are set: starting the local Authing emulator.");
     // The emulator accepts only the chosen brand's dialect: the run proves the client speaks it.
-    let brand = args.brand().unwrap_or_default();
+    let named = ["AUTHING_BRAND", "GENAUTH_BRAND"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    let brand = match (args.brand(), named) {
+        (Some(brand), _) => brand,
+        (None, Some(name)) => name.parse()?,
+        (None, None) => Brand::default(),
+    };
+    println!(
+        "No AUTHING_* or GENAUTH_* credentials are set: starting the local emulator, as {brand}."
+    );
     let emulator = Emulator::builder()
         .only_brand(brand)
         .user(

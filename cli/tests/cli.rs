@@ -252,7 +252,7 @@ async fn quickstart_without_credentials_uses_the_emulator() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("starting the local Authing emulator"),
+        stdout.contains("starting the local emulator, as authing"),
         "{stdout}"
     );
     assert_eq!(

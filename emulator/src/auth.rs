@@ -3,8 +3,10 @@
 //! [`authenticate`] is the one place an OTP request's credentials are checked. It dispatches on
 //! the `authorization` header's scheme: `Bearer <token>` (or a bare token, as the Java SDK sends
 //! it) goes to [`verify_bearer`]; `authing <accessKeyId>:<signature>` (AK/SK request signing, the
-//! Node SDK 4.x scheme) goes to [`verify_signature`], which rebuilds the string to sign from the
-//! request as it arrived with the crate's own [`crate::signing`] functions.
+//! Node SDK 4.x scheme) or `GenAuth <accessKeyId>:<signature>` (the same over `x-genauth-*`
+//! headers, as `@genauth/nodejs` signs) goes to [`verify_signature`], which rebuilds the string
+//! to sign from the request as it arrived with the client's own `authing_otp::signing`
+//! functions. [`check_dialect`] refuses the other brand's headers when only one is accepted.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -130,6 +132,27 @@ pub(crate) struct RequestView<'a> {
     pub(crate) body: &'a [u8],
 }
 
+/// With one brand accepted, any header of the other's dialect is refused, on every operation
+/// the token request included: a test can prove which dialect its client speaks.
+pub(crate) fn check_dialect(shared: &Shared, headers: &HeaderMap) -> Result<(), AuthFailure> {
+    let Some(only) = shared.knobs().only_brand else {
+        return Ok(());
+    };
+    let foreign: Vec<&str> = Brand::ALL
+        .into_iter()
+        .filter(|b| *b != only)
+        .map(Brand::header_prefix)
+        .collect();
+    if headers.keys().any(|name| {
+        foreign
+            .iter()
+            .any(|prefix| name.as_str().starts_with(prefix))
+    }) {
+        return Err(AuthFailure::DialectNotAccepted);
+    }
+    Ok(())
+}
+
 /// Checks an OTP request's credentials: the single entry point for every scheme.
 pub(crate) fn authenticate(
     shared: &Shared,
@@ -145,20 +168,8 @@ pub(crate) fn authenticate(
     if header.is_empty() {
         return Err(AuthFailure::MissingAuthorization);
     }
-    // With one brand accepted, any header of the other's dialect is refused: a test can prove
-    // which dialect its client speaks.
+    check_dialect(shared, request.headers)?;
     let accepted = shared.knobs().only_brand;
-    if let Some(only) = accepted {
-        let foreign = Brand::ALL.into_iter().find(|b| *b != only);
-        if foreign.is_some_and(|other| {
-            request
-                .headers
-                .keys()
-                .any(|name| name.as_str().starts_with(other.header_prefix()))
-        }) {
-            return Err(AuthFailure::DialectNotAccepted);
-        }
-    }
     match header.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
             verify_bearer(shared, request, rest.trim())

@@ -641,6 +641,9 @@ pub(crate) fn expires_in(ttl: Duration) -> Value {
 
 async fn get_management_token(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if let Err(failure) = auth::check_dialect(&shared, &parts.headers) {
+        return shared.reject(failure);
+    }
     let body = match read_body(body).await {
         Ok(b) => b,
         Err(r) => return r,
