@@ -6,12 +6,13 @@ use std::{
     future::Future,
     pin::Pin,
     sync::{
-        Arc, RwLock,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
+use arc_swap::ArcSwapOption;
 use base64::Engine as _;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
@@ -104,7 +105,7 @@ pub(crate) struct TokenSource {
     /// The pool id set by the user; otherwise the token's `scoped_userpool_id` claim is used.
     user_pool_id: Option<String>,
     /// Read on every request: a plain lock held for a pointer copy.
-    cache: RwLock<Option<Arc<Token>>>,
+    cache: ArcSwapOption<Token>,
     /// Held while a token is fetched, so that concurrent callers share one request. It guards
     /// the outcome of the last attempt: callers that queued behind a failed attempt share its
     /// error instead of each trying again in turn (64 callers behind a 10 s timeout would
@@ -140,7 +141,7 @@ impl TokenSource {
             access_key_id,
             access_key_secret,
             user_pool_id,
-            cache: RwLock::new(None),
+            cache: ArcSwapOption::empty(),
             refresh: tokio::sync::Mutex::default(),
             attempts: AtomicU64::new(0),
         }
@@ -148,16 +149,24 @@ impl TokenSource {
 
     /// The cached token, if `now` is before the instant `deadline` picks from it.
     fn cached_until(&self, deadline: impl Fn(&Token) -> Instant) -> Option<Arc<Token>> {
-        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
-        cache
-            .as_ref()
+        self.cache
+            .load_full()
             .filter(|t| Instant::now() < deadline(t))
-            .cloned()
     }
 
     /// A token not yet due for replacement.
     fn fresh(&self) -> Option<Arc<Token>> {
         self.cached_until(|t| t.refresh_at)
+    }
+
+    /// Calls `f` with the cached token if it is not yet due for replacement: the path of
+    /// nearly every request, which neither locks nor touches a shared reference count.
+    pub(crate) fn with_fresh<R>(&self, f: impl FnOnce(&Token) -> R) -> Option<R> {
+        let cached = self.cache.load();
+        cached
+            .as_deref()
+            .filter(|t| Instant::now() < t.refresh_at)
+            .map(f)
     }
 
     /// A token the server still accepts, due for replacement or not.
@@ -192,7 +201,7 @@ impl TokenSource {
             Ok(token) => {
                 last.failure = None;
                 let token = Arc::new(token);
-                *self.cache.write().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+                self.cache.store(Some(token.clone()));
                 Ok(token)
             }
             Err(error) => {
@@ -212,17 +221,17 @@ impl TokenSource {
 
     /// The token in the cache, if any, expired or not.
     pub(crate) fn current(&self) -> Option<Arc<Token>> {
-        self.cache.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.cache.load_full()
     }
 
     /// Forgets the cached token if it is the one a refused request carried (its
     /// `authorization`), so that the next caller fetches a new one; a token another caller
     /// already replaced is left alone.
     pub(crate) fn invalidate(&self, rejected: &HeaderValue) {
-        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-        if cache.as_ref().is_some_and(|t| t.authorization == rejected) {
-            *cache = None;
-        }
+        self.cache.rcu(|cached| match cached {
+            Some(t) if t.authorization == rejected => None,
+            other => other.clone(),
+        });
     }
 
     /// The token request passes through the same hooks as every other (which skip auth for it),

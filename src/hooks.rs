@@ -109,8 +109,9 @@ impl Shared {
 struct Call {
     error: RefCell<Option<Error>>,
     deadline: Instant,
-    /// The token the call's requests carried, to scrub even if the cache has moved on.
-    token: RefCell<Option<Arc<Token>>>,
+    /// The `authorization` a failed request of the call carried, to scrub its token even if
+    /// the cache has moved on since (kept on failures only: a success needs nothing).
+    sent: RefCell<Option<HeaderValue>>,
 }
 
 tokio::task_local! {
@@ -159,7 +160,7 @@ where
     let scope = Call {
         error: RefCell::new(None),
         deadline,
-        token: RefCell::new(None),
+        sent: RefCell::new(None),
     };
     // The deadline is enforced where time is spent, in `exec` (each attempt's timeout is cut
     // to the time left, and no wait outlasts it), rather than by a timer around the call.
@@ -173,8 +174,11 @@ where
             (Err(e), None) => Err(Error::from_generated(e).await),
         };
         outcome.map_err(|error| {
-            let sent = CALL.with(|call| call.token.borrow().clone());
-            let sent = sent.as_ref().and_then(|t| t.bearer());
+            let sent = CALL.with(|call| call.sent.borrow().clone());
+            let sent = sent
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
             let mut extra: Vec<&str> = secrets.to_vec();
             extra.extend(sent);
             let error = shared.with_secrets(&extra, |all| error.scrubbed(all));
@@ -213,7 +217,6 @@ async fn token_by(client: &Client, deadline: Instant) -> Result<Arc<Token>, Erro
     let token = tokio::time::timeout_at(deadline.into(), tokens.token(client))
         .await
         .unwrap_or(Err(Error::Timeout { source: None }))?;
-    let _ = CALL.try_with(|call| *call.token.borrow_mut() = Some(token.clone()));
     Ok(token)
 }
 
@@ -240,11 +243,16 @@ impl ClientHooks<HookState> for Client {
             return Ok(());
         }
         match &shared.auth {
-            Auth::Token(_) => {
-                let token = token_by(self, current_deadline(shared))
-                    .await
-                    .map_err(|e| progenitor_client::Error::Custom(stash(e)))?;
-                apply_token(request, &token, shared.brand);
+            Auth::Token(tokens) => {
+                if tokens
+                    .with_fresh(|token| apply_token(request, token, shared.brand))
+                    .is_none()
+                {
+                    let token = token_by(self, current_deadline(shared))
+                        .await
+                        .map_err(|e| progenitor_client::Error::Custom(stash(e)))?;
+                    apply_token(request, &token, shared.brand);
+                }
             }
             Auth::Signature(signer) => signer.sign_request(request),
         }
@@ -293,7 +301,14 @@ impl ClientHooks<HookState> for Client {
             *request.timeout_mut() = Some(timeout.min(left));
             shared.stats.requests.fetch_add(1, Ordering::Relaxed);
             let expected_url = resend.as_ref().map(|r| r.url());
-            let (reason, wait_hint, last) = match send(&self.client, request, expected_url).await {
+            let sent = send(&self.client, request, expected_url).await;
+            // Anything but a plain success may end in an error that quotes the token sent.
+            let plain_success = matches!(&sent, Ok(Answer::Complete(a))
+                if a.status.is_success() && a.status_code.is_none_or(|c| c == 200.0));
+            if !plain_success && let Some(value) = &sent_authorization {
+                let _ = CALL.try_with(|call| *call.sent.borrow_mut() = Some(value.clone()));
+            }
+            let (reason, wait_hint, last) = match sent {
                 Err(e) if e.is_timeout() && cut => {
                     tracing::debug!(operation, attempt, "the call's deadline passed");
                     return Ok(stand_in(Error::Timeout { source: None }));

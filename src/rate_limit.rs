@@ -4,7 +4,7 @@
 use std::{
     num::NonZeroU32,
     sync::{
-        Mutex, PoisonError, RwLock,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -24,9 +24,9 @@ const FLOOR_RPS: f64 = 0.1;
 /// second).
 pub(crate) struct RateLimit {
     configured: f64,
-    /// The bucket in force; replaced when the rate changes. Read on every request.
-    limiter: RwLock<DefaultDirectRateLimiter>,
-    /// Set while slowed down, so that the common path never takes `slowdown`'s lock.
+    /// The bucket at the configured rate, read by every request without a lock.
+    normal: DefaultDirectRateLimiter,
+    /// Set while slowed down: the common path reads this flag and nothing else of the slowdown.
     slowed: AtomicBool,
     slowdown: Mutex<Slowdown>,
 }
@@ -34,6 +34,8 @@ pub(crate) struct RateLimit {
 struct Slowdown {
     rate: f64,
     until: Option<Instant>,
+    /// The bucket in force while slowed down (shared by the requests waiting on it).
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
 }
 
 /// The fastest rate accepted: one request a microsecond.
@@ -55,11 +57,12 @@ impl RateLimit {
     pub(crate) fn new(rps: f64) -> Self {
         RateLimit {
             configured: rps,
-            limiter: RwLock::new(limiter(rps)),
+            normal: limiter(rps),
             slowed: AtomicBool::new(false),
             slowdown: Mutex::new(Slowdown {
                 rate: rps,
                 until: None,
+                limiter: None,
             }),
         }
     }
@@ -71,30 +74,24 @@ impl RateLimit {
 
     /// Waits for the next free slot.
     pub(crate) async fn acquire(&self) {
-        if self.slowed.load(Ordering::Acquire) {
-            self.restore_if_due();
+        if self.slowed.load(Ordering::Acquire)
+            && let Some(slow) = self.slow_limiter()
+        {
+            return wait(&slow).await;
         }
-        loop {
-            let wait = {
-                let limiter = self.limiter.read().unwrap_or_else(PoisonError::into_inner);
-                match limiter.check() {
-                    Ok(()) => return,
-                    Err(not_until) => not_until.wait_time_from(DefaultClock::default().now()),
-                }
-            };
-            tokio::time::sleep(wait).await;
-        }
+        wait(&self.normal).await;
     }
 
-    fn restore_if_due(&self) {
+    /// The slowed-down bucket, or `None` when the slowdown is over (which ends it).
+    fn slow_limiter(&self) -> Option<Arc<DefaultDirectRateLimiter>> {
         let mut slowdown = self.slowdown.lock().unwrap_or_else(PoisonError::into_inner);
         if slowdown.until.is_some_and(|until| Instant::now() >= until) {
             slowdown.rate = self.configured;
             slowdown.until = None;
-            *self.limiter.write().unwrap_or_else(PoisonError::into_inner) =
-                limiter(self.configured);
+            slowdown.limiter = None;
             self.slowed.store(false, Ordering::Release);
         }
+        slowdown.limiter.clone()
     }
 
     /// The server answered 429 although the limit was kept: halve the rate for a while.
@@ -109,13 +106,20 @@ impl RateLimit {
             .is_some_and(|until| until > now + SLOWDOWN - Duration::from_secs(1));
         if !recently {
             slowdown.rate = (slowdown.rate / 2.0).max(FLOOR_RPS.min(self.configured));
-            *self.limiter.write().unwrap_or_else(PoisonError::into_inner) = limiter(slowdown.rate);
+            slowdown.limiter = Some(Arc::new(limiter(slowdown.rate)));
         }
         // `retry_after` is at most an hour (see retry::retry_after).
         let hold = retry_after.unwrap_or_default().max(SLOWDOWN);
         slowdown.until = Some(now.checked_add(hold).unwrap_or(now + SLOWDOWN));
         self.slowed.store(true, Ordering::Release);
         slowdown.rate
+    }
+}
+
+/// Waits for a slot in `limiter`.
+async fn wait(limiter: &DefaultDirectRateLimiter) {
+    while let Err(not_until) = limiter.check() {
+        tokio::time::sleep(not_until.wait_time_from(DefaultClock::default().now())).await;
     }
 }
 

@@ -241,6 +241,11 @@ impl RetryBudget {
 
     /// A call finished well: after `spent` tokens of retries, or none.
     pub(crate) fn deposit(&self, spent: u32) {
+        // Full, as it is in a healthy run: a read, not a write that every thread would contend
+        // for.
+        if self.0.load(Ordering::Relaxed) >= BUDGET_CAPACITY {
+            return;
+        }
         let amount = if spent == 0 { 1 } else { spent };
         let _ = self
             .0
