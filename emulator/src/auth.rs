@@ -135,7 +135,11 @@ pub(crate) struct RequestView<'a> {
 /// With one brand accepted, any header of the other's dialect is refused, on every operation
 /// the token request included: a test can prove which dialect its client speaks.
 pub(crate) fn check_dialect(shared: &Shared, headers: &HeaderMap) -> Result<(), AuthFailure> {
-    let Some(only) = shared.knobs().only_brand else {
+    check_dialect_for(shared.knobs().only_brand, headers)
+}
+
+fn check_dialect_for(accepted: Option<Brand>, headers: &HeaderMap) -> Result<(), AuthFailure> {
+    let Some(only) = accepted else {
         return Ok(());
     };
     let foreign: Vec<&str> = Brand::ALL
@@ -168,8 +172,8 @@ pub(crate) fn authenticate(
     if header.is_empty() {
         return Err(AuthFailure::MissingAuthorization);
     }
-    check_dialect(shared, request.headers)?;
     let accepted = shared.knobs().only_brand;
+    check_dialect_for(accepted, request.headers)?;
     match header.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
             verify_bearer(shared, request, rest.trim())

@@ -720,6 +720,7 @@ impl EmulatorBuilder {
                 only_brand: self.only_brand,
             }),
             rate: Mutex::new(RateLimiter::new(self.rate_limit)),
+            rate_limited: self.rate_limit > 0,
             directory: Mutex::new(directory),
             tokens: Mutex::default(),
             nonces: Mutex::default(),
