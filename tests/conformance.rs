@@ -10,8 +10,10 @@ mod common;
 use std::{path::PathBuf, time::Duration};
 
 use authing_otp::{
-    AuthScheme, ErrorKind, Lang, ManagementClient, OtpImport, UserRef,
-    signing::{Stamp, params_from_json_body, params_from_query, sign, string_to_sign},
+    AuthScheme, Brand, ErrorKind, Lang, ManagementClient, OtpImport, UserRef,
+    signing::{
+        Stamp, params_from_json_body, params_from_query, sign, string_to_sign, string_to_sign_for,
+    },
 };
 use common::*;
 use httpmock::Method;
@@ -122,8 +124,13 @@ fn every_recorded_node_signature_is_recomputed_exactly() {
     assert_eq!(checked, 3 + 1 + 1 + 1 + 2, "every recorded Node request");
 }
 
-/// Our request for the same call, signed with the recording's date and nonce.
-async fn ours_signed(rec: &Recorded, call: impl AsyncFnOnce(&ManagementClient)) -> Seen {
+/// Our request for the same call in `brand`'s dialect, signed with the recording's date and
+/// nonce.
+async fn ours_signed_as(
+    brand: Brand,
+    rec: &Recorded,
+    call: impl AsyncFnOnce(&ManagementClient),
+) -> Seen {
     let wire = Wire::start().await;
     let method = if rec.method == "GET" {
         Method::GET
@@ -137,13 +144,15 @@ async fn ours_signed(rec: &Recorded, call: impl AsyncFnOnce(&ManagementClient)) 
         )
     })
     .await;
+    let nonce = format!("{}signature-nonce", brand.header_prefix());
     let stamp = Stamp {
         date: rec.header("date").unwrap().to_owned(),
-        nonce: rec.header("x-authing-signature-nonce").unwrap().to_owned(),
+        nonce: rec.header(&nonce).unwrap().to_owned(),
     };
     let client = ManagementClient::builder()
         .access_key(REC_AK, REC_SK)
         .host(wire.url())
+        .brand(brand)
         .auth(AuthScheme::Signature)
         .lang(Lang::ZhCn)
         .signature_stamper(move || stamp.clone())
@@ -155,13 +164,19 @@ async fn ours_signed(rec: &Recorded, call: impl AsyncFnOnce(&ManagementClient)) 
     seen.remove(0)
 }
 
-/// The recorded string to sign with our SDK name in place of Node's and, for a POST, our
-/// body's parameters (the generated types write `otp` before `userId`; Node writes them the
-/// other way round, and each signs the bytes it sends).
-fn recorded_string_with_ours(rec: &Recorded, ours: &Seen) -> String {
+async fn ours_signed(rec: &Recorded, call: impl AsyncFnOnce(&ManagementClient)) -> Seen {
+    ours_signed_as(Brand::Authing, rec, call).await
+}
+
+/// The recorded string to sign (in `brand`'s dialect) with our SDK name in place of the
+/// recorded SDK's and, for a POST, our body's parameters (the generated types write `otp`
+/// before `userId`; the Node SDKs write them the other way round, and each signs the bytes it
+/// sends).
+fn recorded_string_as(brand: Brand, rec: &Recorded, ours: &Seen) -> String {
+    let sdk_version = format!("{}sdk-version", brand.header_prefix());
     let headers = rec.headers.iter().map(|(n, v)| {
-        if n.eq_ignore_ascii_case("x-authing-sdk-version") {
-            (n.as_str(), ours.header("x-authing-sdk-version").unwrap())
+        if n.eq_ignore_ascii_case(&sdk_version) {
+            (n.as_str(), ours.header(&sdk_version).unwrap())
         } else {
             (n.as_str(), v.as_str())
         }
@@ -171,7 +186,11 @@ fn recorded_string_with_ours(rec: &Recorded, ours: &Seen) -> String {
     } else {
         params_from_json_body(ours.body.as_bytes())
     };
-    string_to_sign(&rec.method, &rec.path, headers, &params)
+    string_to_sign_for(brand, &rec.method, &rec.path, headers, &params)
+}
+
+fn recorded_string_with_ours(rec: &Recorded, ours: &Seen) -> String {
+    recorded_string_as(Brand::Authing, rec, ours)
 }
 
 #[tokio::test]
@@ -521,7 +540,6 @@ async fn signing_mode_does_not_retry_a_rejection() {
 /// mode.
 mod genauth {
     use super::*;
-    use authing_otp::{Brand, signing::string_to_sign_for};
 
     const NODE_FILES: [&str; 2] = [
         "genauth/genauth-node.jsonl",
@@ -555,55 +573,12 @@ mod genauth {
         assert_eq!(checked, 3 + 3, "every recorded @genauth/nodejs request");
     }
 
-    /// Our GenAuth request for the same call, signed with the recording's date and nonce.
     async fn ours_signed(rec: &Recorded, call: impl AsyncFnOnce(&ManagementClient)) -> Seen {
-        let wire = Wire::start().await;
-        let method = if rec.method == "GET" {
-            Method::GET
-        } else {
-            Method::POST
-        };
-        wire.route(method, &rec.path, Duration::ZERO, |_, _| {
-            json(
-                200,
-                &json!({"statusCode": 200, "message": "ok", "data": {"secret": OTP_SECRET}}),
-            )
-        })
-        .await;
-        let stamp = Stamp {
-            date: rec.header("date").unwrap().to_owned(),
-            nonce: rec.header("x-genauth-signature-nonce").unwrap().to_owned(),
-        };
-        let client = ManagementClient::builder()
-            .access_key(REC_AK, REC_SK)
-            .host(wire.url())
-            .brand(Brand::GenAuth)
-            .auth(AuthScheme::Signature)
-            .lang(Lang::ZhCn)
-            .signature_stamper(move || stamp.clone())
-            .build()
-            .unwrap();
-        call(&client).await;
-        let mut seen = wire.seen();
-        assert_eq!(seen.len(), 1, "signing mode sends no token request");
-        seen.remove(0)
+        ours_signed_as(Brand::GenAuth, rec, call).await
     }
 
-    /// The recorded string to sign with our SDK version and, for a POST, our body.
     fn recorded_string_with_ours(rec: &Recorded, ours: &Seen) -> String {
-        let headers = rec.headers.iter().map(|(n, v)| {
-            if n.eq_ignore_ascii_case("x-genauth-sdk-version") {
-                (n.as_str(), ours.header("x-genauth-sdk-version").unwrap())
-            } else {
-                (n.as_str(), v.as_str())
-            }
-        });
-        let params = if rec.method == "GET" {
-            rec.params()
-        } else {
-            params_from_json_body(ours.body.as_bytes())
-        };
-        string_to_sign_for(Brand::GenAuth, &rec.method, &rec.path, headers, &params)
+        recorded_string_as(Brand::GenAuth, rec, ours)
     }
 
     #[track_caller]
