@@ -242,9 +242,15 @@ impl Display {
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} records  {per_sec}  ETA {eta}  {msg}",
+                    "{bar:30} {pos}/{len} records  {rate}  ETA {eta}  {msg}",
                 )
-                .expect("a valid template"),
+                .expect("a valid template")
+                .with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0} records/s", state.per_sec());
+                    },
+                ),
             );
             bar
         });
