@@ -115,13 +115,7 @@ impl Brand {
     /// The brand a host belongs to: GenAuth for `genauth.ai` and its subdomains, Authing for
     /// anything else (private deployments included).
     pub fn from_host(host: &str) -> Brand {
-        let name = reqwest::Url::parse(host)
-            .ok()
-            .and_then(|url| url.host_str().map(str::to_ascii_lowercase));
-        match name {
-            Some(name) if name == "genauth.ai" || name.ends_with(".genauth.ai") => Brand::GenAuth,
-            _ => Brand::Authing,
-        }
+        Brand::owns_host(host).unwrap_or_default()
     }
 
     /// The brand whose own API host this is (`*.genauth.ai` or `*.authing.cn`), or `None` for

@@ -368,6 +368,30 @@ impl Error {
         }
     }
 
+    /// This error and its causes, `: `-separated, each saying its own part once: what
+    /// anyhow's `{:#}` prints, for programs that print errors themselves.
+    ///
+    /// ```
+    /// let err = authing_otp::Error::Token {
+    ///     reason: "the token endpoint failed".into(),
+    ///     source: Some(std::sync::Arc::new(authing_otp::Error::Config("no host".into()))),
+    /// };
+    /// assert_eq!(
+    ///     err.display_chain(),
+    ///     "could not obtain a management token: the token endpoint failed: bad configuration: no host"
+    /// );
+    /// ```
+    pub fn display_chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+
     /// The refused input, for [`Error::InvalidInput`].
     pub fn input_error(&self) -> Option<&InputError> {
         match self {

@@ -10,10 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use governor::{
-    DefaultDirectRateLimiter, Quota, RateLimiter,
-    clock::{Clock, DefaultClock},
-};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 /// How long the limiter stays slowed down after a 429, unless `Retry-After` says longer.
 const SLOWDOWN: Duration = Duration::from_secs(10);
@@ -77,9 +74,9 @@ impl RateLimit {
         if self.slowed.load(Ordering::Acquire)
             && let Some(slow) = self.slow_limiter()
         {
-            return wait(&slow).await;
+            return slow.until_ready().await;
         }
-        wait(&self.normal).await;
+        self.normal.until_ready().await;
     }
 
     /// The slowed-down bucket, or `None` when the slowdown is over (which ends it).
@@ -113,13 +110,6 @@ impl RateLimit {
         slowdown.until = Some(now.checked_add(hold).unwrap_or(now + SLOWDOWN));
         self.slowed.store(true, Ordering::Release);
         slowdown.rate
-    }
-}
-
-/// Waits for a slot in `limiter`.
-async fn wait(limiter: &DefaultDirectRateLimiter) {
-    while let Err(not_until) = limiter.check() {
-        tokio::time::sleep(not_until.wait_time_from(DefaultClock::default().now())).await;
     }
 }
 

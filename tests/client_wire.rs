@@ -559,7 +559,7 @@ async fn token_failure(answer: httpmock::HttpMockResponse) -> (authing_otp::Erro
         .await
         .unwrap_err();
     assert!(matches!(err, authing_otp::Error::Token { .. }), "{err:?}");
-    assert!(!chain(&err).contains(SK), "{err}");
+    assert!(!err.display_chain().contains(SK), "{err}");
     assert!(!format!("{err:?}").contains(SK), "{err:?}");
     assert!(wire.seen_at("/api/v3/get-otp-secret-by-user").is_empty());
     (err, wire)
@@ -574,7 +574,7 @@ async fn token_failures_name_their_cause() {
     .await;
     // Each part says its own piece once; the cause is the source.
     assert_eq!(
-        chain(&err),
+        err.display_chain(),
         "could not obtain a management token: the token endpoint refused the access key pair: \
          the Authing API said no: statusCode 400, apiCode 1001: invalid access key (requestId t-1)"
     );
@@ -587,7 +587,7 @@ async fn token_failures_name_their_cause() {
     assert!(!err.is_retryable());
 
     let (err, _) = token_failure(raw(500, "text/html", "<html>oops</html>")).await;
-    assert!(chain(&err).contains("HTTP 500"), "{err}");
+    assert!(err.display_chain().contains("HTTP 500"), "{err}");
     assert_eq!(
         err.kind(),
         ErrorKind::UnexpectedResponse,
@@ -601,7 +601,7 @@ async fn token_failures_name_their_cause() {
     ))
     .await;
     assert!(
-        chain(&err).contains("missing field `access_token`"),
+        err.display_chain().contains("missing field `access_token`"),
         "{err}"
     );
 
@@ -901,6 +901,10 @@ async fn a_redirect_followed_by_a_caller_supplied_client_is_refused() {
         .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Redirect, "{}", chain(&err));
-    assert!(chain(&err).contains(&target.url()), "{}", chain(&err));
+    assert_eq!(err.kind(), ErrorKind::Redirect, "{}", err.display_chain());
+    assert!(
+        err.display_chain().contains(&target.url()),
+        "{}",
+        err.display_chain()
+    );
 }

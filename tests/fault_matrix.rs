@@ -49,21 +49,10 @@ fn item() -> OtpImport {
         .unwrap()
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// No secret of the emulator's or the call's in what the error says.
 #[track_caller]
 fn assert_no_secret(emulator: &Emulator, error: &Error) {
-    let texts = [chain(error), format!("{error:?}")];
+    let texts = [error.display_chain(), format!("{error:?}")];
     for text in &texts {
         for secret in [
             emulator.access_key_secret().expose_secret(),
@@ -276,12 +265,16 @@ async fn reset_every_time_is_a_transport_error_after_three_attempts() {
     let before = emulator.counters();
     emulator.fail_next(100, Fault::ResetMidBody);
     let err = client.get_otp_secret_by_user(&user()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Transport, "{}", chain(&err));
+    assert_eq!(err.kind(), ErrorKind::Transport, "{}", err.display_chain());
     assert!(err.is_retryable());
     assert_eq!(seen(&emulator, Operation::GetOtpSecretByUser, before), 3);
     assert_no_secret(&emulator, &err);
     // The URL (whose query holds the user id) is not in the error.
-    assert!(!chain(&err).contains("userId"), "{}", chain(&err));
+    assert!(
+        !err.display_chain().contains("userId"),
+        "{}",
+        err.display_chain()
+    );
 }
 
 #[tokio::test]
@@ -302,7 +295,7 @@ async fn a_trickling_body_times_out_within_the_per_request_timeout() {
     );
     let started = Instant::now();
     let err = client.get_otp_secret_by_user(&user()).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{}", chain(&err));
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.display_chain());
     // Two attempts of 300 ms and one short wait: the body's trickle does not stretch it.
     within(started, Duration::from_millis(1200));
     assert_eq!(seen(&emulator, Operation::GetOtpSecretByUser, before), 2);

@@ -177,17 +177,6 @@ fn assert_clean(text: &str, secrets: &[&str]) {
     );
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 proptest! {
     // No regression files: the strategies are the record of what is covered.
     #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
@@ -207,7 +196,7 @@ proptest! {
                 Err(e) => {
                     let _ = (e.kind(), e.is_retryable(), e.http_status(), e.api_code());
                     // This call carried the access key secret and the token.
-                    assert_clean(&chain(&e), &[SK, fixed_server::TOKEN]);
+                    assert_clean(&e.display_chain(), &[SK, fixed_server::TOKEN]);
                     assert_clean(&format!("{e:?}"), &[SK, fixed_server::TOKEN]);
                 }
             }
@@ -218,7 +207,7 @@ proptest! {
                     prop_assert_eq!(receipt.imported, 1);
                 }
                 Err(e) => {
-                    assert_clean(&chain(&e), &CARRIED_BY_IMPORT);
+                    assert_clean(&e.display_chain(), &CARRIED_BY_IMPORT);
                     assert_clean(&format!("{e:?}"), &CARRIED_BY_IMPORT);
                 }
             }

@@ -199,20 +199,8 @@ fn seconds_flag(flag: &str, seconds: f64) -> Result<Duration, Error> {
 
 /// Prints `error` with its causes and returns the exit code for it.
 pub fn fail(command: &str, error: &Error) -> ExitCode {
-    eprintln!("authing-otp {command}: {}", chain(error));
+    eprintln!("authing-otp {command}: {}", error.display_chain());
     fail_code(error)
-}
-
-/// An error and its causes, `: `-separated: each says its own part once.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Options of `authing-otp get-secret`.

@@ -26,7 +26,7 @@ use authing_otp_cli::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::client_cmd::{ClientArgs, chain, fail};
+use crate::client_cmd::{ClientArgs, fail};
 
 /// Options of `authing-otp import`.
 #[derive(Debug, clap::Args)]
@@ -409,7 +409,10 @@ fn tally(verified: &mut Verified, joined: Option<Result<VerifyResult, tokio::tas
         }
         Err(e) => {
             verified.errors += 1;
-            eprintln!("authing-otp import: verify: line {line}: {}", chain(&e));
+            eprintln!(
+                "authing-otp import: verify: line {line}: {}",
+                e.display_chain()
+            );
         }
     }
 }
@@ -574,7 +577,10 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     let elapsed = summary.elapsed.as_secs_f64();
     let rate = (summary.imported + summary.refused) as f64 / elapsed.max(1e-3);
     let (peak_rss, cpu) = resources();
-    let stopped = summary.stopped.as_deref().map(|e| chain(e));
+    let stopped = summary
+        .stopped
+        .as_deref()
+        .map(authing_otp::Error::display_chain);
     if args.json {
         let answer = serde_json::json!({
             "file": shown,

@@ -386,8 +386,7 @@ fn read(
                     path: path.to_owned(),
                     line: number,
                 })?;
-            let done = RecordSet(Vec::new());
-            let mut done = done;
+            let mut done = RecordSet::default();
             for (first, last) in entry.done {
                 done.insert(first, last);
             }

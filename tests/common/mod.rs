@@ -194,15 +194,3 @@ pub fn client(wire: &Wire) -> authing_otp::ManagementClient {
         .build()
         .unwrap()
 }
-
-/// An error and its causes, `: `-separated, as anyhow's `{:#}` prints them.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
