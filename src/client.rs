@@ -615,11 +615,12 @@ impl ManagementClient {
         I: IntoIterator,
         I::Item: Borrow<OtpImport>,
     {
+        // Kept (moved, not copied) so that their secrets can be scrubbed from what the server
+        // says back.
+        let items: Vec<I::Item> = items.into_iter().collect();
         let mut seen = DuplicateUsers::new();
-        let mut list = Vec::new();
-        // What a server might quote back of this request, to scrub from its words.
-        let mut secrets: Vec<SecretString> = Vec::new();
-        for (index, item) in items.into_iter().enumerate() {
+        let mut list = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
             let item = item.borrow();
             if let Some(first) = seen.first_seen(item, index) {
                 return Err(InputError::new(
@@ -629,8 +630,6 @@ impl ManagementClient {
                 .at_item(index)
                 .into());
             }
-            secrets.push(item.secret().clone());
-            secrets.extend(item.recovery_code().cloned());
             list.push(item.to_wire());
         }
         if list.is_empty() {
@@ -639,7 +638,14 @@ impl ManagementClient {
         let imported = list.len();
         let span = tracing::info_span!("authing_otp.import_otp", items = imported);
         let body = types::ImportOtpReqDto { list };
-        let secrets: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
+        let secrets: Vec<&str> = items
+            .iter()
+            .flat_map(|item| {
+                let item = item.borrow();
+                std::iter::once(item.secret().expose_secret())
+                    .chain(item.recovery_code().map(|code| code.expose_secret()))
+            })
+            .collect();
         let call = self.generated.import_otp().body(body).send();
         let answer = hooks::run(self.shared(), &secrets, call)
             .instrument(span)

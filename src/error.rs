@@ -569,14 +569,17 @@ fn is_secret_key(key: &str) -> bool {
 pub(crate) fn clean(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
     // Longest first, so that a short secret inside a longer one cannot leave the rest behind;
-    // each also as JSON would escape it, as an excerpt of a JSON body shows it.
+    // each also as JSON would escape it, as an excerpt of a JSON body shows it. A secret longer
+    // than the text cannot be in it: the usual short success message costs nothing here.
     let mut secrets: Vec<String> = secrets
         .iter()
-        .filter(|s| s.len() >= 4)
+        .filter(|s| s.len() >= 4 && s.len() <= text.len())
         .flat_map(|s| {
-            let escaped = serde_json::to_string(s).unwrap_or_default();
-            let escaped = escaped.trim_matches('"').to_owned();
-            [s.to_string(), escaped]
+            let escaped = s
+                .contains(|c: char| c == '"' || c == '\\' || c.is_control())
+                .then(|| serde_json::to_string(s).unwrap_or_default())
+                .map(|e| e.trim_matches('"').to_owned());
+            std::iter::once(s.to_string()).chain(escaped)
         })
         .collect();
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));

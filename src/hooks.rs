@@ -276,14 +276,9 @@ impl ClientHooks<HookState> for Client {
         let mut reauthenticated = false;
         loop {
             attempt += 1;
-            // Kept for a resend; the body is in memory (JSON), so this is a cheap copy.
+            // Kept for a resend; the body is in memory (JSON), so this is a cheap copy. It also
+            // tells, after a failure, which token the request carried.
             let resend = request.try_clone();
-            let sent_authorization = match &shared.auth {
-                Auth::Token(_) if !is_token_request => {
-                    request.headers().get(AUTHORIZATION).cloned()
-                }
-                _ => None,
-            };
             if let Some(limit) = &shared.rate_limit
                 && tokio::time::timeout_at(deadline.into(), limit.acquire())
                     .await
@@ -305,7 +300,10 @@ impl ClientHooks<HookState> for Client {
             // Anything but a plain success may end in an error that quotes the token sent.
             let plain_success = matches!(&sent, Ok(Answer::Complete(a))
                 if a.status.is_success() && a.status_code.is_none_or(|c| c == 200.0));
-            if !plain_success && let Some(value) = &sent_authorization {
+            if !plain_success
+                && !is_token_request
+                && let Some(value) = resend.as_ref().and_then(|r| r.headers().get(AUTHORIZATION))
+            {
                 let _ = CALL.try_with(|call| *call.sent.borrow_mut() = Some(value.clone()));
             }
             let (reason, wait_hint, last) = match sent {
@@ -351,15 +349,17 @@ impl ClientHooks<HookState> for Client {
                     );
                     if !reauthenticated
                         && answer.unauthenticated()
+                        && !is_token_request
                         && let Auth::Token(tokens) = &shared.auth
-                        && let Some(sent) = &sent_authorization
                         && let Some(mut next) = resend
                     {
                         // The token was refused before it expired (revoked, or the server's
                         // clock disagrees): fetch a new one, once, and send again. This is not
                         // a retry of a failure, so it spends neither attempts nor budget.
                         reauthenticated = true;
-                        tokens.invalidate(sent);
+                        if let Some(sent) = next.headers().get(AUTHORIZATION) {
+                            tokens.invalidate(sent);
+                        }
                         match token_by(self, deadline).await {
                             Ok(token) => {
                                 apply_token(&mut next, &token, shared.brand);
