@@ -255,20 +255,15 @@ async fn a_typed_call_rebuilds_the_recorded_node_requests() {
     assert_eq!(ours.header("authorization"), Some(expected.as_str()));
 }
 
-#[tokio::test]
-async fn token_mode_matches_the_recorded_python_requests() {
-    let Some(shared) = shared() else { return };
-    let recs = recordings(&shared, "python.jsonl");
-    assert_eq!(recs.len(), 4);
-    let recorded_token = recs[1]
+/// A server that issues the token a recorded call carried and answers getOtpSecretByUser.
+async fn token_mode_wire(recorded_call: &Recorded) -> Wire {
+    let token = recorded_call
         .header("authorization")
         .unwrap()
         .strip_prefix("Bearer ")
         .unwrap()
         .to_owned();
-
     let wire = Wire::start().await;
-    let answer = recorded_token.clone();
     wire.route(
         Method::POST,
         "/api/v3/get-management-token",
@@ -277,12 +272,21 @@ async fn token_mode_matches_the_recorded_python_requests() {
             json(
                 200,
                 &json!({"statusCode": 200, "message": "ok",
-                        "data": {"access_token": answer, "expires_in": 7200}}),
+                        "data": {"access_token": token, "expires_in": 7200}}),
             )
         },
     )
     .await;
     wire.get_secret_route(|_, _| secret_ok()).await;
+    wire
+}
+
+#[tokio::test]
+async fn token_mode_matches_the_recorded_python_requests() {
+    let Some(shared) = shared() else { return };
+    let recs = recordings(&shared, "python.jsonl");
+    assert_eq!(recs.len(), 4);
+    let wire = token_mode_wire(&recs[1]).await;
     wire.route(
         Method::POST,
         "/api/v3/import-otp",
@@ -680,28 +684,7 @@ mod genauth {
     async fn token_mode_headers_match_the_python_genauth_sdk() {
         let Some(shared) = shared() else { return };
         let recs = recordings(&shared, "genauth/genauth-python.jsonl");
-        let recorded_token = recs[1]
-            .header("authorization")
-            .unwrap()
-            .strip_prefix("Bearer ")
-            .unwrap()
-            .to_owned();
-        let wire = Wire::start().await;
-        let answer = recorded_token.clone();
-        wire.route(
-            Method::POST,
-            "/api/v3/get-management-token",
-            Duration::ZERO,
-            move |_, _| {
-                json(
-                    200,
-                    &json!({"statusCode": 200, "message": "ok",
-                            "data": {"access_token": answer, "expires_in": 7200}}),
-                )
-            },
-        )
-        .await;
-        wire.get_secret_route(|_, _| secret_ok()).await;
+        let wire = token_mode_wire(&recs[1]).await;
         let client = ManagementClient::builder()
             .access_key(REC_AK, REC_SK)
             .host(wire.url())
