@@ -11,7 +11,7 @@ use crate::{
     RetryConfig, UserRef,
     auth::{Auth, TokenSource},
     generated::{self, types},
-    hooks::{self, HookState, Shared},
+    hooks::{self, CallReport, HookState, Policy, Shared},
     rate_limit::RateLimit,
     retry::RetryBudget,
     signing::{Signer, Stamper, SystemStamper},
@@ -618,22 +618,30 @@ impl ManagementClient {
         // Kept (moved, not copied) so that their secrets can be scrubbed from what the server
         // says back.
         let items: Vec<I::Item> = items.into_iter().collect();
+        self.import_with(&items, Policy::default()).await.0
+    }
+
+    /// [`import_otp`](Self::import_otp) under `policy`, with what it sent.
+    pub(crate) async fn import_with<T: Borrow<OtpImport>>(
+        &self,
+        items: &[T],
+        policy: Policy,
+    ) -> (Result<ImportReceipt, Error>, CallReport) {
         let mut seen = DuplicateUsers::new();
         let mut list = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             let item = item.borrow();
             if let Some(first) = seen.first_seen(item, index) {
-                return Err(InputError::new(
-                    "userId",
-                    format!("names the same user as item {first}"),
-                )
-                .at_item(index)
-                .into());
+                let error =
+                    InputError::new("userId", format!("names the same user as item {first}"))
+                        .at_item(index);
+                return (Err(error.into()), CallReport::default());
             }
             list.push(item.to_wire());
         }
         if list.is_empty() {
-            return Err(InputError::new("list", "must contain at least one item").into());
+            let error = InputError::new("list", "must contain at least one item");
+            return (Err(error.into()), CallReport::default());
         }
         let imported = list.len();
         let span = tracing::info_span!("authing_otp.import_otp", items = imported);
@@ -647,18 +655,23 @@ impl ManagementClient {
             })
             .collect();
         let call = self.generated.import_otp().body(body).send();
-        let answer = hooks::run(self.shared(), &secrets, call)
+        let (answer, report) = hooks::run_with(self.shared(), &secrets, call, policy)
             .instrument(span)
-            .await?;
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => return (Err(e), report),
+        };
         // A success can quote the request back too.
         let shared = self.shared();
-        Ok(ImportReceipt {
+        let receipt = ImportReceipt {
             imported,
             message: shared.with_secrets(&secrets, |all| crate::error::clean(&answer.message, all)),
             request_id: answer
                 .request_id
                 .map(|id| shared.with_secrets(&secrets, |all| crate::error::clean(&id, all))),
-        })
+        };
+        (Ok(receipt), report)
     }
 
     /// The OTP secret bound to `user` (`getOtpSecretByUser`). `userIdType` is always sent.
@@ -677,6 +690,16 @@ impl ManagementClient {
     /// # Ok(()) }
     /// ```
     pub async fn get_otp_secret_by_user(&self, user: &UserRef) -> Result<OtpSecret, Error> {
+        self.get_secret_with(user, Policy::default()).await.0
+    }
+
+    /// [`get_otp_secret_by_user`](Self::get_otp_secret_by_user) under `policy`, with what it
+    /// sent.
+    pub(crate) async fn get_secret_with(
+        &self,
+        user: &UserRef,
+        policy: Policy,
+    ) -> (Result<OtpSecret, Error>, CallReport) {
         let span = tracing::info_span!(
             "authing_otp.get_otp_secret_by_user",
             user_id_type = user.user_id_type().as_str(),
@@ -693,18 +716,26 @@ impl ManagementClient {
                 user.user_id_type(),
             ))
             .send();
-        let answer = hooks::run(self.shared(), &[], call)
+        let (answer, report) = hooks::run_with(self.shared(), &[], call, policy)
             .instrument(span)
-            .await?;
-        let wire::OtpSecretRespDto { secret } = answer.data;
-        if crate::otp::check_base32(&secret).is_err() || secret.is_empty() {
-            return Err(Error::UnexpectedResponse {
-                status: 200,
-                reason: "data.secret is not a base32 OTP secret".into(),
-                excerpt: format!("<{} characters withheld>", secret.chars().count()),
-            });
-        }
-        Ok(OtpSecret::from(secret))
+            .await;
+        let secret = answer.and_then(|answer| {
+            let wire::OtpSecretRespDto { secret } = answer.data;
+            if crate::otp::check_base32(&secret).is_err() || secret.is_empty() {
+                return Err(Error::UnexpectedResponse {
+                    status: 200,
+                    reason: "data.secret is not a base32 OTP secret".into(),
+                    excerpt: format!("<{} characters withheld>", secret.chars().count()),
+                });
+            }
+            Ok(OtpSecret::from(secret))
+        });
+        (secret, report)
+    }
+
+    /// The rate limit configured on the client, in requests per second.
+    pub(crate) fn configured_rps(&self) -> Option<f64> {
+        self.shared().rate_limit.as_ref().map(RateLimit::rps)
     }
 
     /// What this client and its clones have sent so far.

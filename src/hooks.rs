@@ -112,6 +112,38 @@ struct Call {
     /// The `authorization` a failed request of the call carried, to scrub its token even if
     /// the cache has moved on since (kept on failures only: a success needs nothing).
     sent: RefCell<Option<HeaderValue>>,
+    policy: Policy,
+    report: RefCell<CallReport>,
+}
+
+/// How one facade call retries, when its caller decides instead of the client's
+/// [`RetryConfig`]: a bulk run owns its retries, its pace and its backoff.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Policy {
+    /// Attempts of the call's own request (token requests keep the client's); `None` for the
+    /// client's.
+    pub(crate) max_attempts: Option<u32>,
+    /// Whether a 429 slows the client's own rate limit down (a bulk run paces itself).
+    pub(crate) keep_rate_limit: bool,
+}
+
+impl Policy {
+    /// One attempt, and the rate limit left alone: the caller retries.
+    pub(crate) fn caller_retries() -> Self {
+        Policy {
+            max_attempts: Some(1),
+            keep_rate_limit: true,
+        }
+    }
+}
+
+/// What a call sent, for callers that count requests and honour `Retry-After` themselves.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CallReport {
+    /// Requests of the operation itself sent (token requests not included).
+    pub(crate) sent: u32,
+    /// The last `Retry-After` a throttled answer carried.
+    pub(crate) retry_after: Option<Duration>,
 }
 
 tokio::task_local! {
@@ -148,10 +180,16 @@ fn stand_in(error: Error) -> reqwest::Response {
     response.into()
 }
 
-/// Runs a generated call within the client's deadline, checks the answer's `statusCode`, and
-/// maps failures to the crate's error (a typed error stashed by a hook first), scrubbed of the
-/// call's secrets: the client's, and `secrets` (the OTP secrets and recovery codes it sent).
-pub(crate) async fn run<T, F>(shared: &Shared, secrets: &[&str], call: F) -> Result<T, Error>
+/// Runs a generated call within the client's deadline, under `policy`, checks the answer's
+/// `statusCode`, and maps failures to the crate's error (a typed error stashed by a hook
+/// first), scrubbed of the call's secrets: the client's, and `secrets` (the OTP secrets and
+/// recovery codes it sent). Also says what the call sent.
+pub(crate) async fn run_with<T, F>(
+    shared: &Shared,
+    secrets: &[&str],
+    call: F,
+    policy: Policy,
+) -> (Result<T, Error>, CallReport)
 where
     T: Envelope,
     F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error>>,
@@ -161,11 +199,14 @@ where
         error: RefCell::new(None),
         deadline,
         sent: RefCell::new(None),
+        policy,
+        report: RefCell::default(),
     };
     // The deadline is enforced where time is spent, in `exec` (each attempt's timeout is cut
     // to the time left, and no wait outlasts it), rather than by a timer around the call.
     CALL.scope(scope, async move {
         let outcome = call.await;
+        let report = CALL.with(|call| *call.report.borrow());
         let stashed = take_stashed();
         let outcome = match (outcome, stashed) {
             (_, Some(error)) => Err(error),
@@ -173,7 +214,7 @@ where
                 .map(|()| answer.into_inner()),
             (Err(e), None) => Err(Error::from_generated(e).await),
         };
-        outcome.map_err(|error| {
+        let outcome = outcome.map_err(|error| {
             let sent = CALL.with(|call| call.sent.borrow().clone());
             let sent = sent
                 .as_ref()
@@ -191,7 +232,8 @@ where
                 "call failed"
             );
             error
-        })
+        });
+        (outcome, report)
     })
     .await
 }
@@ -271,6 +313,11 @@ impl ClientHooks<HookState> for Client {
         let mut request = request;
         // The per-attempt timeout `pre` set (or the user's own), before any cut.
         let timeout = request.timeout().copied().unwrap_or(shared.timeout);
+        let policy = CALL.try_with(|call| call.policy).unwrap_or_default();
+        let max_attempts = match policy.max_attempts {
+            Some(n) if !is_token_request => n,
+            _ => shared.retry.get_max_attempts(),
+        };
         let mut attempt: u32 = 0;
         let mut spent: u32 = 0;
         let mut reauthenticated = false;
@@ -295,6 +342,9 @@ impl ClientHooks<HookState> for Client {
             let cut = left < timeout;
             *request.timeout_mut() = Some(timeout.min(left));
             shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+            if !is_token_request {
+                let _ = CALL.try_with(|call| call.report.borrow_mut().sent += 1);
+            }
             let expected_url = resend.as_ref().map(|r| r.url());
             let sent = send(&self.client, request, expected_url).await;
             // Anything but a plain success may end in an error that quotes the token sent.
@@ -403,8 +453,12 @@ impl ClientHooks<HookState> for Client {
             };
             if reason == RetryReason::Throttled {
                 shared.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                if !is_token_request {
+                    let _ = CALL.try_with(|call| call.report.borrow_mut().retry_after = wait_hint);
+                }
             }
             if reason == RetryReason::Throttled
+                && !policy.keep_rate_limit
                 && let Some(limit) = &shared.rate_limit
             {
                 let rps = limit.throttled(wait_hint);
@@ -414,7 +468,7 @@ impl ClientHooks<HookState> for Client {
                     "throttled by the server: rate limit lowered"
                 );
             }
-            if attempt >= shared.retry.get_max_attempts() {
+            if attempt >= max_attempts {
                 return give_up("no attempts left", last);
             }
             let Some(mut next) = resend else {

@@ -32,6 +32,28 @@ impl From<String> for OtpSecret {
     }
 }
 
+impl OtpSecret {
+    /// Whether this secret and `secret` are the same key as authenticator apps read them:
+    /// ASCII case, spaces, tabs and trailing `=` padding do not count (`jbsw y3dp ehpk 3pxp`
+    /// and `JBSWY3DPEHPK3PXP====` are one key). Compares without copying either.
+    ///
+    /// ```
+    /// use authing_otp::OtpSecret;
+    /// let read_back = OtpSecret::from("jbsw y3dp ehpk 3pxp".to_owned());
+    /// assert!(read_back.is_same_key("JBSWY3DPEHPK3PXP===="));
+    /// assert!(!read_back.is_same_key("JBSWY3DPEHPK3PXQ"));
+    /// ```
+    pub fn is_same_key(&self, secret: &str) -> bool {
+        fn canonical(s: &str) -> impl Iterator<Item = u8> + '_ {
+            s.trim_end_matches(['=', ' ', '\t'])
+                .bytes()
+                .filter(|b| !matches!(b, b' ' | b'\t'))
+                .map(|b| b.to_ascii_uppercase())
+        }
+        canonical(self.expose_secret()).eq(canonical(secret))
+    }
+}
+
 impl ExposeSecret<str> for OtpSecret {
     fn expose_secret(&self) -> &str {
         self.0.expose_secret()

@@ -2,7 +2,10 @@
 //!
 //! The first line on stdout is `listening on http://<ip>:<port>` (flushed at once, so scripts
 //! and tests can read the port when they pass `--addr 127.0.0.1:0`); the user pool id and
-//! access key id follow. The access key secret is never printed.
+//! access key id follow, then the line to paste into a shell so that the other commands talk
+//! to this emulator: `export AUTHING_HOST=… AUTHING_ACCESS_KEY_ID=… AUTHING_ACCESS_KEY_SECRET=…`.
+//! The secret appears there only when it is the emulator's published development secret; a
+//! secret of your own is never printed (the line says to set it as you gave it).
 //!
 //! The key pair and pool id fall back to the same `AUTHING_*` variables the client commands
 //! read, so one environment configures both sides.
@@ -160,16 +163,45 @@ async fn serve(args: EmulatorArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Prints the address (which must get out) and then the ids (which may not: a reader that
-/// only wanted the first line may have closed the pipe already).
+/// Prints the address (which must get out) and then the ids and the settings to paste (which
+/// may not: a reader that only wanted the first line may have closed the pipe already).
 fn announce(emulator: &Emulator) -> io::Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "listening on {}", emulator.base_url())?;
     out.flush()?;
     let _ = writeln!(out, "user pool id: {}", emulator.user_pool_id())
         .and_then(|()| writeln!(out, "access key id: {}", emulator.access_key_id()))
+        .and_then(|()| writeln!(out, "{}", paste_line(emulator)))
         .and_then(|()| out.flush());
     Ok(())
+}
+
+/// `export AUTHING_HOST=… AUTHING_ACCESS_KEY_ID=… AUTHING_ACCESS_KEY_SECRET=…`, for a shell.
+/// The secret is written only when it is the published development one.
+fn paste_line(emulator: &Emulator) -> String {
+    use secrecy::ExposeSecret as _;
+    let mut line = format!(
+        "export AUTHING_HOST={} AUTHING_ACCESS_KEY_ID={}",
+        shell_word(emulator.base_url()),
+        shell_word(emulator.access_key_id())
+    );
+    if emulator.access_key_secret().expose_secret() == emulator::DEFAULT_ACCESS_KEY_SECRET {
+        line.push_str(" AUTHING_ACCESS_KEY_SECRET=");
+        line.push_str(emulator::DEFAULT_ACCESS_KEY_SECRET);
+    } else {
+        line.push_str("   # and AUTHING_ACCESS_KEY_SECRET, as you gave it to the emulator");
+    }
+    line
+}
+
+/// `word` as one shell word: as it is when it holds only safe characters, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 /// Ctrl-C, and SIGTERM where there is one.

@@ -1,10 +1,11 @@
 //! `authing-otp import`: a bulk migration of OTP enrolments, resumable, with an outcome for
 //! every record.
 //!
-//! Three passes over the file, none holding it in memory: check every line (and identify the
-//! file for the journal), import what the journal does not list as done, then write the
-//! failures file and the report from the journal. `--verify` adds a fourth, reading back what
-//! was imported.
+//! Passes over the file, none holding it in memory: check every line (and identify the file
+//! for the journal), import what the journal does not list as done, read back what
+//! `--verify` has not yet read back, then write the failures file and the report from the
+//! journal. Throttling and outages slow the import and the read-back down; only a lack of
+//! progress for `--stall-timeout`, or a refusal that is not about the records, stops them.
 
 use std::{
     cell::Cell,
@@ -17,14 +18,18 @@ use std::{
 };
 
 use authing_otp::{
-    ExposeSecret, ManagementClient, UserRef,
-    bulk::{BatchDone, BulkOptions, Outcome, UserFingerprints},
+    ManagementClient, UserRef,
+    bulk::{
+        BatchDone, BulkEvent, BulkOptions, Outcome, ReadDone, ReadOutcome, StopReason,
+        UserFingerprints,
+    },
 };
 use authing_otp_cli::{
     import::{ImportFileError, ImportFormat, ImportReader, ImportRecord},
     journal::{IdentifyingReader, InputIdentity, Journal, Progress, RecordSet, RefusedRecord},
 };
 use indicatif::{ProgressBar, ProgressStyle};
+use secrecy::SecretString;
 
 use crate::client_cmd::{ClientArgs, fail};
 
@@ -50,6 +55,11 @@ pub struct ImportArgs {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
 
+    /// Stop when no record has finished for this long, in seconds: throttling and outages are
+    /// waited out until then. The same command continues a stopped run (with --journal).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    stall_timeout: f64,
+
     /// Where to keep what is done, so that the same command resumes after a crash.
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
@@ -58,11 +68,13 @@ pub struct ImportArgs {
     #[arg(long, value_name = "PATH")]
     failures: Option<PathBuf>,
 
-    /// Write why each record was refused there, as JSON Lines (no secrets).
+    /// Write why each record was refused (and, with --verify, which secrets read back differ)
+    /// there, as JSON Lines (no secrets).
     #[arg(long, value_name = "PATH")]
     report: Option<PathBuf>,
 
-    /// After importing, read every imported user's secret back and compare.
+    /// After importing, read every imported user's secret back and compare (a phase of its
+    /// own: progress, throttling and outage rules, and the journal, as for the import).
     #[arg(long)]
     verify: bool,
 
@@ -83,6 +95,10 @@ pub struct ImportArgs {
 const MAX_SHOWN_ERRORS: usize = 20;
 /// How often a progress line is printed when stderr is not a terminal.
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How long a throttling notice stays in the progress output.
+const STATUS_SHOWN_FOR: Duration = Duration::from_secs(10);
+/// The longest `--stall-timeout`: a week.
+const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 fn open(path: &Path) -> Result<ImportReader<File>, ImportFileError> {
     let format = ImportFormat::detect(path)?;
@@ -223,66 +239,156 @@ fn check(args: &ImportArgs) -> Result<(u64, InputIdentity), ExitCode> {
     Ok((records, identity))
 }
 
-/// Shows how far the import is: a bar on a terminal, a line every few seconds otherwise.
+/// What a phase calls its records' outcomes, for the progress output.
+struct Words {
+    /// Before the counts: "" for the import, "verify: " for the read-back.
+    phase: &'static str,
+    unit: &'static str,
+    good: &'static str,
+    bad: &'static str,
+}
+
+const IMPORT_WORDS: Words = Words {
+    phase: "",
+    unit: "records",
+    good: "imported",
+    bad: "refused",
+};
+
+const VERIFY_WORDS: Words = Words {
+    phase: "verify: ",
+    unit: "read back",
+    good: "match",
+    bad: "differ",
+};
+
+/// Shows how far a phase is: a bar on a terminal, a line every few seconds otherwise, and
+/// what the server is doing (throttling, outages) as it happens.
 struct Display {
+    words: &'static Words,
     bar: Option<ProgressBar>,
     plain: bool,
     last_line: Instant,
     started: Instant,
     total: u64,
     done: u64,
-    imported: u64,
-    refused: u64,
+    good: u64,
+    bad: u64,
+    /// The last throttling notice, and when it came.
+    status: Option<(String, Instant)>,
+    /// When an outage line was last printed (plain output prints at most one per interval).
+    last_outage_line: Option<Instant>,
 }
 
 impl Display {
-    fn new(quiet: bool, total: u64) -> Self {
+    fn new(quiet: bool, total: u64, words: &'static Words) -> Self {
         let terminal = io::stderr().is_terminal();
         let bar = (!quiet && terminal).then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} records  {rate}  ETA {eta}  {msg}",
+                    "{prefix}{bar:30} {pos}/{len} {unit}  {rate}  ETA {eta}  {msg}",
                 )
                 .expect("a valid template")
                 .with_key(
                     "rate",
                     |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = write!(w, "{:.0} records/s", state.per_sec());
+                        let _ = write!(w, "{:.0}/s", state.per_sec());
+                    },
+                )
+                .with_key(
+                    "unit",
+                    move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = w.write_str(words.unit);
                     },
                 ),
             );
+            bar.set_prefix(words.phase);
             bar
         });
         Display {
+            words,
             bar,
             plain: !quiet && !terminal,
             last_line: Instant::now(),
             started: Instant::now(),
             total,
             done: 0,
-            imported: 0,
-            refused: 0,
+            good: 0,
+            bad: 0,
+            status: None,
+            last_outage_line: None,
         }
     }
 
-    fn batch(&mut self, imported: u64, refused: u64, settled: u64) {
-        self.imported += imported;
-        self.refused += refused;
+    /// The counts, and the server's state if it is recent.
+    fn message(&self) -> String {
+        let mut message = format!(
+            "{} {}, {} {}",
+            self.good, self.words.good, self.bad, self.words.bad
+        );
+        if let Some((status, at)) = &self.status
+            && at.elapsed() < STATUS_SHOWN_FOR
+        {
+            message.push_str("; ");
+            message.push_str(status);
+        }
+        message
+    }
+
+    fn batch(&mut self, good: u64, bad: u64, settled: u64) {
+        self.good += good;
+        self.bad += bad;
         self.done += settled;
         if let Some(bar) = &self.bar {
             bar.set_position(self.done);
-            bar.set_message(format!(
-                "{} imported, {} refused",
-                self.imported, self.refused
-            ));
+            bar.set_message(self.message());
         } else if self.plain && self.last_line.elapsed() >= PLAIN_PROGRESS_EVERY {
             self.last_line = Instant::now();
             let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
             eprintln!(
-                "authing-otp import: {}/{} records ({:.0}/s): {} imported, {} refused",
-                self.done, self.total, rate, self.imported, self.refused
+                "authing-otp import: {}{}/{} {} ({:.0}/s): {}",
+                self.words.phase,
+                self.done,
+                self.total,
+                self.words.unit,
+                rate,
+                self.message()
             );
+        }
+    }
+
+    /// Throttling, an outage, a recovery.
+    fn event<D>(&mut self, event: &BulkEvent<D>) {
+        let text = event.to_string();
+        match event {
+            BulkEvent::Throttled { .. } => {
+                self.status = Some((text, Instant::now()));
+                if let Some(bar) = &self.bar {
+                    bar.set_message(self.message());
+                }
+            }
+            BulkEvent::Unavailable { .. } | BulkEvent::Recovered { .. } => {
+                let recovered = matches!(event, BulkEvent::Recovered { .. });
+                if !recovered {
+                    self.status = Some((text.clone(), Instant::now()));
+                } else {
+                    self.status = None;
+                }
+                if let Some(bar) = &self.bar {
+                    bar.println(format!("authing-otp import: {}{text}", self.words.phase));
+                    bar.set_message(self.message());
+                } else if self.plain
+                    && (recovered
+                        || self
+                            .last_outage_line
+                            .is_none_or(|at| at.elapsed() >= PLAIN_PROGRESS_EVERY))
+                {
+                    self.last_outage_line = Some(Instant::now());
+                    eprintln!("authing-otp import: {}{text}", self.words.phase);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -309,8 +415,18 @@ fn create_private(path: &Path) -> io::Result<BufWriter<File>> {
     Ok(BufWriter::new(file))
 }
 
-/// Pass 3: the failures file (refused lines, byte for byte, after the header for CSV, so that
-/// it can be imported again) and the report, from the journal's complete list of refusals.
+/// The line of the report for a record whose read-back failed.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyReportLine<'a> {
+    phase: &'static str,
+    #[serde(flatten)]
+    record: &'a RefusedRecord,
+}
+
+/// Last pass: the failures file (refused lines, byte for byte, after the header for CSV, so
+/// that it can be imported again) and the report, from the journal's complete list of
+/// refusals and read-back mismatches.
 fn write_outputs(args: &ImportArgs, progress: &Progress) -> io::Result<()> {
     if let Some(path) = &args.failures {
         let mut out = create_private(path)?;
@@ -347,161 +463,104 @@ fn write_outputs(args: &ImportArgs, progress: &Progress) -> io::Result<()> {
             serde_json::to_writer(&mut out, refusal)?;
             out.write_all(b"\n")?;
         }
+        for mismatch in progress.mismatched.values() {
+            let line = VerifyReportLine {
+                phase: "verify",
+                record: mismatch,
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+        }
         out.flush()?;
     }
     Ok(())
 }
 
-/// What `--verify` found.
+/// What one phase did in this run.
 #[derive(Default)]
-struct Verified {
-    checked: u64,
-    mismatches: u64,
-    errors: u64,
+struct PhaseReport {
+    /// Records this run took on (resumed ones not included).
+    records: u64,
+    good: u64,
+    bad: u64,
+    not_attempted: u64,
+    requests: u64,
+    throttled: u64,
+    unavailable: u64,
+    elapsed: Duration,
+    stopped: Option<StopReason>,
 }
 
-/// Pass 4: reads back each imported record's secret (by user id) and compares.
-async fn verify(
+impl PhaseReport {
+    fn json(&self, good: &str, bad: &str, resumed: u64) -> serde_json::Value {
+        let elapsed = self.elapsed.as_secs_f64();
+        serde_json::json!({
+            "records": self.records,
+            good: self.good,
+            bad: self.bad,
+            "notAttempted": self.not_attempted,
+            "resumedFrom": resumed,
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "unavailable": self.unavailable,
+            "elapsedSeconds": elapsed,
+            "recordsPerSecond": (self.good + self.bad) as f64 / elapsed.max(1e-3),
+            "stopped": self.stopped.as_ref().map(StopReason::display_chain),
+        })
+    }
+}
+
+/// The journal, if any, and what became of writing to it.
+struct JournalState {
+    journal: Option<Journal>,
+    error: Option<authing_otp_cli::journal::JournalError>,
+}
+
+impl JournalState {
+    fn write(
+        &mut self,
+        write: impl FnOnce(&mut Journal) -> Result<(), authing_otp_cli::journal::JournalError>,
+    ) {
+        if let Some(journal) = self.journal.as_mut()
+            && self.error.is_none()
+            && let Err(e) = write(journal)
+        {
+            eprintln!("authing-otp import: {e}; the run goes on, but cannot be resumed");
+            self.error = Some(e);
+        }
+    }
+
+    fn sync(&mut self) {
+        if let Some(journal) = self.journal.as_mut()
+            && let Err(e) = journal.sync()
+        {
+            eprintln!("authing-otp import: {e}");
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+/// The import phase: every record the journal does not list as done.
+async fn import_phase(
     args: &ImportArgs,
     client: &ManagementClient,
-    progress: &Progress,
-) -> io::Result<Verified> {
-    let mut verified = Verified::default();
-    let mut tasks = tokio::task::JoinSet::new();
-    let limit = usize::from(args.concurrency);
-    let broken = Cell::new(false);
-    let reader = records(&args.file, &broken).map_err(io::Error::other)?;
-    let imported =
-        reader.filter(|(n, _)| progress.done.contains(*n) && !progress.refused.contains_key(n));
-    for (_, record) in imported {
-        while tasks.len() >= limit {
-            tally(&mut verified, tasks.join_next().await);
-        }
-        let client = client.clone();
-        tasks.spawn(async move {
-            let user = UserRef::by_user_id(record.item.user_id()).ok()?;
-            let got = client.get_otp_secret_by_user(&user).await;
-            Some((
-                record.line,
-                got.map(|s| s.expose_secret() == record.item.secret().expose_secret()),
-            ))
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        tally(&mut verified, Some(joined));
-    }
-    Ok(verified)
-}
-
-type VerifyResult = Option<(u64, Result<bool, authing_otp::Error>)>;
-
-fn tally(verified: &mut Verified, joined: Option<Result<VerifyResult, tokio::task::JoinError>>) {
-    let Some(Ok(Some((line, result)))) = joined else {
-        verified.errors += 1;
-        return;
-    };
-    verified.checked += 1;
-    match result {
-        Ok(true) => {}
-        Ok(false) => {
-            verified.mismatches += 1;
-            eprintln!("authing-otp import: verify: line {line}: the secret read back differs");
-        }
-        Err(e) => {
-            verified.errors += 1;
-            eprintln!(
-                "authing-otp import: verify: line {line}: {}",
-                e.display_chain()
-            );
-        }
-    }
-}
-
-/// Peak resident memory and CPU time of this process, where the platform tells.
-fn resources() -> (Option<u64>, Option<f64>) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kib| kib * 1024);
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces, inside parentheses).
-    let cpu = stat.rsplit_once(')').and_then(|(_, rest)| {
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
-        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after `) state`.
-        Some((ticks(11)? + ticks(12)?) / 100.0)
-    });
-    (peak, cpu)
-}
-
-/// Checks the whole file, then imports it in batches, resumable with `--journal`.
-pub async fn import(args: ImportArgs) -> ExitCode {
-    let shown = args.file.display().to_string();
-    if let Err(why) = check_outputs(&args) {
-        eprintln!("authing-otp import: {why}; nothing was sent");
-        return ExitCode::from(2);
-    }
-    let (records_total, identity) = match check(&args) {
-        Ok(checked) => checked,
-        Err(code) => return code,
-    };
-    if args.dry_run {
-        println!("{shown}: {records_total} valid records; nothing was sent (--dry-run)");
-        return ExitCode::SUCCESS;
-    }
-    let client = match args.client.client(None) {
-        Ok(client) => client,
-        Err(e) => return fail("import", &e),
-    };
-    let (mut journal, mut progress) = match &args.journal {
-        Some(path) => match Journal::open(path, &identity) {
-            Ok((journal, progress)) => (Some(journal), progress),
-            Err(e) => {
-                eprintln!("authing-otp import: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => (None, Progress::default()),
-    };
-    if progress
-        .done
-        .ranges()
-        .last()
-        .is_some_and(|&(_, last)| last >= records_total)
-    {
-        eprintln!(
-            "authing-otp import: the journal lists records beyond the {records_total} of \
-             {shown}: it was not made by this command for this file; nothing was sent"
-        );
-        return ExitCode::from(2);
-    }
-    let resumed = progress.done.count();
-    if resumed > 0 && !args.quiet {
-        eprintln!(
-            "authing-otp import: resuming: {resumed} of {records_total} records were done before"
-        );
-    }
-    let broken = Cell::new(false);
-    let reader = match records(&args.file, &broken) {
-        Ok(reader) => reader,
-        Err(e) => {
-            eprintln!("authing-otp import: {shown}: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    options: BulkOptions,
+    journal: &mut JournalState,
+    progress: &mut Progress,
+    total: u64,
+    broken: &Cell<bool>,
+) -> Result<(PhaseReport, usize), ImportFileError> {
     let already = progress.done.clone();
-    let todo = reader
+    let todo = records(&args.file, broken)?
         .filter(move |(n, _)| !already.contains(*n))
         .map(|(n, record)| ((n, record.line), record.item));
-    let mut display = Display::new(args.quiet, records_total - resumed);
-    let mut journal_error = None;
-    let options = BulkOptions::default()
-        .batch_size(usize::from(args.batch_size))
-        .concurrency(usize::from(args.concurrency));
+    let mut display = Display::new(args.quiet, total - progress.done.count(), &IMPORT_WORDS);
     let summary = client
-        .bulk_import(options, todo, |done: BatchDone<(u64, u64)>| {
+        .bulk_import(options, todo, |event| {
+            let done: BatchDone<(u64, u64)> = match event {
+                BulkEvent::Done(done) => done,
+                other => return display.event(&other),
+            };
             let mut settled = Vec::new();
             let mut refused = Vec::new();
             let mut imported = 0;
@@ -523,48 +582,284 @@ pub async fn import(args: ImportArgs) -> ExitCode {
                             message: why.message,
                         });
                     }
+                    // Not sent (the command checked the file for duplicates, and the run
+                    // stopped): left for the next run.
                     _ => {}
                 }
             }
             let settled_count = settled.len() as u64;
             let done_set = RecordSet::of(settled);
             progress.apply(&done_set, &refused);
-            if let Some(journal) = journal.as_mut()
-                && journal_error.is_none()
-                && let Err(e) = journal.record(&done_set, &refused)
-            {
-                eprintln!("authing-otp import: {e}; the run goes on, but cannot be resumed");
-                journal_error = Some(e);
+            // A batch that settled nothing (the run stopped) leaves no line.
+            if settled_count > 0 {
+                journal.write(|j| j.record(&done_set, &refused));
             }
             display.batch(imported, refused.len() as u64, settled_count);
         })
         .await;
     display.finish();
-    if let Some(journal) = journal.as_mut()
-        && let Err(e) = journal.sync()
-    {
-        eprintln!("authing-otp import: {e}");
-        journal_error.get_or_insert(e);
+    let report = PhaseReport {
+        records: summary.records,
+        good: summary.imported,
+        bad: summary.refused,
+        not_attempted: summary.not_attempted,
+        requests: summary.requests,
+        throttled: summary.throttled,
+        unavailable: summary.unavailable,
+        elapsed: summary.elapsed,
+        stopped: summary.stopped,
+    };
+    Ok((report, summary.final_batch_size))
+}
+
+/// The key of a record being read back: its number, its line, and the secret it imported.
+type VerifyKey = (u64, u64, SecretString);
+
+/// The read-back phase: every imported record the journal does not list as read back,
+/// compared by canonical secret.
+async fn verify_phase(
+    args: &ImportArgs,
+    client: &ManagementClient,
+    options: BulkOptions,
+    journal: &mut JournalState,
+    progress: &mut Progress,
+    broken: &Cell<bool>,
+) -> Result<PhaseReport, ImportFileError> {
+    let imported = progress.done.count() - progress.refused.len() as u64;
+    let remaining = imported.saturating_sub(progress.verified.count());
+    let snapshot = progress.clone();
+    let todo = records(&args.file, broken)?
+        .filter(move |(n, _)| snapshot.imported(*n) && !snapshot.verified.contains(*n))
+        .filter_map(|(n, record)| {
+            let user = UserRef::by_user_id(record.item.user_id()).ok()?;
+            let key: VerifyKey = (n, record.line, record.item.secret().clone());
+            Some((key, user))
+        });
+    let mut display = Display::new(args.quiet, remaining, &VERIFY_WORDS);
+    let (mut matched_total, mut mismatched_total) = (0, 0);
+    let summary = client
+        .bulk_get_otp_secrets(options, todo, |event| {
+            let done: ReadDone<VerifyKey> = match event {
+                BulkEvent::Done(done) => done,
+                other => return display.event(&other),
+            };
+            let mut settled = Vec::new();
+            let mut mismatched = Vec::new();
+            let mut matched = 0;
+            for ((n, line, expected), user, outcome) in done.outcomes {
+                let failure = |message: String| RefusedRecord {
+                    record: n,
+                    line,
+                    user_id: user.user_id().to_owned(),
+                    http_status: None,
+                    status_code: None,
+                    api_code: None,
+                    message,
+                };
+                match outcome {
+                    ReadOutcome::Secret(secret) => {
+                        settled.push(n);
+                        if secret.is_same_key(secrecy::ExposeSecret::expose_secret(&expected)) {
+                            matched += 1;
+                        } else {
+                            mismatched.push(failure(
+                                "the secret read back differs from the one imported".into(),
+                            ));
+                        }
+                    }
+                    ReadOutcome::Refused(why) => {
+                        settled.push(n);
+                        mismatched.push(RefusedRecord {
+                            http_status: why.http_status,
+                            status_code: why.status_code,
+                            api_code: why.api_code,
+                            ..failure(format!("could not be read back: {}", why.message))
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            let settled_count = settled.len() as u64;
+            let verified = RecordSet::of(settled);
+            progress.apply_verified(&verified, &mismatched);
+            if settled_count > 0 {
+                journal.write(|j| j.record_verified(&verified, &mismatched));
+            }
+            matched_total += matched;
+            mismatched_total += mismatched.len() as u64;
+            display.batch(matched, mismatched.len() as u64, settled_count);
+        })
+        .await;
+    display.finish();
+    Ok(PhaseReport {
+        records: summary.records,
+        good: matched_total,
+        bad: mismatched_total,
+        not_attempted: summary.not_attempted,
+        requests: summary.requests,
+        throttled: summary.throttled,
+        unavailable: summary.unavailable,
+        elapsed: summary.elapsed,
+        stopped: summary.stopped,
+    })
+}
+
+/// Peak resident memory and CPU time of this process, where the platform tells.
+fn resources() -> (Option<u64>, Option<f64>) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024);
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces, inside parentheses).
+    let cpu = stat.rsplit_once(')').and_then(|(_, rest)| {
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after `) state`.
+        Some((ticks(11)? + ticks(12)?) / 100.0)
+    });
+    (peak, cpu)
+}
+
+/// `--stall-timeout`, checked.
+fn stall_timeout(seconds: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|t| *t >= Duration::from_secs(1) && *t <= MAX_STALL_TIMEOUT)
+        .ok_or_else(|| {
+            format!(
+                "--stall-timeout must be at least 1 and at most {} seconds",
+                MAX_STALL_TIMEOUT.as_secs()
+            )
+        })
+}
+
+/// Checks the whole file, then imports it in batches, resumable with `--journal`.
+pub async fn import(args: ImportArgs) -> ExitCode {
+    let shown = args.file.display().to_string();
+    let started = Instant::now();
+    if let Err(why) = check_outputs(&args) {
+        eprintln!("authing-otp import: {why}; nothing was sent");
+        return ExitCode::from(2);
     }
-    if let Err(e) = write_outputs(&args, &progress) {
-        eprintln!("authing-otp import: writing the failures file or the report: {e}");
-        return ExitCode::FAILURE;
+    let stall = match stall_timeout(args.stall_timeout) {
+        Ok(stall) => stall,
+        Err(why) => {
+            eprintln!("authing-otp import: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let (records_total, identity) = match check(&args) {
+        Ok(checked) => checked,
+        Err(code) => return code,
+    };
+    if args.dry_run {
+        println!("{shown}: {records_total} valid records; nothing was sent (--dry-run)");
+        return ExitCode::SUCCESS;
     }
-    let verified = if args.verify && summary.stopped.is_none() {
-        match verify(&args, &client, &progress).await {
-            Ok(v) => Some(v),
+    let client = match args.client.client(None) {
+        Ok(client) => client,
+        Err(e) => return fail("import", &e),
+    };
+    let (journal, mut progress) = match &args.journal {
+        Some(path) => match Journal::open(path, &identity) {
+            Ok((journal, progress)) => (Some(journal), progress),
             Err(e) => {
-                eprintln!("authing-otp import: verify: {e}");
-                return ExitCode::FAILURE;
+                eprintln!("authing-otp import: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => (None, Progress::default()),
+    };
+    let mut journal = JournalState {
+        journal,
+        error: None,
+    };
+    let beyond = |set: &RecordSet| {
+        set.ranges()
+            .last()
+            .is_some_and(|&(_, last)| last >= records_total)
+    };
+    if beyond(&progress.done) || beyond(&progress.verified) {
+        eprintln!(
+            "authing-otp import: the journal lists records beyond the {records_total} of \
+             {shown}: it was not made by this command for this file; nothing was sent"
+        );
+        return ExitCode::from(2);
+    }
+    let resumed = progress.done.count();
+    let resumed_verified = progress.verified.count();
+    if resumed > 0 && !args.quiet {
+        eprintln!(
+            "authing-otp import: resuming: {resumed} of {records_total} records were done before"
+        );
+    }
+    // The command checked the whole file for duplicates: the engine need not keep a
+    // fingerprint per record again.
+    let options = BulkOptions::default()
+        .batch_size(usize::from(args.batch_size))
+        .concurrency(usize::from(args.concurrency))
+        .stall_timeout(stall)
+        .check_duplicates(false);
+    let broken = Cell::new(false);
+    let (import, batch_size) = match import_phase(
+        &args,
+        &client,
+        options.clone(),
+        &mut journal,
+        &mut progress,
+        records_total,
+        &broken,
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("authing-otp import: {shown}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    journal.sync();
+    let all_imported = progress.done.count() == records_total;
+    let verify = if args.verify && import.stopped.is_none() && all_imported && !broken.get() {
+        if resumed_verified > 0 && !args.quiet {
+            eprintln!(
+                "authing-otp import: verify: resuming: {resumed_verified} records were read \
+                 back before"
+            );
+        }
+        match verify_phase(
+            &args,
+            &client,
+            options,
+            &mut journal,
+            &mut progress,
+            &broken,
+        )
+        .await
+        {
+            Ok(report) => Some(report),
+            Err(e) => {
+                eprintln!("authing-otp import: {shown}: {e}");
+                return ExitCode::from(2);
             }
         }
     } else {
         None
     };
+    journal.sync();
+    if let Err(e) = write_outputs(&args, &progress) {
+        eprintln!("authing-otp import: writing the failures file or the report: {e}");
+        return ExitCode::FAILURE;
+    }
 
     let refused = progress.refused.len() as u64;
     let imported = progress.done.count().saturating_sub(refused);
     let not_attempted = records_total.saturating_sub(progress.done.count());
+    let mismatched = progress.mismatched.len() as u64;
+    let verified = progress.verified.count();
     // The numbering holds only for the file the run checked.
     let changed = broken.get() || identify(&args.file).ok().as_ref() != Some(&identity);
     if changed {
@@ -574,13 +869,14 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         );
     }
     let stats = client.stats();
-    let elapsed = summary.elapsed.as_secs_f64();
-    let rate = (summary.imported + summary.refused) as f64 / elapsed.max(1e-3);
+    let elapsed = started.elapsed().as_secs_f64();
     let (peak_rss, cpu) = resources();
-    let stopped = summary
+    let stopped = import
         .stopped
-        .as_deref()
-        .map(authing_otp::Error::display_chain);
+        .as_ref()
+        .or(verify.as_ref().and_then(|v| v.stopped.as_ref()))
+        .map(StopReason::display_chain);
+    let import_rate = (import.good + import.bad) as f64 / import.elapsed.as_secs_f64().max(1e-3);
     if args.json {
         let answer = serde_json::json!({
             "file": shown,
@@ -593,12 +889,16 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             "retries": stats.retries,
             "throttled": stats.throttled,
             "elapsedSeconds": elapsed,
-            "recordsPerSecond": rate,
-            "batchSize": summary.final_batch_size,
+            "recordsPerSecond": import_rate,
+            "batchSize": batch_size,
             "stopped": stopped,
-            "verify": verified.as_ref().map(|v| serde_json::json!({
-                "checked": v.checked, "mismatches": v.mismatches, "errors": v.errors
-            })),
+            "import": import.json("imported", "refused", resumed),
+            "verify": verify.as_ref().map(|v| {
+                let mut json = v.json("matched", "mismatched", resumed_verified);
+                json["verified"] = verified.into();
+                json["mismatchedInAll"] = mismatched.into();
+                json
+            }),
             "peakRssBytes": peak_rss,
             "cpuSeconds": cpu,
         });
@@ -606,37 +906,53 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     } else {
         println!(
             "{shown}: {records_total} records: {imported} imported, {refused} refused, \
-             {not_attempted} not attempted; {} requests ({} retries, {} throttled) in {elapsed:.1} s \
-             ({rate:.0} records/s)",
-            stats.requests, stats.retries, stats.throttled
+             {not_attempted} not attempted; {} requests in {elapsed:.1} s",
+            stats.requests
         );
-        if refused > 0 {
-            for r in progress.refused.values().take(MAX_SHOWN_ERRORS) {
-                let code = match (r.status_code, r.http_status) {
-                    (Some(code), _) => format!("statusCode {code}"),
-                    (None, Some(status)) => format!("HTTP {status}"),
-                    (None, None) => "refused".to_owned(),
-                };
-                let api = r
-                    .api_code
-                    .map(|c| format!(", apiCode {c}"))
-                    .unwrap_or_default();
-                println!(
-                    "  line {}: {}: {code}{api}: {}",
-                    r.line, r.user_id, r.message
-                );
-            }
-            if refused > MAX_SHOWN_ERRORS as u64 {
-                println!(
-                    "  … and {} more (see --report)",
-                    refused - MAX_SHOWN_ERRORS as u64
-                );
-            }
-        }
-        if let Some(v) = &verified {
+        println!(
+            "  import: {} records in {:.1} s ({import_rate:.0}/s), {} requests ({} throttled, \
+             {} unavailable)",
+            import.good + import.bad,
+            import.elapsed.as_secs_f64(),
+            import.requests,
+            import.throttled,
+            import.unavailable
+        );
+        if let Some(v) = &verify {
             println!(
-                "verify: {} read back, {} mismatches, {} errors",
-                v.checked, v.mismatches, v.errors
+                "  verify: {} read back in {:.1} s, {} requests ({} throttled, {} unavailable); \
+                 in all {verified} of {imported} read back, {mismatched} differ",
+                v.good + v.bad,
+                v.elapsed.as_secs_f64(),
+                v.requests,
+                v.throttled,
+                v.unavailable
+            );
+        }
+        let line_of = |r: &RefusedRecord| {
+            let code = match (r.status_code, r.http_status) {
+                (Some(code), _) => format!("statusCode {code}: "),
+                (None, Some(status)) => format!("HTTP {status}: "),
+                (None, None) => String::new(),
+            };
+            let api = r
+                .api_code
+                .map(|c| format!("apiCode {c}: "))
+                .unwrap_or_default();
+            format!("  line {}: {}: {code}{api}{}", r.line, r.user_id, r.message)
+        };
+        let problems: Vec<&RefusedRecord> = progress
+            .refused
+            .values()
+            .chain(progress.mismatched.values())
+            .collect();
+        for r in problems.iter().take(MAX_SHOWN_ERRORS) {
+            println!("{}", line_of(r));
+        }
+        if problems.len() > MAX_SHOWN_ERRORS {
+            println!(
+                "  … and {} more (see --report)",
+                problems.len() - MAX_SHOWN_ERRORS
             );
         }
         if let Some(why) = &stopped {
@@ -648,8 +964,14 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             println!("stopped: {why}; {again}");
         }
     }
-    let verify_ok = verified.is_none_or(|v| v.mismatches == 0 && v.errors == 0);
-    if refused == 0 && not_attempted == 0 && verify_ok && journal_error.is_none() && !changed {
+    let verify_ok = !args.verify || (verified == imported && mismatched == 0);
+    if refused == 0
+        && not_attempted == 0
+        && verify_ok
+        && stopped.is_none()
+        && journal.error.is_none()
+        && !changed
+    {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

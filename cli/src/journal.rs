@@ -3,14 +3,18 @@
 //!
 //! A JSON Lines file. The first line names the input (its size and SHA-1), so that a journal
 //! is never applied to another file or to a changed one. Each later line is one finished
-//! batch: the records it settled (as ranges of record numbers, counting the input's valid
-//! records from 0) and those the server refused, with why:
+//! batch of the import (the records it settled, as ranges of record numbers counting the
+//! input's valid records from 0, and those the server refused, with why) or of the read-back
+//! of `--verify` (the records read back, and those whose secret differs or could not be read):
 //!
 //! ```text
-//! {"authingOtpJournal":1,"input":{"bytes":5301,"sha1":"9f0c…"}}
+//! {"authingOtpJournal":2,"input":{"bytes":5301,"sha1":"9f0c…"}}
 //! {"done":[[0,99]],"refused":[]}
 //! {"done":[[200,299]],"refused":[{"record":250,"line":252,"userId":"u-250","statusCode":404,…}]}
+//! {"verified":[[0,99]],"mismatched":[{"record":7,"line":9,"userId":"u-7","message":"…"}]}
 //! ```
+//!
+//! Version 1 journals (without read-back lines) are read as they are.
 //!
 //! A line is written (one `write` call) as soon as its batch is done, so a killed process loses
 //! nothing the kernel has; it is made durable (`fsync`) at least once a second and at the end,
@@ -31,7 +35,9 @@ use std::{
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Versions read: 1 had no read-back lines.
+const READ_VERSIONS: [u32; 2] = [1, 2];
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// What identifies an input file: its size and the SHA-1 of its bytes.
@@ -176,10 +182,14 @@ pub struct Progress {
     pub done: RecordSet,
     /// The refused ones, by record number (each once, whatever the resumes).
     pub refused: BTreeMap<u64, RefusedRecord>,
+    /// Records read back by `--verify`: matching or not.
+    pub verified: RecordSet,
+    /// The ones read back whose secret differs, or that could not be read, with why.
+    pub mismatched: BTreeMap<u64, RefusedRecord>,
 }
 
 impl Progress {
-    /// Adds a finished batch.
+    /// Adds a finished batch of the import.
     pub fn apply(&mut self, done: &RecordSet, refused: &[RefusedRecord]) {
         for &(first, last) in done.ranges() {
             self.done.insert(first, last);
@@ -187,6 +197,21 @@ impl Progress {
         for r in refused {
             self.refused.insert(r.record, r.clone());
         }
+    }
+
+    /// Adds a finished batch of the read-back.
+    pub fn apply_verified(&mut self, verified: &RecordSet, mismatched: &[RefusedRecord]) {
+        for &(first, last) in verified.ranges() {
+            self.verified.insert(first, last);
+        }
+        for r in mismatched {
+            self.mismatched.insert(r.record, r.clone());
+        }
+    }
+
+    /// Whether `record` was imported (settled and not refused).
+    pub fn imported(&self, record: u64) -> bool {
+        self.done.contains(record) && !self.refused.contains_key(&record)
     }
 }
 
@@ -197,10 +222,19 @@ struct Header {
     input: InputIdentity,
 }
 
-#[derive(Serialize, Deserialize)]
+/// One line after the header: a batch of the import (`done` and `refused`), or of the
+/// read-back (`verified` and `mismatched`).
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct Entry {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     done: Vec<(u64, u64)>,
-    refused: Vec<RefusedRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused: Option<Vec<RefusedRecord>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    verified: Vec<(u64, u64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mismatched: Option<Vec<RefusedRecord>>,
 }
 
 /// Why a journal cannot be used.
@@ -289,17 +323,35 @@ impl Journal {
         ))
     }
 
-    /// Appends a finished batch: one `write`, and an `fsync` if the last was a second ago.
+    /// Appends a finished batch of the import: one `write`, and an `fsync` if the last was a
+    /// second ago.
     pub fn record(
         &mut self,
         done: &RecordSet,
         refused: &[RefusedRecord],
     ) -> Result<(), JournalError> {
-        let entry = Entry {
+        self.append(&Entry {
             done: done.ranges().to_vec(),
-            refused: refused.to_vec(),
-        };
-        let mut line = serde_json::to_vec(&entry).expect("an entry serializes");
+            refused: Some(refused.to_vec()),
+            ..Entry::default()
+        })
+    }
+
+    /// Appends a finished batch of the read-back, as [`record`](Self::record) does.
+    pub fn record_verified(
+        &mut self,
+        verified: &RecordSet,
+        mismatched: &[RefusedRecord],
+    ) -> Result<(), JournalError> {
+        self.append(&Entry {
+            verified: verified.ranges().to_vec(),
+            mismatched: Some(mismatched.to_vec()),
+            ..Entry::default()
+        })
+    }
+
+    fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
+        let mut line = serde_json::to_vec(entry).expect("an entry serializes");
         line.push(b'\n');
         self.file.write_all(&line).map_err(|e| self.io(e))?;
         self.dirty = true;
@@ -367,7 +419,7 @@ fn read(
                     path: path.to_owned(),
                     line: 1,
                 })?;
-            if header.authing_otp_journal != VERSION {
+            if !READ_VERSIONS.contains(&header.authing_otp_journal) {
                 return Err(JournalError::NotAJournal {
                     path: path.to_owned(),
                     line: 1,
@@ -381,16 +433,22 @@ fn read(
                 });
             }
         } else {
-            let entry: Entry =
-                serde_json::from_slice(&line).map_err(|_| JournalError::NotAJournal {
+            let entry = serde_json::from_slice::<Entry>(&line)
+                .ok()
+                .filter(|e| e.refused.is_some() != e.mismatched.is_some())
+                .ok_or_else(|| JournalError::NotAJournal {
                     path: path.to_owned(),
                     line: number,
                 })?;
-            let mut done = RecordSet::default();
-            for (first, last) in entry.done {
-                done.insert(first, last);
-            }
-            progress.apply(&done, &entry.refused);
+            let set = |ranges: Vec<(u64, u64)>| {
+                let mut set = RecordSet::default();
+                for (first, last) in ranges {
+                    set.insert(first, last);
+                }
+                set
+            };
+            progress.apply(&set(entry.done), &entry.refused.unwrap_or_default());
+            progress.apply_verified(&set(entry.verified), &entry.mismatched.unwrap_or_default());
         }
         good_len += n as u64;
     }
@@ -453,6 +511,52 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn read_back_lines_resume_too_and_version_1_journals_still_read() {
+        let path = temp("verify.jsonl");
+        let input = identity("u");
+        let (mut journal, _) = Journal::open(&path, &input).unwrap();
+        journal
+            .record(&RecordSet::of(0..10), &[refused(3)])
+            .unwrap();
+        journal
+            .record_verified(&RecordSet::of(0..5), &[refused(4)])
+            .unwrap();
+        drop(journal);
+        let (_, progress) = Journal::open(&path, &input).unwrap();
+        assert_eq!(progress.done.ranges(), &[(0, 9)]);
+        assert_eq!(progress.verified.ranges(), &[(0, 4)]);
+        assert_eq!(progress.mismatched.keys().collect::<Vec<_>>(), [&4]);
+        assert!(progress.imported(2) && !progress.imported(3) && !progress.imported(10));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(r#"{"authingOtpJournal":2,"#), "{text}");
+        // Written by the previous release.
+        let v1 = format!(
+            "{{\"authingOtpJournal\":1,\"input\":{}}}\n{{\"done\":[[0,4]],\"refused\":[]}}\n",
+            serde_json::to_string(&input).unwrap()
+        );
+        std::fs::write(&path, v1).unwrap();
+        let (_, progress) = Journal::open(&path, &input).unwrap();
+        assert_eq!(progress.done.ranges(), &[(0, 4)]);
+        // A line that is neither kind is not a journal's.
+        for bad in [
+            "{}",
+            r#"{"done":[[0,1]]}"#,
+            r#"{"refused":[],"mismatched":[]}"#,
+        ] {
+            let text = format!(
+                "{{\"authingOtpJournal\":2,\"input\":{}}}\n{bad}\n",
+                serde_json::to_string(&input).unwrap()
+            );
+            std::fs::write(&path, text).unwrap();
+            let err = Journal::open(&path, &input).unwrap_err();
+            assert!(
+                matches!(err, JournalError::NotAJournal { line: 2, .. }),
+                "{bad}: {err}"
+            );
         }
     }
 

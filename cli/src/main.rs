@@ -31,7 +31,8 @@ struct Cli {
 }
 
 /// Logs to stderr, so that stdout stays the command's answer (`get-secret` prints only the
-/// secret there).
+/// secret there). Colours only on a terminal, and never with `NO_COLOR` set (no-color.org):
+/// a log file or a CI log gets plain text.
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
@@ -41,8 +42,11 @@ fn init_logging(verbose: u8) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

@@ -406,10 +406,18 @@ async fn key_uris_import_canonical_secrets_and_verify_reads_them_back() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["imported"], 2, "{summary}");
+    let verify = &summary["verify"];
     assert_eq!(
-        summary["verify"],
-        serde_json::json!({"checked": 2, "mismatches": 0, "errors": 0})
+        (
+            &verify["records"],
+            &verify["matched"],
+            &verify["mismatched"],
+            &verify["notAttempted"]
+        ),
+        (&2.into(), &2.into(), &0.into(), &0.into()),
+        "{summary}"
     );
+    assert_eq!(verify["requests"], 2, "{summary}");
     assert_eq!(
         emulator.otp_of("u-2").unwrap().secret.expose_secret(),
         "JBSWY3DPEHPK3PXP"
