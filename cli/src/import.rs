@@ -577,6 +577,8 @@ struct CsvRecords<R> {
     fused: bool,
     /// How many fields the header has, once read.
     header_width: Option<usize>,
+    /// The header's bytes, once read.
+    header: Option<Vec<u8>>,
     parser: CsvParser,
 }
 
@@ -777,6 +779,7 @@ impl<R: Read> CsvRecords<R> {
             bom_matched: Some(0),
             fused: false,
             header_width: None,
+            header: None,
             parser: CsvParser::new(),
         }
     }
@@ -893,6 +896,29 @@ impl<R: Read> ImportReader<R> {
             ImportFormat::Csv => Inner::Csv(CsvRecords::new(reader)),
         };
         ImportReader { inner }
+    }
+
+    /// The CSV header's bytes as they were in the input (as [`ImportRecord::raw`] has a
+    /// record's: no terminator, no byte order mark), once the reader has read it; `None` before,
+    /// for a header too long to keep, and for the other formats. For writing refused rows out
+    /// again under the same header: the first line is not always the header (a file may end
+    /// lines with `\r` alone, or start with blank lines).
+    ///
+    /// ```
+    /// use authing_otp_cli::import::{ImportFormat, ImportReader};
+    ///
+    /// let file = b"\xef\xbb\xbf\r\nuserId,secret\ru1,JBSWY3DPEHPK3PXP\r";
+    /// let mut records = ImportReader::new(&file[..], ImportFormat::Csv);
+    /// assert_eq!(records.csv_header(), None);
+    /// assert_eq!(records.next().unwrap()?.line, 2);
+    /// assert_eq!(records.csv_header(), Some(&b"userId,secret"[..]));
+    /// # Ok::<(), authing_otp_cli::import::ImportFileError>(())
+    /// ```
+    pub fn csv_header(&self) -> Option<&[u8]> {
+        match &self.inner {
+            Inner::Csv(records) => records.header.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -1158,6 +1184,9 @@ fn next_csv<R: Read>(records: &mut CsvRecords<R>) -> Option<Result<ImportRecord,
         }
         let parser = &records.parser;
         let (line, raw) = (parser.line, &parser.raw[..]);
+        if records.header_width.is_none() {
+            records.header = Some(raw.to_vec());
+        }
         match csv_fields(parser, &mut records.header_width) {
             Err(problem) => return Some(Err(problem.at(line, raw))),
             // The header, or a blank row.
