@@ -99,7 +99,9 @@ pub fn read_text(path: &Path) -> Result<String, SpecError> {
 }
 
 /// Parses `text` as JSON when it starts with `{` or `[`, as YAML otherwise, and checks that it is
-/// OpenAPI 3.0.x. `origin` (a path or URL) only appears in error messages.
+/// OpenAPI 3.0.x. `origin` (a path or URL) only appears in error messages. Both parsers refuse
+/// documents nested deeper than 128 levels; for YAML that is checked before parsing
+/// ([`MAX_YAML_DEPTH`]).
 ///
 /// ```
 /// use authing_otp_cli::spec::{parse_document, SpecError};

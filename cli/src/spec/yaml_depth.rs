@@ -13,7 +13,23 @@
 //! less than what libyaml reaches in the part it reads.
 
 /// The deepest nesting of collections (block and flow) a YAML document may have: serde_yaml_ng's
-/// own limit, which it applies only after parsing the whole document.
+/// own limit, which it applies only after parsing the whole document. [`parse_document`]
+/// measures the depth first, in linear time, and refuses a deeper document unparsed.
+///
+/// ```
+/// use authing_otp_cli::spec::{parse_document, SpecError, MAX_YAML_DEPTH};
+///
+/// let deep = format!("openapi: 3.0.0\npaths: {}", "[".repeat(100_000));
+/// let err = parse_document(&deep, "deep.yaml").unwrap_err();
+/// assert!(matches!(err, SpecError::TooDeep { line: 2, limit: MAX_YAML_DEPTH, .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "cannot parse deep.yaml as YAML: nested deeper than 128 levels at line 2; refused before \
+///      parsing"
+/// );
+/// ```
+///
+/// [`parse_document`]: super::parse_document
 pub const MAX_YAML_DEPTH: usize = 128;
 
 /// The 1-based line where `text`, read as YAML, first nests deeper than `limit` collections, if
