@@ -20,11 +20,17 @@
 //! their canonical form: see [`OtpImport::new`].
 //!
 //! [`ImportReader`] is an iterator that streams: it holds one record at a time, so a file of
-//! millions of lines costs no more memory than one line. Every error names its line (1-based,
-//! the CSV header being line 1) and never repeats a secret. Records and errors about a line
-//! also carry the line's bytes as they were in the input ([`ImportRecord::raw`],
-//! [`ImportFileError::raw_line`]), so that refused lines can be written out again byte for
-//! byte; those bytes hold the secret, and `Debug` shows only their length.
+//! millions of lines costs no more memory than one line, and a line costs at most
+//! [`MAX_RECORD_BYTES`]: a longer one is refused without being read whole, and the next line
+//! read. Every error names its line (1-based, the CSV header being line 1) and never repeats a
+//! secret; after an error reading the input ([`ImportFileError::Io`]) the iterator ends.
+//! Records and errors about a line also carry the line's bytes as they were in the input
+//! ([`ImportRecord::raw`], [`ImportFileError::raw_line`]), so that refused lines can be written
+//! out again byte for byte; those bytes hold the secret, and `Debug` shows only their length.
+//!
+//! CSV is read as RFC 4180 has it and the csv crate reads it (`"` quotes a field, `""` in one is
+//! a quote, a record ends with `\n`, `\r\n` or `\r`, blank lines are skipped); a row with more
+//! fields than the header, or a quote left open at the end of the file, is refused.
 //!
 //! ```
 //! use authing_otp_cli::import::{ImportFormat, ImportReader};
@@ -51,7 +57,6 @@
 
 use std::{
     borrow::Cow,
-    collections::VecDeque,
     fmt,
     fs::File,
     io::{self, BufRead, BufReader, Read},
@@ -64,6 +69,40 @@ use authing_otp::{InputError, OtpImport, json_error_summary};
 
 /// The UTF-8 byte order mark some editors start files with; not part of the first line.
 const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// The longest line (JSON Lines, Key URIs) or CSV record (all its lines, for one with a quoted
+/// field spanning several) that [`ImportReader`] accepts, in bytes, not counting its line
+/// terminator nor, on line 1, a byte order mark: 64 KiB.
+///
+/// A record is well under 1 KiB, so anything longer is not an import record. Such a line is
+/// refused with its line number ([`ImportFileError::Malformed`]) without being read whole:
+/// the reader keeps at most this many bytes of it, skips the rest up to the end of the line
+/// (for CSV, of the record: quotes are followed), and goes on with the next line. The error
+/// has no raw bytes ([`ImportFileError::raw_line`] is `None`), as they were not kept. So
+/// whatever the input, the reader holds at most a few buffers of this size, and reads each
+/// byte once.
+///
+/// Any line counts, a Key URI comment or a blank line of spaces too.
+///
+/// ```
+/// use authing_otp_cli::import::{ImportFormat, ImportReader, MAX_RECORD_BYTES};
+///
+/// let mut file = br#"{"userId":"u1","secret":""#.to_vec();
+/// file.resize(file.len() + MAX_RECORD_BYTES, b'A');
+/// file.extend_from_slice(b"\"}\n{\"userId\":\"u2\",\"secret\":\"JBSWY3DPEHPK3PXP\"}\n");
+/// let mut records = ImportReader::new(&file[..], ImportFormat::JsonLines);
+/// let err = records.next().unwrap().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "line 1: line longer than 65536 bytes: refused unread (a record is well under 1 KiB; \
+///      is this the right file?)"
+/// );
+/// assert_eq!(err.raw_line(), None);
+/// assert_eq!(records.next().unwrap()?.line, 2);
+/// assert!(records.next().is_none());
+/// # Ok::<(), authing_otp_cli::import::ImportFileError>(())
+/// ```
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 
 /// The format of an import file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,7 +259,7 @@ impl fmt::Debug for Withheld {
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ImportFileError {
-    /// The file could not be read.
+    /// The file could not be read: the reader returns this once, then ends.
     #[error("{}: {source}", reading(*.line))]
     Io {
         /// The line being read, when known.
@@ -279,8 +318,8 @@ impl ImportFileError {
     }
 
     /// The bytes of the line at fault as they were in the input (see [`ImportRecord::raw`]),
-    /// if the error is about a line that could be read (`None` for an I/O error, or when the
-    /// bytes are not known: `raw` is empty).
+    /// if the error is about a line that could be read (`None` for an I/O error, and for a line
+    /// longer than [`MAX_RECORD_BYTES`], whose bytes were not kept).
     ///
     /// ```
     /// use authing_otp_cli::import::{ImportFormat, ImportReader};
@@ -393,18 +432,55 @@ pub struct ImportReader<R: Read> {
 enum Inner<R: Read> {
     Json(Lines<R>),
     KeyUri(Lines<R>),
-    Csv {
-        reader: csv::Reader<LineIndex<R>>,
-        checked_header: bool,
-        record: csv::ByteRecord,
-    },
+    Csv(CsvRecords<R>),
 }
 
-/// The lines of a line-based format, one at a time in a reused buffer.
+/// The bytes `reader` has buffered, reading more when there are none (and again when
+/// interrupted); an empty slice at the end of the input.
+fn fill<R: Read>(reader: &mut BufReader<R>) -> io::Result<&[u8]> {
+    loop {
+        match reader.fill_buf() {
+            // What was just filled, borrowed anew (a borrow returned from a loop outlives it).
+            Ok(_) => return Ok(reader.buffer()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Appends `bytes` to `buf`, growing its capacity by doubling but never past `cap`, which
+/// `buf.len() + bytes.len()` must not exceed: so the buffer never holds more than `cap` bytes.
+fn extend_within(buf: &mut Vec<u8>, bytes: &[u8], cap: usize) {
+    let needed = buf.len() + bytes.len();
+    debug_assert!(needed <= cap);
+    if needed > buf.capacity() {
+        let target = needed.max(buf.capacity().saturating_mul(2)).min(cap);
+        buf.reserve_exact(target - buf.len());
+    }
+    buf.extend_from_slice(bytes);
+}
+
+/// The error for a line or record over [`MAX_RECORD_BYTES`]: it has no raw bytes, as they were
+/// never kept.
+fn too_long(line: u64, what: &str) -> ImportFileError {
+    ImportFileError::Malformed {
+        line,
+        reason: format!(
+            "{what} longer than {MAX_RECORD_BYTES} bytes: refused unread (a record is well under \
+             1 KiB; is this the right file?)"
+        ),
+        raw: Vec::new(),
+    }
+}
+
+/// The lines of a line-based format, one at a time in a reused buffer of at most
+/// [`MAX_RECORD_BYTES`] (and a few) bytes.
 struct Lines<R> {
     reader: BufReader<R>,
     line: u64,
     buf: Vec<u8>,
+    /// Set by an I/O error: nothing more is read.
+    fused: bool,
 }
 
 impl<R: Read> Lines<R> {
@@ -413,138 +489,368 @@ impl<R: Read> Lines<R> {
             reader: BufReader::new(reader),
             line: 0,
             buf: Vec::new(),
+            fused: false,
         }
     }
 
     /// The next line's number and bytes, without its terminator (`\n` or `\r\n`) and, on line
-    /// 1, without a byte order mark; `None` at the end of the input.
+    /// 1, without a byte order mark; `None` at the end of the input, and after an I/O error
+    /// (which is returned once). A line longer than [`MAX_RECORD_BYTES`] is an error: only its
+    /// first bytes are kept, the rest is skipped up to the next `\n`.
     fn next_line(&mut self) -> Option<Result<(u64, &[u8]), ImportFileError>> {
+        if self.fused {
+            return None;
+        }
         self.buf.clear();
-        self.line += 1;
-        match self.reader.read_until(b'\n', &mut self.buf) {
-            Ok(0) => return None,
-            Ok(_) => {}
-            Err(source) => {
-                return Some(Err(ImportFileError::Io {
-                    line: Some(self.line),
-                    source,
-                }));
+        let number = self.line + 1;
+        // The longest line, its `\r` and on line 1 a byte order mark: past that, it is too long.
+        let room = MAX_RECORD_BYTES + 1 + if number == 1 { BOM.len() } else { 0 };
+        let mut over = false;
+        let mut any = false;
+        let ended = loop {
+            let chunk = match fill(&mut self.reader) {
+                Ok(chunk) => chunk,
+                Err(source) => {
+                    self.fused = true;
+                    return Some(Err(ImportFileError::Io {
+                        line: Some(number),
+                        source,
+                    }));
+                }
+            };
+            if chunk.is_empty() {
+                if !any {
+                    return None;
+                }
+                break false;
             }
-        }
+            any = true;
+            let (content, used) = match memchr::memchr(b'\n', chunk) {
+                Some(at) => (at, at + 1),
+                None => (chunk.len(), chunk.len()),
+            };
+            if !over {
+                if self.buf.len() + content > room {
+                    over = true;
+                    self.buf.clear();
+                } else {
+                    extend_within(&mut self.buf, &chunk[..content], room);
+                }
+            }
+            self.reader.consume(used);
+            if used > content {
+                break true;
+            }
+        };
+        self.line = number;
         let mut raw = &self.buf[..];
-        if let Some(rest) = raw.strip_suffix(b"\n") {
-            raw = rest.strip_suffix(b"\r").unwrap_or(rest);
+        if ended {
+            raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         }
-        if self.line == 1 {
+        if number == 1 {
             raw = raw.strip_prefix(BOM).unwrap_or(raw);
         }
-        Some(Ok((self.line, raw)))
+        if over || raw.len() > MAX_RECORD_BYTES {
+            return Some(Err(too_long(number, "line")));
+        }
+        Some(Ok((number, raw)))
     }
 }
 
-/// Notes where each line the CSV parser reads past ends, and whether it was blank, so that a
-/// record's byte offset (which the parser reports reliably) maps to the line it starts on,
-/// whatever the line endings and however many blank lines (which the parser skips) came before.
-/// It also keeps the bytes read since the end of the last record taken, for the next record's
-/// raw bytes. It holds only the lines and bytes of the parser's read-ahead and of the record
-/// being read.
-struct LineIndex<R> {
-    inner: R,
-    read: u64,
-    lines: VecDeque<LineEnd>,
-    blank_so_far: bool,
-    lines_before: u64,
-    /// Bytes read, from offset `kept_from` on; the first `dead` are of records already taken.
-    kept: Vec<u8>,
-    kept_from: u64,
-    dead: usize,
+/// How many fields of a CSV row are kept apart; a row with more is refused anyway (the header
+/// has at most three), and its fields past these are only counted.
+const CSV_FIELDS_KEPT: usize = 16;
+
+/// The records of a CSV file (RFC 4180, as the csv crate reads it: `,` between fields, `"`
+/// quoting with `""` for a quote, records ended by `\n`, `\r\n` or `\r`, blank lines skipped),
+/// one at a time in reused buffers of at most [`MAX_RECORD_BYTES`] each.
+///
+/// Lines are counted by their `\n`, inside quoted fields too, so a record's line is the one it
+/// starts on. A quote still open at the end of the input is an error, not a record; a record
+/// longer than the limit is skipped to its end (quotes respected) without being kept.
+struct CsvRecords<R> {
+    reader: BufReader<R>,
+    /// How much of a byte order mark the input started with, until it is known whether it has
+    /// one.
+    bom_matched: Option<usize>,
+    /// Set by an I/O error: nothing more is read.
+    fused: bool,
+    /// How many fields the header has, once read.
+    header_width: Option<usize>,
+    /// The header's bytes, once read.
+    header: Option<Vec<u8>>,
+    parser: CsvParser,
 }
 
-struct LineEnd {
-    /// The offset of the line's `\n`.
-    at: u64,
-    blank: bool,
+/// Where the CSV parser is within a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CsvState {
+    /// Between records: line terminators are skipped.
+    StartRecord,
+    /// At the start of a field: a `"` opens a quoted one.
+    StartField,
+    /// In an unquoted field (or the rest of a quoted one after its closing quote).
+    InField,
+    /// In a quoted field.
+    InQuoted,
+    /// Just after a `"` in a quoted field: another `"` is a quote, anything else closes it.
+    QuoteInQuoted,
 }
 
-impl<R> LineIndex<R> {
-    fn new(inner: R) -> Self {
-        LineIndex {
-            inner,
-            read: 0,
-            lines: VecDeque::new(),
-            blank_so_far: true,
-            lines_before: 0,
-            kept: Vec::new(),
-            kept_from: 0,
-            dead: 0,
+/// The CSV state machine and the record it is reading.
+struct CsvParser {
+    state: CsvState,
+    /// `\n`s read so far.
+    newlines: u64,
+    /// The line the record starts on.
+    line: u64,
+    /// The line of the last quote that opened a field.
+    quote_line: u64,
+    /// The record's bytes as in the input, without its terminator.
+    raw: Vec<u8>,
+    /// The values of its fields, one after the other; `ends` says where the first
+    /// [`CSV_FIELDS_KEPT`] end.
+    values: Vec<u8>,
+    ends: Vec<usize>,
+    fields: usize,
+    /// Whether the record has passed [`MAX_RECORD_BYTES`]: from then on nothing is kept.
+    over: bool,
+}
+
+impl CsvParser {
+    fn new() -> Self {
+        CsvParser {
+            state: CsvState::StartRecord,
+            newlines: 0,
+            line: 0,
+            quote_line: 0,
+            raw: Vec::new(),
+            values: Vec::new(),
+            ends: Vec::new(),
+            fields: 0,
+            over: false,
         }
     }
 
-    /// The 1-based line of the record the parser reports at byte `offset`; offsets must come
-    /// in increasing order. The parser reports a record from where it started looking: after
-    /// a CRLF that is the `\n` (the `\r` ended the record before), and before skipped blank
-    /// lines that is where they begin.
-    fn line_at(&mut self, offset: u64) -> u64 {
-        while let Some(line) = self.lines.front() {
-            if line.at <= offset || line.blank {
-                self.lines.pop_front();
-                self.lines_before += 1;
-            } else {
+    /// Forgets the record read.
+    fn clear(&mut self) {
+        self.raw.clear();
+        self.values.clear();
+        self.ends.clear();
+        self.fields = 0;
+        self.over = false;
+    }
+
+    fn push_value(&mut self, bytes: &[u8]) {
+        // A value's bytes are fewer than the record's: past the limit, so is the record.
+        if !self.over && self.values.len() + bytes.len() <= MAX_RECORD_BYTES {
+            extend_within(&mut self.values, bytes, MAX_RECORD_BYTES);
+        }
+    }
+
+    fn push_raw(&mut self, bytes: &[u8]) {
+        if self.over {
+            return;
+        }
+        if self.raw.len() + bytes.len() > MAX_RECORD_BYTES {
+            self.over = true;
+            self.raw.clear();
+            self.values.clear();
+            self.ends.clear();
+        } else {
+            extend_within(&mut self.raw, bytes, MAX_RECORD_BYTES);
+        }
+    }
+
+    fn end_field(&mut self) {
+        self.fields += 1;
+        if !self.over && self.ends.len() < CSV_FIELDS_KEPT {
+            self.ends.push(self.values.len());
+        }
+    }
+
+    /// Reads `chunk` up to the end of a record (its terminator included) or of the chunk:
+    /// how many bytes were used and whether a record ended.
+    fn feed(&mut self, chunk: &[u8]) -> (usize, bool) {
+        use CsvState::*;
+        let mut at = 0;
+        // Where the record's bytes start in this chunk.
+        let mut from = 0;
+        let mut ended = false;
+        while at < chunk.len() {
+            let byte = chunk[at];
+            match self.state {
+                StartRecord => {
+                    if matches!(byte, b'\r' | b'\n') {
+                        self.newlines += u64::from(byte == b'\n');
+                        at += 1;
+                        from = at;
+                    } else {
+                        self.line = self.newlines + 1;
+                        self.state = StartField;
+                    }
+                }
+                StartField | QuoteInQuoted if byte == b'"' => {
+                    if self.state == StartField {
+                        self.quote_line = self.newlines + 1;
+                    } else {
+                        self.push_value(b"\"");
+                    }
+                    self.state = InQuoted;
+                    at += 1;
+                }
+                // After a closing quote, bytes other than a delimiter or terminator are the
+                // field's too, as the csv crate has them; a `"` not opening a field is a byte.
+                StartField | InField | QuoteInQuoted => {
+                    let run = memchr::memchr3(b',', b'\r', b'\n', &chunk[at..])
+                        .unwrap_or(chunk.len() - at);
+                    if run > 0 {
+                        self.push_value(&chunk[at..at + run]);
+                        self.state = InField;
+                        at += run;
+                        continue;
+                    }
+                    self.end_field();
+                    if byte == b',' {
+                        self.state = StartField;
+                        at += 1;
+                    } else {
+                        ended = true;
+                        break;
+                    }
+                }
+                InQuoted => {
+                    let run = memchr::memchr(b'"', &chunk[at..]).unwrap_or(chunk.len() - at);
+                    let value = &chunk[at..at + run];
+                    self.newlines += memchr::memchr_iter(b'\n', value).count() as u64;
+                    self.push_value(value);
+                    at += run;
+                    if at < chunk.len() {
+                        self.state = QuoteInQuoted;
+                        at += 1;
+                    }
+                }
+            }
+        }
+        if self.state != StartRecord {
+            self.push_raw(&chunk[from..at]);
+        }
+        if ended {
+            // The terminator: one byte, the rest of a CRLF is skipped before the next record.
+            self.newlines += u64::from(chunk[at] == b'\n');
+            at += 1;
+            self.state = StartRecord;
+        }
+        (at, ended)
+    }
+
+    /// Ends the record at the end of the input: whether there was one.
+    fn finish(&mut self) -> bool {
+        match self.state {
+            CsvState::StartRecord => false,
+            // Left to the caller: an unterminated quote.
+            CsvState::InQuoted => true,
+            _ => {
+                self.end_field();
+                self.state = CsvState::StartRecord;
+                true
+            }
+        }
+    }
+
+    /// The fields kept, as text.
+    fn fields(&self) -> Result<Vec<&str>, Problem> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let field = &self.values[start..end];
+                start = end;
+                std::str::from_utf8(field).map_err(|_| Problem::malformed("not valid UTF-8"))
+            })
+            .collect()
+    }
+}
+
+impl<R: Read> CsvRecords<R> {
+    fn new(reader: R) -> Self {
+        CsvRecords {
+            reader: BufReader::new(reader),
+            bom_matched: Some(0),
+            fused: false,
+            header_width: None,
+            header: None,
+            parser: CsvParser::new(),
+        }
+    }
+
+    /// Reads the next record into the parser: `None` at the end of the input (and after an
+    /// I/O error, which is returned once), an error for a record over the limit or with a
+    /// quote left open.
+    fn read_record(&mut self) -> Option<Result<(), ImportFileError>> {
+        if self.fused {
+            return None;
+        }
+        let parser = &mut self.parser;
+        parser.clear();
+        loop {
+            let chunk = match fill(&mut self.reader) {
+                Ok(chunk) => chunk,
+                Err(source) => {
+                    self.fused = true;
+                    let line = match parser.state {
+                        CsvState::StartRecord => parser.newlines + 1,
+                        _ => parser.line,
+                    };
+                    return Some(Err(ImportFileError::Io {
+                        line: Some(line),
+                        source,
+                    }));
+                }
+            };
+            if self.bom_matched.is_some() {
+                // Looking for a byte order mark, however the input comes in.
+                let matched = self.bom_matched.unwrap_or_default();
+                let take = (BOM.len() - matched).min(chunk.len());
+                if take > 0 && chunk[..take] == BOM[matched..matched + take] {
+                    self.reader.consume(take);
+                    self.bom_matched = Some(matched + take).filter(|&m| m < BOM.len());
+                    continue;
+                }
+                // Not one: the bytes taken for one are the record's.
+                self.bom_matched = None;
+                let (used, ended) = parser.feed(&BOM[..matched]);
+                debug_assert!(used == matched && !ended);
+                continue;
+            }
+            if chunk.is_empty() {
+                if !parser.finish() {
+                    return None;
+                }
+                break;
+            }
+            let (used, ended) = parser.feed(chunk);
+            self.reader.consume(used);
+            if ended {
                 break;
             }
         }
-        self.lines_before + 1
-    }
-
-    /// The bytes of the record the parser has just read, which ends at byte `end` (after the
-    /// one terminator byte it consumed), and forgets them. A record starts where the one taken
-    /// before ended; what lies between is line terminators (the rest of a CRLF, blank lines),
-    /// which are not the record's, nor is its own terminator, nor a byte order mark.
-    fn take_record(&mut self, end: u64) -> &[u8] {
-        let from = self.dead;
-        let to = usize::try_from(end - self.kept_from).expect("kept bytes fit in memory");
-        self.dead = to;
-        let mut raw = &self.kept[from..to];
-        if self.kept_from + from as u64 == 0 {
-            raw = raw.strip_prefix(BOM).unwrap_or(raw);
+        if parser.state == CsvState::InQuoted {
+            // The end of the input, in a quoted field: what follows the quote is not a record.
+            parser.state = CsvState::StartRecord;
+            return Some(Err(ImportFileError::Malformed {
+                line: parser.line,
+                reason: format!(
+                    "unterminated quoted field at line {}: its closing `\"` is missing",
+                    parser.quote_line
+                ),
+                raw: std::mem::take(&mut parser.raw),
+            }));
         }
-        let terminator = |b: &u8| matches!(b, b'\r' | b'\n');
-        let start = raw.iter().position(|b| !terminator(b)).unwrap_or(raw.len());
-        raw = &raw[start..];
-        match raw.split_last() {
-            Some((last, rest)) if terminator(last) => rest,
-            _ => raw,
+        if parser.over {
+            return Some(Err(too_long(parser.line, "record")));
         }
-    }
-}
-
-impl<R: Read> Read for LineIndex<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let chunk = &buf[..n];
-        let only_cr = |bytes: &[u8]| bytes.iter().all(|&b| b == b'\r');
-        let mut line_start = 0;
-        for at in memchr::memchr_iter(b'\n', chunk) {
-            // `all` stops at the first other byte: a line with content costs one comparison.
-            let blank = self.blank_so_far && only_cr(&chunk[line_start..at]);
-            self.lines.push_back(LineEnd {
-                at: self.read + at as u64,
-                blank,
-            });
-            self.blank_so_far = true;
-            line_start = at + 1;
-        }
-        self.blank_so_far = self.blank_so_far && only_cr(&chunk[line_start..]);
-        self.read += n as u64;
-        // Taken records' bytes go once they are at least half of what is kept: each byte is
-        // moved at most once on average.
-        if self.dead > 0 && self.dead >= self.kept.len() - self.dead {
-            self.kept.drain(..self.dead);
-            self.kept_from += self.dead as u64;
-            self.dead = 0;
-        }
-        self.kept.extend_from_slice(chunk);
-        Ok(n)
+        Some(Ok(()))
     }
 }
 
@@ -587,16 +893,32 @@ impl<R: Read> ImportReader<R> {
         let inner = match format {
             ImportFormat::JsonLines => Inner::Json(Lines::new(reader)),
             ImportFormat::KeyUri => Inner::KeyUri(Lines::new(reader)),
-            ImportFormat::Csv => Inner::Csv {
-                reader: csv::ReaderBuilder::new()
-                    .has_headers(false)
-                    .flexible(true)
-                    .from_reader(LineIndex::new(reader)),
-                checked_header: false,
-                record: csv::ByteRecord::new(),
-            },
+            ImportFormat::Csv => Inner::Csv(CsvRecords::new(reader)),
         };
         ImportReader { inner }
+    }
+
+    /// The CSV header's bytes as they were in the input (as [`ImportRecord::raw`] has a
+    /// record's: no terminator, no byte order mark), once the reader has read it; `None` before,
+    /// for a header too long to keep, and for the other formats. For writing refused rows out
+    /// again under the same header: the first line is not always the header (a file may end
+    /// lines with `\r` alone, or start with blank lines).
+    ///
+    /// ```
+    /// use authing_otp_cli::import::{ImportFormat, ImportReader};
+    ///
+    /// let file = b"\xef\xbb\xbf\r\nuserId,secret\ru1,JBSWY3DPEHPK3PXP\r";
+    /// let mut records = ImportReader::new(&file[..], ImportFormat::Csv);
+    /// assert_eq!(records.csv_header(), None);
+    /// assert_eq!(records.next().unwrap()?.line, 2);
+    /// assert_eq!(records.csv_header(), Some(&b"userId,secret"[..]));
+    /// # Ok::<(), authing_otp_cli::import::ImportFileError>(())
+    /// ```
+    pub fn csv_header(&self) -> Option<&[u8]> {
+        match &self.inner {
+            Inner::Csv(records) => records.header.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -607,11 +929,7 @@ impl<R: Read> Iterator for ImportReader<R> {
         match &mut self.inner {
             Inner::Json(lines) => next_json(lines),
             Inner::KeyUri(lines) => next_key_uri(lines),
-            Inner::Csv {
-                reader,
-                checked_header,
-                record,
-            } => next_csv(reader, checked_header, record),
+            Inner::Csv(records) => next_csv(records),
         }
     }
 }
@@ -857,39 +1175,19 @@ fn percent_decode(text: &str, plus_is_space: bool) -> Cow<'_, [u8]> {
 /// The CSV header, and so the column order.
 pub const CSV_HEADER: [&str; 3] = ["userId", "secret", "recoveryCode"];
 
-fn next_csv<R: Read>(
-    reader: &mut csv::Reader<LineIndex<R>>,
-    checked_header: &mut bool,
-    record: &mut csv::ByteRecord,
-) -> Option<Result<ImportRecord, ImportFileError>> {
+fn next_csv<R: Read>(records: &mut CsvRecords<R>) -> Option<Result<ImportRecord, ImportFileError>> {
     loop {
-        let start = reader.position().byte();
-        match reader.read_byte_record(record) {
-            Ok(false) => return None,
-            Ok(true) => {}
-            Err(e) => {
-                let at = e.position().map_or(start, |p| p.byte());
-                let line = reader.get_mut().line_at(at);
-                return Some(Err(match e.into_kind() {
-                    csv::ErrorKind::Io(source) => ImportFileError::Io {
-                        line: Some(line),
-                        source,
-                    },
-                    _ => ImportFileError::Malformed {
-                        line,
-                        reason: "not well-formed CSV".into(),
-                        raw: Vec::new(),
-                    },
-                }));
-            }
+        if let Err(e) = records.read_record()? {
+            // The header is not read again: the next record is a row.
+            records.header_width.get_or_insert(CSV_HEADER.len());
+            return Some(Err(e));
         }
-        let at = record.position().map_or(start, |p| p.byte());
-        let end = reader.position().byte();
-        let index = reader.get_mut();
-        let line = index.line_at(at);
-        let raw = index.take_record(end);
-        let fields = csv_fields(record, checked_header);
-        match fields {
+        let parser = &records.parser;
+        let (line, raw) = (parser.line, &parser.raw[..]);
+        if records.header_width.is_none() {
+            records.header = Some(raw.to_vec());
+        }
+        match csv_fields(parser, &mut records.header_width) {
             Err(problem) => return Some(Err(problem.at(line, raw))),
             // The header, or a blank row.
             Ok(None) => continue,
@@ -898,38 +1196,35 @@ fn next_csv<R: Read>(
     }
 }
 
-/// A CSV row's fields, or `None` for the header and rows of empty fields.
+/// A CSV row's fields, or `None` for the header and rows of empty fields; the header, read
+/// first, sets `header_width` (to the most columns when it is refused).
 fn csv_fields(
-    record: &csv::ByteRecord,
-    checked_header: &mut bool,
+    record: &CsvParser,
+    header_width: &mut Option<usize>,
 ) -> Result<Option<Fields>, Problem> {
-    let header = !std::mem::replace(checked_header, true);
-    let mut fields = Vec::with_capacity(3);
-    for field in record.iter() {
-        match std::str::from_utf8(field) {
-            Ok(text) => fields.push(text),
-            Err(_) => return Err(Problem::malformed("not valid UTF-8")),
-        }
-    }
-    if header {
+    let Some(width) = *header_width else {
+        *header_width = Some(CSV_HEADER.len());
+        let fields = record.fields()?;
         let names: Vec<&str> = fields.iter().map(|f| f.trim()).collect();
-        if names != CSV_HEADER[..2] && names != CSV_HEADER {
+        if record.fields > CSV_HEADER.len() || (names != CSV_HEADER[..2] && names != CSV_HEADER) {
             return Err(Problem::Malformed(format!(
                 "the header must be `{}` (recoveryCode may be left out)",
                 CSV_HEADER.join(",")
             )));
         }
+        *header_width = Some(names.len());
         return Ok(None);
-    }
-    if fields.iter().all(|f| f.trim().is_empty()) {
-        return Ok(None);
-    }
-    if fields.len() > CSV_HEADER.len() {
+    };
+    let fields = record.fields()?;
+    let blank = fields.iter().all(|f| f.trim().is_empty());
+    if record.fields > fields.len() || (record.fields > width && !blank) {
         return Err(Problem::Malformed(format!(
-            "{} fields, the header names at most {}",
-            fields.len(),
-            CSV_HEADER.len()
+            "{} fields, but the header has {width}",
+            record.fields
         )));
+    }
+    if blank {
+        return Ok(None);
     }
     let field = |i: usize| {
         fields
@@ -1399,8 +1694,9 @@ mod tests {
         while let Some(record) = reader.next() {
             assert!(record.is_ok());
             n += 1;
-            if let Inner::Csv { reader, .. } = &reader.inner {
-                most = most.max(reader.get_ref().kept.capacity());
+            if let Inner::Csv(records) = &reader.inner {
+                let parser = &records.parser;
+                most = most.max(parser.raw.capacity().max(parser.values.capacity()));
             }
         }
         assert_eq!(n, 20_000);
@@ -1409,6 +1705,468 @@ mod tests {
             "kept {most} bytes for a {} byte file",
             text.len()
         );
+    }
+
+    /// Gives `data` at most `chunk` bytes per read, and an interruption before every other read.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        chunk: usize,
+        interrupt: bool,
+    }
+
+    impl Trickle {
+        fn new(data: Vec<u8>, chunk: usize) -> Self {
+            Trickle {
+                data,
+                at: 0,
+                chunk,
+                interrupt: false,
+            }
+        }
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(self.chunk).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// The capacity of the largest buffer the reader holds a line or record in.
+    fn largest_buffer<R: Read>(reader: &ImportReader<R>) -> usize {
+        match &reader.inner {
+            Inner::Json(lines) | Inner::KeyUri(lines) => {
+                lines.buf.capacity().max(lines.reader.capacity())
+            }
+            Inner::Csv(records) => {
+                let parser = &records.parser;
+                parser
+                    .raw
+                    .capacity()
+                    .max(parser.values.capacity())
+                    .max(records.reader.capacity())
+                    .max(parser.ends.capacity() * std::mem::size_of::<usize>())
+            }
+        }
+    }
+
+    /// Each result as its line and either `Ok(userId)` or `Err(message)`, the raw bytes of
+    /// errors as `None` when there are none, reading `text` a few KiB at a time, and the
+    /// largest buffer the reader had.
+    #[allow(clippy::type_complexity)]
+    fn bounded(
+        text: Vec<u8>,
+        format: ImportFormat,
+    ) -> (Vec<(u64, Result<String, (String, Option<usize>)>)>, usize) {
+        let mut reader = ImportReader::new(Trickle::new(text, 3000), format);
+        let mut out = Vec::new();
+        let mut largest = 0;
+        while let Some(result) = reader.next() {
+            largest = largest.max(largest_buffer(&reader));
+            out.push(match result {
+                Ok(record) => (record.line, Ok(record.item.user_id().to_owned())),
+                Err(e) => (
+                    e.line().unwrap(),
+                    Err((e.to_string(), e.raw_line().map(<[u8]>::len))),
+                ),
+            });
+        }
+        (out, largest)
+    }
+
+    fn too_long_message(line: u64, what: &str) -> String {
+        format!(
+            "line {line}: {what} longer than 65536 bytes: refused unread (a record is well \
+             under 1 KiB; is this the right file?)"
+        )
+    }
+
+    #[test]
+    fn an_over_long_line_is_one_error_in_bounded_memory_then_the_next_line() {
+        const HUGE: usize = 1 << 20;
+        let secret = "A".repeat(HUGE);
+        let quoted = "AAAA\n\"\"AA,A\r\n".repeat(HUGE / 12);
+        let cases = [
+            (
+                ImportFormat::JsonLines,
+                format!(
+                    "{{\"userId\":\"u0\",\"secret\":\"{secret}\"}}\r\n\
+                     {{\"userId\":\"u1\",\"secret\":\"JBSWY3DPEHPK3PXP\"}}\n"
+                ),
+                "line",
+                1,
+                2,
+            ),
+            (
+                ImportFormat::KeyUri,
+                format!(
+                    "# {secret}\n\
+                     u0 otpauth://totp/a?secret={secret}\n\
+                     u1 otpauth://totp/a?secret=JBSWY3DPEHPK3PXP"
+                ),
+                "line",
+                1,
+                3,
+            ),
+            (
+                ImportFormat::Csv,
+                format!("userId,secret\nu0,{secret}\nu1,JBSWY3DPEHPK3PXP\n"),
+                "record",
+                2,
+                3,
+            ),
+            (
+                ImportFormat::Csv,
+                format!("userId,secret\r\nu0,\"{quoted}\"\r\nu1,JBSWY3DPEHPK3PXP\r\n"),
+                "record",
+                2,
+                2 + 2 * (HUGE / 12) as u64 + 1,
+            ),
+        ];
+        for (format, text, what, bad, good) in cases {
+            let (results, largest) = bounded(text.into_bytes(), format);
+            let mut expect = vec![(bad, Err((too_long_message(bad, what), None)))];
+            if format == ImportFormat::KeyUri {
+                // The comment line is too long as well: any line counts.
+                expect.push((2, Err((too_long_message(2, what), None))));
+            }
+            expect.push((good, Ok("u1".to_owned())));
+            assert_eq!(results, expect, "{format:?}");
+            assert!(
+                largest <= MAX_RECORD_BYTES + 4,
+                "{format:?}: a buffer of {largest} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn the_longest_line_is_read_and_one_byte_more_is_refused() {
+        let json = |len: usize, bom: bool, crlf: bool| {
+            let mut line = br#"{"userId":"u1","secret":"JBSWY3DPEHPK3PXP"}"#.to_vec();
+            line.resize(len, b' ');
+            if bom {
+                line.splice(..0, BOM.iter().copied());
+            }
+            line.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            line
+        };
+        let csv = |len: usize| {
+            let mut row = b"u1,JBSWY3DPEHPK3PXP,rc ".to_vec();
+            row.resize(len, b'x');
+            [&b"userId,secret,recoveryCode\n"[..], &row, b"\r\n"].concat()
+        };
+        for (text, format, line) in [
+            (
+                json(MAX_RECORD_BYTES, false, false),
+                ImportFormat::JsonLines,
+                1,
+            ),
+            (
+                json(MAX_RECORD_BYTES, true, true),
+                ImportFormat::JsonLines,
+                1,
+            ),
+            (csv(MAX_RECORD_BYTES), ImportFormat::Csv, 2),
+        ] {
+            let (results, largest) = bounded(text.clone(), format);
+            assert_eq!(results, [(line, Ok("u1".to_owned()))]);
+            assert!(largest <= MAX_RECORD_BYTES + 4, "{largest}");
+            let record = ImportReader::new(&text[..], format)
+                .next()
+                .unwrap()
+                .unwrap();
+            assert_eq!(record.raw().len(), MAX_RECORD_BYTES);
+        }
+        for (text, format, line, what) in [
+            (
+                json(MAX_RECORD_BYTES + 1, false, true),
+                ImportFormat::JsonLines,
+                1,
+                "line",
+            ),
+            (
+                json(MAX_RECORD_BYTES + 1, true, false),
+                ImportFormat::JsonLines,
+                1,
+                "line",
+            ),
+            (csv(MAX_RECORD_BYTES + 1), ImportFormat::Csv, 2, "record"),
+        ] {
+            let (results, _) = bounded(text, format);
+            assert_eq!(results, [(line, Err((too_long_message(line, what), None)))]);
+        }
+    }
+
+    #[test]
+    fn blank_lines_cost_nothing() {
+        let mut json = vec![b'\n'; 1 << 20];
+        json.extend_from_slice(b"{\"userId\":\"u1\",\"secret\":\"JBSWY3DPEHPK3PXP\"}");
+        let mut csv = b"userId,secret\n".to_vec();
+        csv.extend(std::iter::repeat_n(&b"\r\n"[..], 1 << 19).flatten());
+        csv.extend_from_slice(b"u1,JBSWY3DPEHPK3PXP");
+        for (text, format, line) in [
+            (json, ImportFormat::JsonLines, (1 << 20) + 1),
+            (csv, ImportFormat::Csv, (1 << 19) + 2),
+        ] {
+            let (results, largest) = bounded(text, format);
+            assert_eq!(results, [(line, Ok("u1".to_owned()))]);
+            assert!(largest <= 8 * 1024, "{format:?}: {largest}");
+        }
+    }
+
+    /// Fails every read, as reading a directory does.
+    struct Broken;
+
+    impl Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("Is a directory"))
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_records() {
+        for format in [
+            ImportFormat::JsonLines,
+            ImportFormat::Csv,
+            ImportFormat::KeyUri,
+        ] {
+            let results: Vec<String> = ImportReader::new(Broken, format)
+                .take(3)
+                .map(|r| r.unwrap_err().to_string())
+                .collect();
+            assert_eq!(results, ["line 1: Is a directory"], "{format:?}");
+        }
+        // Records read before the error come first; the error names the line it broke in.
+        let text = b"userId,secret\nu1,JBSWY3DPEHPK3PXP\nu2,\"JBSW\n".to_vec();
+        let reader = io::Read::chain(&text[..], Broken);
+        let results = read_all(reader, ImportFormat::Csv);
+        assert_eq!(results, [Ok(2), Err("line 3: Is a directory".to_owned())]);
+        let text = b"{\"userId\":\"u1\",\"secret\":\"JBSWY3DPEHPK3PXP\"}\n{\"userId\"".to_vec();
+        let reader = io::Read::chain(&text[..], Broken);
+        let results = read_all(reader, ImportFormat::JsonLines);
+        assert_eq!(results, [Ok(1), Err("line 2: Is a directory".to_owned())]);
+    }
+
+    /// The line of each record, or the message of each error.
+    fn read_all<R: Read>(reader: R, format: ImportFormat) -> Vec<Result<u64, String>> {
+        ImportReader::new(reader, format)
+            .map(|r| r.map(|r| r.line).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn csv_rows_with_more_fields_than_the_header_are_refused() {
+        let text = b"userId,secret\n\
+                     u1,JBSWY3DPEHPK3PXP,rc-1\n\
+                     u2,JBSWY3DPEHPK3PXP\n\
+                     ,,,\n\
+                     u3\n\
+                     u4,JBSWY3DPEHPK3PXP,\n";
+        assert_eq!(
+            read_all(&text[..], ImportFormat::Csv),
+            [
+                Err("line 2: 3 fields, but the header has 2".to_owned()),
+                Ok(3),
+                Err("line 5: secret: missing".to_owned()),
+                Err("line 6: 3 fields, but the header has 2".to_owned()),
+            ]
+        );
+        let many = format!(
+            "userId,secret,recoveryCode\nu1,JBSWY3DPEHPK3PXP,rc,x\n{}\n{}\n",
+            ",".repeat(40),
+            ",".repeat(2)
+        );
+        assert_eq!(
+            read_all(many.as_bytes(), ImportFormat::Csv),
+            [
+                Err("line 2: 4 fields, but the header has 3".to_owned()),
+                Err("line 3: 41 fields, but the header has 3".to_owned()),
+            ]
+        );
+        // A refused header leaves the widest: rows are read as rows.
+        let text = b"userId,secret,recoveryCode,extra\nu1,JBSWY3DPEHPK3PXP,rc\n";
+        let results = read_all(&text[..], ImportFormat::Csv);
+        assert!(
+            results[0]
+                .as_ref()
+                .unwrap_err()
+                .starts_with("line 1: the header must be")
+        );
+        assert_eq!(results[1], Ok(2));
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_named_with_its_line() {
+        let text = b"userId,secret,recoveryCode\r\nu1,JBSWY3DPEHPK3PXP,\r\n\
+                     u2,\"JBSWY3DPEHPK3PXP,\r\nu3,JBSWY3DPEHPK3PXP,\r\n";
+        let mut reader = ImportReader::new(&text[..], ImportFormat::Csv);
+        assert_eq!(reader.next().unwrap().unwrap().line, 2);
+        let err = reader.next().unwrap().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 3: unterminated quoted field at line 3: its closing `\"` is missing"
+        );
+        assert_eq!(
+            err.raw_line(),
+            Some(&b"u2,\"JBSWY3DPEHPK3PXP,\r\nu3,JBSWY3DPEHPK3PXP,\r\n"[..])
+        );
+        assert!(!format!("{err} {err:?}").contains("JBSW"));
+        assert!(reader.next().is_none());
+        // The quote may open on a later line of the record than its first.
+        let text = b"userId,secret,recoveryCode\nu1,\"JBSWY3DP\nEHPK3PXP\",\"rc\n";
+        assert_eq!(
+            read_all(&text[..], ImportFormat::Csv),
+            [Err(
+                "line 2: unterminated quoted field at line 3: its closing `\"` is missing"
+                    .to_owned()
+            )]
+        );
+        // Past the limit too, it is the open quote that is named, without the bytes.
+        let mut text = b"userId,secret\nu1,\"".to_vec();
+        text.resize(text.len() + 3 * MAX_RECORD_BYTES, b'A');
+        let (results, largest) = bounded(text, ImportFormat::Csv);
+        assert_eq!(
+            results,
+            [(
+                2,
+                Err((
+                    "line 2: unterminated quoted field at line 2: its closing `\"` is missing"
+                        .to_owned(),
+                    None
+                ))
+            )]
+        );
+        assert!(largest <= MAX_RECORD_BYTES, "{largest}");
+        // A quote closed at the very end is fine.
+        let text = b"userId,secret\nu1,\"JBSWY3DPEHPK3PXP\"";
+        assert_eq!(read_all(&text[..], ImportFormat::Csv), [Ok(2)]);
+    }
+
+    #[test]
+    fn deeply_nested_json_is_refused_at_once() {
+        let deep = "[".repeat(60_000);
+        let text = format!(
+            "{deep}\n{{\"userId\":\"u1\",\"otp\":{deep}\n\
+             {{\"userId\":\"u2\",\"secret\":\"JBSWY3DPEHPK3PXP\"}}\n"
+        );
+        let results = read_all(text.as_bytes(), ImportFormat::JsonLines);
+        assert_eq!(results.len(), 3, "{results:?}");
+        assert!(
+            results[0]
+                .as_ref()
+                .unwrap_err()
+                .starts_with("line 1: a field has the wrong type or value"),
+            "{results:?}"
+        );
+        assert!(
+            results[1].as_ref().unwrap_err().starts_with("line 2: "),
+            "{results:?}"
+        );
+        assert_eq!(results[2], Ok(3));
+    }
+
+    /// A small deterministic generator (xorshift), for the differential test.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    /// Field values as the csv crate reads `text` (with the reader's settings before it was
+    /// replaced: no header, rows of any length).
+    fn csv_crate_rows(text: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text)
+            .byte_records()
+            .map(|r| r.unwrap().iter().map(<[u8]>::to_vec).collect())
+            .collect()
+    }
+
+    /// Field values as this reader's parser reads `text`, fed `chunk` bytes at a time; `None`
+    /// when a quote is left open.
+    fn parser_rows(text: &[u8], chunk: usize) -> Option<Vec<Vec<Vec<u8>>>> {
+        let mut records = CsvRecords::new(Trickle::new(text.to_vec(), chunk));
+        let mut rows = Vec::new();
+        while let Some(result) = records.read_record() {
+            if result.is_err() {
+                return None;
+            }
+            let parser = &records.parser;
+            assert!(parser.fields <= CSV_FIELDS_KEPT);
+            let mut start = 0;
+            rows.push(
+                parser
+                    .ends
+                    .iter()
+                    .map(|&end| {
+                        let field = parser.values[start..end].to_vec();
+                        start = end;
+                        field
+                    })
+                    .collect(),
+            );
+        }
+        Some(rows)
+    }
+
+    #[test]
+    fn csv_fields_are_read_as_the_csv_crate_reads_them() {
+        let alphabet: &[&[u8]] = &[
+            b"a",
+            b"b",
+            b" ",
+            b",",
+            b"\"",
+            b"\"\"",
+            b"\r",
+            b"\n",
+            b"\r\n",
+            b"\xef\xbb\xbf",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut compared = 0;
+        for _ in 0..6_000 {
+            let len = rng.below(24);
+            let text: Vec<u8> = (0..len)
+                .flat_map(|_| alphabet[rng.below(alphabet.len())].iter().copied())
+                .collect();
+            if text.iter().filter(|&&b| b == b',').count() >= CSV_FIELDS_KEPT {
+                continue;
+            }
+            let expected = csv_crate_rows(&text);
+            for chunk in [1, 2, 3, 64] {
+                let shown = String::from_utf8_lossy(&text);
+                match parser_rows(&text, chunk) {
+                    Some(rows) => assert_eq!(rows, expected, "{shown:?}"),
+                    // A quote left open, which the csv crate closes at the end of the input:
+                    // closed there, it is read the same.
+                    None => {
+                        let closed = [&text[..], b"\""].concat();
+                        assert_eq!(
+                            parser_rows(&closed, chunk),
+                            Some(expected.clone()),
+                            "{shown:?}"
+                        );
+                    }
+                }
+            }
+            compared += 1;
+        }
+        assert!(compared > 5_000, "{compared}");
     }
 
     #[test]

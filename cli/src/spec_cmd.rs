@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use authing_otp_cli::spec::{self, Difference, Severity, SpecError};
+use authing_otp_cli::spec::{self, Difference, Severity, SpecError, printable};
 use serde_json::{Value, json};
 
 /// Exit status for drift that fails under `--fail-on` (check) or a sync that would drop an
@@ -133,12 +133,7 @@ async fn load(source: &Source, builtin_allowed: bool) -> Result<Loaded, SpecErro
             authing_otp::OPENAPI_FRAGMENT.to_owned(),
         )
     } else {
-        let text = std::fs::read_to_string(&path).map_err(|e| SpecError::Io {
-            action: "reading",
-            path: path.clone(),
-            source: e,
-        })?;
-        (path.display().to_string(), text)
+        (path.display().to_string(), spec::read_text(&path)?)
     };
     let fragment = spec::parse_document(&fragment_text, &label)?;
     let upstream = spec::load_document(&source.upstream).await?;
@@ -220,10 +215,8 @@ async fn check(source: &Source, format: Format, fail_on: FailOn) -> Result<ExitC
                 "syncWouldRewrite": rewrite,
                 "differences": differences,
             });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("JSON values always serialize")
-            );
+            let text = serde_json::to_string_pretty(&report).expect("JSON values always serialize");
+            println!("{}", spec::printable_json(&text));
         }
         Format::Text if loaded.differences.is_empty() => {
             // The derivation list names what the fragment covers.
@@ -231,8 +224,9 @@ async fn check(source: &Source, format: Format, fail_on: FailOn) -> Result<ExitC
                 .as_array()
                 .map_or(0, Vec::len);
             println!(
-                "{fragment} matches {} ({operations} operations, no structural differences)",
-                source.upstream
+                "{} matches {} ({operations} operations, no structural differences)",
+                printable(fragment),
+                printable(&source.upstream)
             );
             // Structurally equal but not byte-equal: upstream added descriptions where we have
             // none, or reordered keys. Not drift, but `sync` would rewrite the file.
@@ -247,10 +241,11 @@ async fn check(source: &Source, format: Format, fail_on: FailOn) -> Result<ExitC
             print_lines(&loaded.differences);
             let verdict = if failed { "fails" } else { "passes" };
             println!(
-                "{} difference(s) between {fragment} and {}: {counts}; {verdict} with \
-                 --fail-on {}; `authing-otp spec sync` updates the fragment",
+                "{} difference(s) between {} and {}: {counts}; {verdict} with --fail-on {}; \
+                 `authing-otp spec sync` updates the fragment",
                 loaded.differences.len(),
-                source.upstream,
+                printable(fragment),
+                printable(&source.upstream),
                 fail_on.name(),
             );
         }
@@ -260,16 +255,14 @@ async fn check(source: &Source, format: Format, fail_on: FailOn) -> Result<ExitC
 
 async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
     let loaded = load(source, false).await?;
-    let fragment = &loaded.label;
+    let fragment = &printable(&loaded.label);
+    let upstream = &printable(&source.upstream);
     let missing = spec::missing_operations(&loaded.upstream, &loaded.fragment)?;
     if !missing.is_empty() {
         // Syncing would delete these from the generated client without anyone deciding to.
-        eprintln!(
-            "not syncing: upstream {} no longer has these operations:",
-            source.upstream
-        );
+        eprintln!("not syncing: upstream {upstream} no longer has these operations:");
         for op in &missing {
-            eprintln!("  {op}");
+            eprintln!("  {}", printable(op));
         }
         eprintln!(
             "remove them from x-authing-otp-derivation.operations in {fragment} if they are \
@@ -279,16 +272,12 @@ async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
     }
     let text = spec::to_json_text(&loaded.derived);
     if text == loaded.fragment_text {
-        println!(
-            "{fragment} is up to date with {}; nothing written",
-            source.upstream
-        );
+        println!("{fragment} is up to date with {upstream}; nothing written");
         return Ok(ExitCode::SUCCESS);
     }
     write_atomically(&source.fragment_path(), &text)?;
     print_lines(&loaded.differences);
     let counts = Counts::of(&loaded.differences);
-    let upstream = &source.upstream;
     if loaded.differences.is_empty() {
         println!(
             "updated {fragment} from {upstream}: no structural change (key order, or \

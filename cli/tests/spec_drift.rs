@@ -167,6 +167,22 @@ fn deriving_from_the_real_upstream_reproduces_the_fragment_byte_for_byte() {
 }
 
 #[test]
+fn upstream_as_yaml_reads_the_same_in_block_and_flow_style() {
+    let mut documents = vec![upstream()];
+    if let Some(shared) = std::env::var_os("AUTHING_OTP_SHARED") {
+        let path = Path::new(&shared).join("authing-v3/management-openapi.json");
+        documents.push(spec::read_document(&path).unwrap());
+    }
+    for doc in documents {
+        let block = serde_yaml_ng::to_string(&doc).unwrap();
+        assert_eq!(spec::parse_document(&block, "block.yaml").unwrap(), doc);
+        // JSON is YAML in flow style: read as YAML after a comment.
+        let flow = format!("# flow\n{}", serde_json::to_string_pretty(&doc).unwrap());
+        assert_eq!(spec::parse_document(&flow, "flow.yaml").unwrap(), doc);
+    }
+}
+
+#[test]
 fn deriving_from_the_synthetic_upstream_reproduces_the_fragment() {
     let derived = spec::derive_fragment(&upstream(), &fragment()).unwrap();
     assert_eq!(spec::to_json_text(&derived), fragment_text());
@@ -1033,5 +1049,245 @@ mod command {
         assert!(run.stdout.contains("nothing written"), "{}", run.stdout);
         assert_eq!(fs::metadata(&copy).unwrap().modified().unwrap(), modified);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Whether `text` holds a character that could act on a terminal, other than line breaks.
+    fn acts_on_terminal(text: &str) -> bool {
+        text.chars().any(|c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+    }
+
+    #[test]
+    fn terminal_escapes_from_the_document_are_printed_escaped() {
+        let evil = "x\u{1b}]0;pwned\u{7}\u{7f}\u{9b}2J\u{202e}\u{2066}\nbreaking: forged";
+        let mut up = upstream();
+        schema(&mut up, "ImportOtpItemDataDto")["properties"][evil] = json!({"type": "string"});
+        let run = check_doc("escapes-text", &up);
+        assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+        assert!(!acts_on_terminal(&run.stdout), "{:?}", run.stdout);
+        assert_eq!(
+            difference_lines(&run),
+            [
+                r#"additive: schema ImportOtpItemDataDto properties: + "x\u001b]0;pwned\u0007\u{7f}\u{9b}2J\u{202e}\u{2066}\nbreaking: forged""#
+            ]
+        );
+        // The JSON report is the same JSON, with those characters as JSON escapes.
+        let run = check_doc_with("escapes-json", &up, &["--format", "json"]);
+        assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+        assert!(!acts_on_terminal(&run.stdout), "{:?}", run.stdout);
+        let report: Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(report["differences"][0]["change"]["value"], evil);
+        // And error messages quoting the document.
+        let bad = json!({"openapi": "3.1\u{1b}[2J\u{202e}", "paths": {}});
+        let run = check_doc("escapes-error", &bad);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert!(
+            run.stderr.contains(
+                r"is not a usable OpenAPI 3.0 document: it declares openapi 3.1\u{1b}[2J\u{202e}; only OpenAPI 3.0.x is supported"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert!(!acts_on_terminal(&run.stderr), "{:?}", run.stderr);
+    }
+
+    #[test]
+    fn an_upstream_over_the_size_limit_is_refused_unread() {
+        let dir = temp_dir("too-large");
+        // Sparse: no disk space used, and never read.
+        let path = dir.join("huge.json");
+        let file = fs::File::create(&path).unwrap();
+        file.set_len(spec::MAX_DOCUMENT_BYTES + 1).unwrap();
+        let run = check(&path, &fragment_path());
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: {} is 67108865 bytes, larger than the 64 MiB limit for an OpenAPI \
+                 document (upstream's is a few MB); refused unread\n",
+                path.display()
+            )
+        );
+        // A pipe has no size: what comes is read up to the limit, no further.
+        let fifo = dir.join("pipe.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let mut pipe = fs::OpenOptions::new().write(true).open(fifo).unwrap();
+                let chunk = vec![b' '; 1 << 20];
+                // 65 MiB, or less once the reader hangs up.
+                for _ in 0..65 {
+                    if pipe.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let run = check(&fifo, &fragment_path());
+        writer.join().unwrap();
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: {} is larger than the 64 MiB limit for an OpenAPI document (upstream's \
+                 is a few MB); refused unread\n",
+                fifo.display()
+            )
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn deeply_nested_yaml_is_refused_before_parsing() {
+        let dir = temp_dir("deep-yaml");
+        for (name, deep, line) in [
+            ("flow.yaml", "[".repeat(3000), 3),
+            ("mapping.yaml", "{a: ".repeat(3000), 3),
+            (
+                "block.yaml",
+                (0..200)
+                    .map(|i| format!("\n{}a:", " ".repeat(4 + i)))
+                    .collect::<String>(),
+                3 + 127,
+            ),
+        ] {
+            let path = dir.join(name);
+            fs::write(&path, format!("openapi: 3.0.0\npaths:\n  /x: {deep}\n")).unwrap();
+            let run = check(&path, &fragment_path());
+            assert_eq!(run.code, 2, "{name}: {}{}", run.stdout, run.stderr);
+            assert_eq!(
+                run.stderr,
+                format!(
+                    "error: cannot parse {} as YAML: nested deeper than 128 levels at line \
+                     {line}; refused before parsing\n",
+                    path.display()
+                ),
+                "{name}"
+            );
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Serves one HTTP request on loopback with `head` (status line and headers, without the
+    /// blank line), then `body_len` bytes of spaces: the URL to ask.
+    fn serve_once(head: String, body_len: usize) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://{}/management-openapi.json",
+            listener.local_addr().unwrap()
+        );
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let mut stream = reader.into_inner();
+            let _ = write!(stream, "{head}\r\nConnection: close\r\n\r\n");
+            let chunk = vec![b' '; 64 * 1024];
+            let mut left = body_len;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                // The client hangs up once it has seen enough.
+                if stream.write_all(&chunk[..n]).is_err() {
+                    break;
+                }
+                left -= n;
+            }
+        });
+        url
+    }
+
+    fn check_url(url: &str) -> Run {
+        run(&[
+            "spec",
+            "check",
+            "--upstream",
+            url,
+            "--fragment",
+            fragment_path().to_str().unwrap(),
+        ])
+    }
+
+    #[test]
+    fn a_redirect_is_reported_with_where_it_points_not_followed() {
+        let url = serve_once(
+            "HTTP/1.1 301 Moved Permanently\r\n\
+             Location: https://mirror.example.com:8443/doc.json?token=s3cr3t\r\n\
+             Content-Length: 0"
+                .into(),
+            0,
+        );
+        let run = check_url(&url);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: fetching {url}: the server answered 301 Moved Permanently, a redirect to \
+                 https://mirror.example.com:8443 (not followed: give the URL it points to)\n"
+            )
+        );
+        // A relative one is resolved; the path is not shown.
+        let url = serve_once(
+            "HTTP/1.1 302 Found\r\nLocation: /elsewhere/doc.json\r\nContent-Length: 0".into(),
+            0,
+        );
+        let run = check_url(&url);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        let origin = url.trim_end_matches("/management-openapi.json");
+        assert!(
+            run.stderr.ends_with(&format!(
+                "the server answered 302 Found, a redirect to {origin} (not followed: give the \
+                 URL it points to)\n"
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("elsewhere"), "{}", run.stderr);
+    }
+
+    #[test]
+    fn a_status_other_than_2xx_is_an_error() {
+        let url = serve_once("HTTP/1.1 404 Not Found\r\nContent-Length: 9".into(), 9);
+        let run = check_url(&url);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!("error: fetching {url}: the server answered 404 Not Found\n")
+        );
+    }
+
+    #[test]
+    fn a_response_over_the_size_limit_is_refused() {
+        // Announced: refused before the body is read (none is sent).
+        let url = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 100000000".into(), 0);
+        let run = check_url(&url);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: {url} is 100000000 bytes, larger than the 64 MiB limit for an OpenAPI \
+                 document (upstream's is a few MB); refused unread\n"
+            )
+        );
+        // Not announced: read up to the limit, no further.
+        let limit = usize::try_from(spec::MAX_DOCUMENT_BYTES).unwrap();
+        let url = serve_once("HTTP/1.1 200 OK".into(), 2 * limit);
+        let run = check_url(&url);
+        assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: {url} is larger than the 64 MiB limit for an OpenAPI document \
+                 (upstream's is a few MB); refused unread\n"
+            )
+        );
     }
 }

@@ -1,14 +1,22 @@
 //! Reading documents from files and URLs, and writing them back.
 
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::yaml_depth::{self, MAX_YAML_DEPTH};
 use super::{DocumentFormat, SpecError};
 
 /// A 2 MB document over a slow link still fits; a hung server does not hang CI forever.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The largest document read, from a file or a URL: 64 MiB. Upstream's is about 2 MB; a larger
+/// one is refused before it is read ([`SpecError::TooLarge`]), from its size when it is known
+/// (file metadata, `Content-Length`), else once more than this has come.
+pub const MAX_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Reads an OpenAPI 3.0.x document from a file path or an `https://` (or `http://`) URL.
 ///
@@ -40,16 +48,60 @@ pub async fn load_document(source: &str) -> Result<Value, SpecError> {
 /// # Ok::<(), authing_otp_cli::spec::SpecError>(())
 /// ```
 pub fn read_document(path: &Path) -> Result<Value, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
-        action: "reading",
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = read_text(path)?;
     parse_document(&text, &path.display().to_string())
 }
 
+/// Reads a file of UTF-8 text of at most [`MAX_DOCUMENT_BYTES`]: a larger one is refused from
+/// its size, before it is read, and one whose size is not known beforehand (a pipe, a device)
+/// once more than that has been read.
+///
+/// ```
+/// use authing_otp_cli::spec::{read_text, SpecError};
+///
+/// let err = read_text("/dev/zero".as_ref()).unwrap_err();
+/// assert!(matches!(err, SpecError::TooLarge { size: None, .. }));
+/// assert_eq!(
+///     err.to_string(),
+///     "/dev/zero is larger than the 64 MiB limit for an OpenAPI document (upstream's is a few \
+///      MB); refused unread"
+/// );
+/// ```
+pub fn read_text(path: &Path) -> Result<String, SpecError> {
+    let io = |source| SpecError::Io {
+        action: "reading",
+        path: path.to_owned(),
+        source,
+    };
+    let too_large = |size| SpecError::TooLarge {
+        origin: path.display().to_string(),
+        size,
+        limit: MAX_DOCUMENT_BYTES,
+    };
+    let file = File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(too_large(Some(size)));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(MAX_DOCUMENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(too_large(None));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
+}
+
 /// Parses `text` as JSON when it starts with `{` or `[`, as YAML otherwise, and checks that it is
-/// OpenAPI 3.0.x. `origin` (a path or URL) only appears in error messages.
+/// OpenAPI 3.0.x. `origin` (a path or URL) only appears in error messages. Both parsers refuse
+/// documents nested deeper than 128 levels; for YAML that is checked before parsing
+/// ([`MAX_YAML_DEPTH`]).
 ///
 /// ```
 /// use authing_otp_cli::spec::{parse_document, SpecError};
@@ -72,6 +124,14 @@ pub fn parse_document(text: &str, origin: &str) -> Result<Value, SpecError> {
             source: Box::new(e),
         })?
     } else {
+        // libyaml takes time quadratic in the depth of flow collections: measured first.
+        if let Some(line) = yaml_depth::too_deep(text, MAX_YAML_DEPTH) {
+            return Err(SpecError::TooDeep {
+                origin: origin.to_owned(),
+                line,
+                limit: MAX_YAML_DEPTH,
+            });
+        }
         serde_yaml_ng::from_str(text).map_err(|e| SpecError::Parse {
             origin: origin.to_owned(),
             format: DocumentFormat::Yaml,
@@ -136,17 +196,47 @@ async fn fetch(url: &str) -> Result<String, SpecError> {
         url: url.to_owned(),
         source,
     };
-    // The client crate's TLS set-up: its crypto provider, never a process-wide one.
+    let too_large = |size| SpecError::TooLarge {
+        origin: url.to_owned(),
+        size,
+        limit: MAX_DOCUMENT_BYTES,
+    };
+    // The client crate's TLS set-up: its crypto provider, never a process-wide one. It never
+    // follows a redirect.
     let builder = authing_otp::tls::http_client_builder().map_err(|source| SpecError::Setup {
         url: url.to_owned(),
         source,
     })?;
     let client = builder.timeout(FETCH_TIMEOUT).build().map_err(network)?;
-    let response = client.get(url).send().await.map_err(network)?;
-    response
-        .error_for_status()
-        .map_err(network)?
-        .text()
-        .await
-        .map_err(network)
+    let mut response = client.get(url).send().await.map_err(network)?;
+    let status = response.status();
+    if !status.is_success() {
+        // Where a redirect points, by origin only: its path and query may carry tokens.
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .filter(|_| status.is_redirection());
+        let redirect = location.map(|l| match l.to_str().map(|l| response.url().join(l)) {
+            Ok(Ok(to)) => to.origin().ascii_serialization(),
+            _ => "<not a URL>".to_owned(),
+        });
+        return Err(SpecError::Status {
+            url: url.to_owned(),
+            status: status.to_string(),
+            redirect,
+        });
+    }
+    if let Some(size) = response.content_length()
+        && size > MAX_DOCUMENT_BYTES
+    {
+        return Err(too_large(Some(size)));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network)? {
+        if (body.len() + chunk.len()) as u64 > MAX_DOCUMENT_BYTES {
+            return Err(too_large(None));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| SpecError::invalid(url, "its body is not UTF-8 text"))
 }

@@ -86,8 +86,11 @@ mod derive;
 mod diff;
 mod load;
 mod walk;
+mod yaml_depth;
 
+use std::borrow::Cow;
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -95,7 +98,78 @@ use serde_json::Value;
 
 pub use derive::{derive_fragment, missing_operations};
 pub use diff::compare;
-pub use load::{check_version, load_document, parse_document, read_document, to_json_text};
+pub use load::{
+    MAX_DOCUMENT_BYTES, check_version, load_document, parse_document, read_document, read_text,
+    to_json_text,
+};
+pub use yaml_depth::MAX_YAML_DEPTH;
+
+/// Whether printing `c` could act on a terminal rather than show: control characters (C0, DEL,
+/// C1: escape sequences start with them) and the bidirectional overrides and isolates
+/// (U+202A-U+202E, U+2066-U+2069), which reorder how the rest of a line is shown.
+fn acts_on_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` safe to print on a terminal: every character that could act on the terminal (see
+/// below) written as a Rust escape, `\u{1b}`; borrowed when there is none.
+///
+/// Names, values and error messages that come from a document (or a URL, or a path) go through
+/// this before they are printed: control characters (line breaks and tabs included, so that a
+/// name cannot forge lines of a report) and the bidirectional overrides and isolates U+202A to
+/// U+202E and U+2066 to U+2069. Backslashes are left as they are.
+///
+/// ```
+/// use authing_otp_cli::spec::printable;
+///
+/// assert_eq!(printable("schema \u{1b}[2Jevil\u{202e}txt\n"), r"schema \u{1b}[2Jevil\u{202e}txt\u{a}");
+/// assert!(matches!(printable("GET /api/v3/get-otp"), std::borrow::Cow::Borrowed(_)));
+/// ```
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(acts_on_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if acts_on_terminal(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// JSON text (as serde_json writes it) with the characters [`printable`] escapes and serde_json
+/// does not (DEL, C1 controls, bidirectional overrides) written as JSON escapes, `\u009b`: the
+/// same JSON, safe to print. serde_json already escapes the other control characters in strings;
+/// outside strings there are only the line breaks and spaces of pretty printing, kept.
+///
+/// ```
+/// use authing_otp_cli::spec::printable_json;
+///
+/// let name = "a\u{1b}b\u{7f}\u{9b}c\u{2066}";
+/// let text = serde_json::to_string(&serde_json::json!({ "name": name })).unwrap();
+/// let safe = printable_json(&text);
+/// assert_eq!(safe, r#"{"name":"a\u001bb\u007f\u009bc\u2066"}"#);
+/// assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap()["name"], name);
+/// ```
+pub fn printable_json(text: &str) -> Cow<'_, str> {
+    // Not C0 (below a space): escaped in strings by serde_json, and pretty printing's outside.
+    let escaped = |c: char| acts_on_terminal(c) && c > ' ';
+    if !text.chars().any(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if escaped(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// Derives a fragment from `upstream` with the derivation of `fragment`, and compares.
 ///
@@ -203,22 +277,40 @@ impl fmt::Display for Severity {
     }
 }
 
+/// Values are written as compact JSON so strings keep their quotes (`"string" -> "number"`),
+/// and [`printable`]: what comes from a document is never printed raw.
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Values are written as compact JSON so strings keep their quotes: "string" -> "number".
-        match self {
-            Change::Added { value } => write!(f, "+ {value}"),
-            Change::Removed { value } => write!(f, "- {value}"),
-            Change::Changed { from, to } => write!(f, "{from} -> {to}"),
-        }
+        let text = match self {
+            Change::Added { value } => format!("+ {value}"),
+            Change::Removed { value } => format!("- {value}"),
+            Change::Changed { from, to } => format!("{from} -> {to}"),
+        };
+        f.write_str(&printable(&text))
     }
 }
 
+/// One line, [`printable`]: names from the document cannot act on a terminal nor forge lines.
+///
+/// ```
+/// use authing_otp_cli::spec::{Change, Difference, Severity};
+///
+/// let difference = Difference {
+///     severity: Severity::Additive,
+///     location: "schema Evil\u{1b}[2J\nbreaking: fake".into(),
+///     change: Change::Added { value: "\u{202e}txt".into() },
+///     note: None,
+/// };
+/// assert_eq!(
+///     difference.to_string(),
+///     r#"schema Evil\u{1b}[2J\u{a}breaking: fake: + "\u{202e}txt""#
+/// );
+/// ```
 impl fmt::Display for Difference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location, self.change)?;
+        write!(f, "{}: {}", printable(&self.location), self.change)?;
         if let Some(note) = &self.note {
-            write!(f, " ({note})")?;
+            write!(f, " ({})", printable(note))?;
         }
         Ok(())
     }
@@ -244,11 +336,14 @@ impl fmt::Display for DocumentFormat {
 }
 
 /// Everything that can go wrong reading, deriving or writing a document.
+///
+/// Messages are [`printable`]: what they quote of a document, path or URL cannot act on a
+/// terminal.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpecError {
     /// A file could not be read or written.
-    #[error("I/O error {action} {}: {source}", path.display())]
+    #[error("I/O error {action} {}: {source}", printable(&path.display().to_string()))]
     Io {
         /// What was being done: `reading` or `writing`.
         action: &'static str,
@@ -259,7 +354,7 @@ pub enum SpecError {
         source: std::io::Error,
     },
     /// A document could not be fetched.
-    #[error("network error fetching {url}: {}", error_chain(.source))]
+    #[error("network error fetching {}: {}", printable(url), printable(&error_chain(.source)))]
     Network {
         /// The URL asked for.
         url: String,
@@ -268,7 +363,7 @@ pub enum SpecError {
         source: reqwest::Error,
     },
     /// The HTTPS client could not be set up (its TLS configuration).
-    #[error("cannot set up HTTPS to fetch {url}: {source}")]
+    #[error("cannot set up HTTPS to fetch {}: {source}", printable(url))]
     Setup {
         /// The URL asked for.
         url: String,
@@ -277,7 +372,7 @@ pub enum SpecError {
         source: authing_otp::Error,
     },
     /// A document is not well-formed JSON or YAML.
-    #[error("cannot parse {origin} as {format}: {source}")]
+    #[error("cannot parse {} as {format}: {}", printable(origin), printable(&source.to_string()))]
     Parse {
         /// The file path or URL.
         origin: String,
@@ -292,12 +387,66 @@ pub enum SpecError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A document parsed but is not something we can use.
-    #[error("{origin} is not a usable OpenAPI 3.0 document: {problem}")]
+    #[error(
+        "{} is not a usable OpenAPI 3.0 document: {}",
+        printable(origin),
+        printable(problem)
+    )]
     Invalid {
         /// The file path or URL, or `upstream` / `fragment` when comparing in memory.
         origin: String,
         /// What is missing or wrong.
         problem: String,
+    },
+    /// A document is larger than [`MAX_DOCUMENT_BYTES`]; it was not read whole.
+    #[error(
+        "{} is {}larger than the {} MiB limit for an OpenAPI document (upstream's is a few MB); \
+         refused unread",
+        printable(origin),
+        size.map_or_else(String::new, |n| format!("{n} bytes, ")),
+        limit / (1024 * 1024)
+    )]
+    TooLarge {
+        /// The file path or URL.
+        origin: String,
+        /// Its size, when it was announced (file metadata, `Content-Length`).
+        size: Option<u64>,
+        /// The limit, [`MAX_DOCUMENT_BYTES`].
+        limit: u64,
+    },
+    /// A YAML document nests collections deeper than [`MAX_YAML_DEPTH`]; it was not parsed.
+    #[error(
+        "cannot parse {} as YAML: nested deeper than {limit} levels at line {line}; refused \
+         before parsing",
+        printable(origin)
+    )]
+    TooDeep {
+        /// The file path or URL.
+        origin: String,
+        /// The 1-based line where it first nests too deeply.
+        line: usize,
+        /// The limit, [`MAX_YAML_DEPTH`].
+        limit: usize,
+    },
+    /// The server answered a URL with a status other than 2xx: the body is not read. A
+    /// redirect is not followed (it is shown with the origin it points to only, as its path
+    /// and query may carry tokens).
+    #[error(
+        "fetching {}: the server answered {status}{}",
+        printable(url),
+        redirect.as_ref().map_or_else(
+            String::new,
+            |to| format!(", a redirect to {} (not followed: give the URL it points to)", printable(to))
+        )
+    )]
+    Status {
+        /// The URL asked for.
+        url: String,
+        /// The status, with its reason (`404 Not Found`).
+        status: String,
+        /// For a redirect (3xx with a `Location`), the scheme, host and port it points to
+        /// (`<not a URL>` when it cannot be read as one).
+        redirect: Option<String>,
     },
 }
 
