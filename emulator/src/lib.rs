@@ -50,9 +50,10 @@
 //! - `POST /api/v3/import-otp` binds each `list[i].otp` (secret and optional recovery code) to
 //!   the user with Authing user id `list[i].userId`, replacing an earlier binding; a later
 //!   entry for the same user wins. **If any listed user id is unknown, the whole request is
-//!   refused** (statusCode 404, [`codes::USER_NOT_FOUND`], the message names the unknown ids)
-//!   and nothing is stored. Secrets are not checked for being base32 (the schema does not ask
-//!   for it).
+//!   refused** (statusCode 404, [`codes::USER_NOT_FOUND`]) and nothing is stored. The message
+//!   names the first 20 distinct unknown ids, in list order, each cut to 64 characters (with
+//!   `…`), and counts the others: `users not found: g1, g2, … and 16980 more; nothing was
+//!   imported`. Secrets are not checked for being base32 (the schema does not ask for it).
 //! - `GET /api/v3/get-otp-secret-by-user?userId=…&userIdType=…` answers
 //!   `{"statusCode":200,"message":"success","data":{"secret"}}`. `userIdType` defaults to
 //!   `user_id` (the fragment's schema default) and resolves as:
@@ -74,7 +75,8 @@
 //! a `custom_field` id that matches several users is [`codes::AMBIGUOUS_USER`].
 //!
 //! Any other path or method answers HTTP 404 `{"statusCode":404,"message":"Cannot GET /x",
-//! "error":"Not Found"}`, as Authing's NestJS server does.
+//! "error":"Not Found"}`, as Authing's NestJS server does (a path longer than 256 characters,
+//! or a method longer than 32, is cut short, ending in `…`).
 //!
 //! # Authentication
 //!
@@ -100,10 +102,11 @@
 //! is generated from, by a small interpreter of the schema subset it uses.
 //! Whatever does not match (a body that is not JSON or not `application/json`, a missing or
 //! mistyped field, an unknown `userIdType`, a repeated query parameter) answers statusCode 400,
-//! [`codes::INVALID_REQUEST`], with every problem in the message, separated by `; `:
+//! [`codes::INVALID_REQUEST`], with the problems in the message, separated by `; `:
 //! `list[2].otp.secret: required`, `list: expected array, got object`, `userIdType: must be one
 //! of user_id, …`, `body: not valid JSON (…)`, `content-type: expected application/json`.
-//! Messages never repeat submitted values.
+//! The first 20 problems are listed, in the order found, and the others counted: `…;
+//! list[9].otp: required; … and 199980 more`. Messages never repeat submitted values.
 //!
 //! # Business errors
 //!
@@ -208,6 +211,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod auth;
+mod echo;
 mod schema;
 mod server;
 mod users;

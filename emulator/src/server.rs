@@ -1,7 +1,7 @@
 //! The HTTP side: the accept loop, the rate limit, per-request faults and latency, the three
 //! operations and the bindings endpoint.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::future::Future as _;
 use std::io;
@@ -33,6 +33,7 @@ use tokio::task::JoinSet;
 use tokio::time::Sleep;
 
 use super::auth::{self, AuthFailure, Nonces, RequestView, Tokens};
+use super::echo::{ID_CHARS, METHOD_CHARS, PATH_CHARS, SHOWN, clip};
 use super::schema::{OperationSpec, Problems, SPEC};
 use super::users::{Directory, LookupError, Otp};
 use super::{BINDINGS_PATH, Counters, Fault, Operation, RetryAfter, UnauthorizedStyle, codes};
@@ -594,7 +595,7 @@ fn business(status_code: u16, api_code: u32, message: &str) -> Response {
 }
 
 fn invalid_request(problems: &Problems) -> Response {
-    business(400, codes::INVALID_REQUEST, &problems.join("; "))
+    business(400, codes::INVALID_REQUEST, &problems.message())
 }
 
 fn success(data: Option<Value>) -> Response {
@@ -605,11 +606,16 @@ fn success(data: Option<Value>) -> Response {
     Json(body).into_response()
 }
 
-/// What the NestJS server behind Authing answers for an unknown route.
+/// What the NestJS server behind Authing answers for an unknown route (with a long method or
+/// path cut short).
 async fn not_found(method: Method, uri: Uri) -> Response {
     let body = json!({
         "statusCode": 404,
-        "message": format!("Cannot {method} {}", uri.path()),
+        "message": format!(
+            "Cannot {} {}",
+            clip(method.as_str(), METHOD_CHARS),
+            clip(uri.path(), PATH_CHARS)
+        ),
         "error": "Not Found",
     });
     (StatusCode::NOT_FOUND, Json(body)).into_response()
@@ -627,9 +633,11 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
 }
 
 async fn read_body(body: Body) -> Result<axum::body::Bytes, Response> {
-    axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| invalid_request(&vec![format!("body: larger than {MAX_BODY} bytes")]))
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        invalid_request(&Problems::one(format!(
+            "body: larger than {MAX_BODY} bytes"
+        )))
+    })
 }
 
 /// The `expires_in` for a lifetime: whole seconds as an integer, as Authing writes it; a
@@ -721,34 +729,47 @@ async fn import_otp(State(shared): State<Arc<Shared>>, request: Request) -> Resp
             (item["userId"].as_str().unwrap_or_default(), otp)
         })
         .collect();
-    let mut directory = shared.directory();
-    let mut unknown: Vec<&str> = Vec::new();
-    for (id, _) in &items {
-        if !directory.contains(id) && !unknown.contains(id) {
-            unknown.push(id);
-        }
-    }
-    if !unknown.is_empty() {
-        const SHOWN: usize = 20;
-        let mut names = unknown
+    // Under the lock, one lookup per item and nothing else: all bound, or none.
+    let unknown: Vec<&str> = {
+        let mut directory = shared.directory();
+        let unknown: Vec<&str> = items
             .iter()
-            .take(SHOWN)
-            .copied()
-            .collect::<Vec<_>>()
-            .join(", ");
-        if unknown.len() > SHOWN {
-            names.push_str(&format!(" and {} more", unknown.len() - SHOWN));
+            .map(|(id, _)| *id)
+            .filter(|id| !directory.contains(id))
+            .collect();
+        if unknown.is_empty() {
+            for (id, otp) in items {
+                directory.bind(id, otp);
+            }
+            return success(None);
         }
-        return business(
-            404,
-            codes::USER_NOT_FOUND,
-            &format!("users not found: {names}; nothing was imported"),
-        );
+        unknown
+    };
+    business(
+        404,
+        codes::USER_NOT_FOUND,
+        &format!(
+            "users not found: {}; nothing was imported",
+            unknown_users(unknown)
+        ),
+    )
+}
+
+/// The first [`SHOWN`] distinct ids of `unknown`, each cut to [`ID_CHARS`] characters, and
+/// ` and <n> more` for the other distinct ones.
+fn unknown_users(unknown: Vec<&str>) -> String {
+    let mut seen = HashSet::with_capacity(unknown.len());
+    let distinct: Vec<&str> = unknown.into_iter().filter(|id| seen.insert(*id)).collect();
+    let mut names = distinct
+        .iter()
+        .take(SHOWN)
+        .map(|id| clip(id, ID_CHARS))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if distinct.len() > SHOWN {
+        names.push_str(&format!(" and {} more", distinct.len() - SHOWN));
     }
-    for (id, otp) in items {
-        directory.bind(id, otp);
-    }
-    success(None)
+    names
 }
 
 async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -764,7 +785,7 @@ async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Requ
         return shared.reject(failure);
     }
     let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) else {
-        return invalid_request(&vec!["query: not a valid query string".to_owned()]);
+        return invalid_request(&Problems::one("query: not a valid query string".to_owned()));
     };
     let params = match spec(Operation::GetOtpSecretByUser).check_parameters(&pairs, &parts.headers)
     {
@@ -795,9 +816,9 @@ async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Requ
             codes::AMBIGUOUS_USER,
             &format!("{n} users match this custom_field id; it must identify exactly one user"),
         ),
-        Err(LookupError::Malformed(shape)) => {
-            invalid_request(&vec![format!("userId: a {id_type} id must be {shape}")])
-        }
+        Err(LookupError::Malformed(shape)) => invalid_request(&Problems::one(format!(
+            "userId: a {id_type} id must be {shape}"
+        ))),
     }
 }
 
