@@ -136,6 +136,7 @@
 //! | `custom_field` id matches several users | 409 | [`codes::AMBIGUOUS_USER`] 40901 |
 //! | import `list` too long (**HTTP 413**) | 413 | [`codes::LIST_TOO_LARGE`] 41301 |
 //! | over the rate limit (**HTTP 429**) | 429 | none |
+//! | body not received within 10 s (**HTTP 408**, see [limits](#connections-and-limits)) | 408 | none |
 //!
 //! Messages are in English, whatever `x-authing-lang` asks for.
 //!
@@ -191,6 +192,36 @@
 //! operation, faulted ones included. [`Emulator::expire_tokens`] and [`Emulator::revoke_tokens`]
 //! exercise a client's token refresh without waiting.
 //!
+//! # Connections and limits
+//!
+//! The emulator runs next to other jobs, so no client, however it behaves, can take more than
+//! a bounded share of it:
+//!
+//! - **Connections.** At most [`EmulatorBuilder::max_connections`] are open at once
+//!   ([`DEFAULT_MAX_CONNECTIONS`], 512). While all are open, new connections are not accepted:
+//!   they wait in the system's listen backlog, and are not refused. To make room, the
+//!   connection that has waited longest on its client (for a request, for the rest of a body,
+//!   or for the client to take the answer), provided it has waited at least a second, is
+//!   closed without an answer; a connection whose request the emulator is working on is never
+//!   closed. The same happens when the process runs out of file descriptors. A burst of
+//!   clients is thus served in turn, and clients that open connections and send nothing cannot
+//!   keep the others out.
+//! - **Request head**: within 30 s of the connection, or of the previous answer on a
+//!   kept-alive connection; otherwise the connection is closed without an answer (an idle
+//!   connection is closed after 30 s).
+//! - **Request body**: whole within 10 s of the head, or the answer is HTTP 408
+//!   `{"statusCode":408,"message":"request timeout: the body did not arrive within 10 s",
+//!   "requestId"}` with `connection: close`; and at most 1 MiB, or the answer is statusCode
+//!   400 `body: larger than 1048576 bytes`.
+//! - **Answer**: a client that takes none of an answer for 30 s is disconnected. (Answers that
+//!   are slow on purpose, like [`Fault::Trickle`], are not affected: they are not stalled by
+//!   the client.)
+//! - **Answer size**: messages repeat request text only within bounds (20 validation
+//!   problems, 20 user ids of 64 characters, a path of 256), so an answer to an error stays
+//!   under a few kilobytes whatever the request.
+//! - **Memory**: per connection, a body of up to 1 MiB while it is read, and hyper's buffer
+//!   for the request head (about 400 KiB at most).
+//!
 //! # Secrets
 //!
 //! The access key secret, tokens, OTP secrets and recovery codes never appear in `Debug` output
@@ -211,6 +242,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod auth;
+mod connections;
 mod echo;
 mod schema;
 mod server;
@@ -231,6 +263,9 @@ pub const DEFAULT_ACCESS_KEY_SECRET: &str = "emulator-access-key-secret";
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(7200);
 /// How far a signed request's `date` may be from the emulator's clock, by default.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+/// The most connections an emulator keeps open at once unless told otherwise (see
+/// [`EmulatorBuilder::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// The path of the emulator's own inspection endpoint, which lists every bound secret as JSON
 /// Lines without authentication (see [the crate docs](crate#inspecting-bindings)).
 pub const BINDINGS_PATH: &str = "/__emulator/bindings";
@@ -528,6 +563,7 @@ pub struct EmulatorBuilder {
     rate_limit: u32,
     max_list: Option<usize>,
     only_brand: Option<authing_otp::Brand>,
+    max_connections: usize,
 }
 
 impl Default for EmulatorBuilder {
@@ -546,6 +582,7 @@ impl Default for EmulatorBuilder {
             rate_limit: 0,
             max_list: None,
             only_brand: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -665,6 +702,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Keeps at most `n` connections open at once (at least 1); default
+    /// [`DEFAULT_MAX_CONNECTIONS`]. While all are open, new connections wait to be accepted,
+    /// and the one that has waited longest on its client, for a second or more, is closed to
+    /// make room (see [the crate docs](crate#connections-and-limits)).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
     /// Checks the users, reads the [`seed_users_from`](Self::seed_users_from) files, binds the
     /// address and starts serving on the current tokio runtime.
     ///
@@ -730,6 +776,7 @@ impl EmulatorBuilder {
             nonces: Mutex::default(),
             faults: Mutex::new(VecDeque::new()),
             counters: CounterCells::default(),
+            max_connections: self.max_connections,
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
@@ -787,7 +834,8 @@ impl fmt::Debug for Emulator {
 impl Emulator {
     /// A builder with the defaults: `127.0.0.1:0`, [`DEFAULT_USER_POOL_ID`],
     /// [`DEFAULT_ACCESS_KEY_ID`], [`DEFAULT_ACCESS_KEY_SECRET`], [`DEFAULT_TOKEN_TTL`], no
-    /// latency, [`UnauthorizedStyle::Http401`], no users, no rate limit, no import list limit.
+    /// latency, [`UnauthorizedStyle::Http401`], no users, no rate limit, no import list limit,
+    /// [`DEFAULT_MAX_CONNECTIONS`] connections.
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder::default()
     }

@@ -33,6 +33,9 @@ use tokio::task::JoinSet;
 use tokio::time::Sleep;
 
 use super::auth::{self, AuthFailure, Nonces, RequestView, Tokens};
+use super::connections::{
+    BODY_READ_TIMEOUT, Conn, HEADER_READ_TIMEOUT, Registry, Slot, StallGuard,
+};
 use super::echo::{ID_CHARS, METHOD_CHARS, PATH_CHARS, SHOWN, clip};
 use super::schema::{OperationSpec, Problems, SPEC};
 use super::users::{Directory, LookupError, Otp};
@@ -184,6 +187,8 @@ pub(crate) struct Shared {
     pub(crate) nonces: Mutex<Nonces>,
     pub(crate) faults: Mutex<VecDeque<FaultRule>>,
     pub(crate) counters: CounterCells,
+    /// The most connections open at once.
+    pub(crate) max_connections: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -239,28 +244,42 @@ impl Shared {
 
 /// Accepts connections until `shutdown` turns true, then lets in-flight requests finish (for
 /// up to [`SHUTDOWN_GRACE`]) and closes everything.
+///
+/// A connection is accepted only once it has a slot (see [`Registry::reserve`]): while all are
+/// taken, new connections wait in the kernel's backlog.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
     let router = router(shared.clone());
+    let registry = Registry::new(shared.max_connections);
     let mut connections = JoinSet::new();
     let mut stop = shutdown.clone();
+    let mut reserved = None;
     loop {
         tokio::select! {
             () = stopped(&mut stop) => break,
-            accepted = listener.accept() => match accepted {
+            permit = registry.reserve(), if reserved.is_none() => reserved = Some(permit),
+            accepted = listener.accept(), if reserved.is_some() => match accepted {
                 Ok((stream, _peer)) => {
+                    let Some(permit) = reserved.take() else { continue };
                     connections.spawn(serve_connection(
                         stream,
                         router.clone(),
                         shared.clone(),
                         shutdown.clone(),
+                        registry.register(permit),
                     ));
                 }
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                // Out of file descriptors (the process's limit may be below max_connections):
+                // free one if a connection idles. Either way, back off instead of spinning.
+                Err(e) => {
+                    if out_of_descriptors(&e) {
+                        registry.evict_longest_waiting();
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -271,44 +290,72 @@ pub(crate) async fn serve(
     connections.abort_all();
 }
 
+/// Whether `accept` failed for want of a file descriptor: `EMFILE` or `ENFILE` (numbered
+/// alike on Linux and the BSDs), `WSAEMFILE` on Windows.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    let codes: &[i32] = if cfg!(windows) { &[10024] } else { &[23, 24] };
+    e.raw_os_error().is_some_and(|code| codes.contains(&code))
+}
+
 /// Resolves once `shutdown` is true (or its sender is gone).
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Serves one connection. A [`Fault::DropConnection`] notifies `kill`, which drops the
-/// connection (closing the socket) without writing a response.
+/// Serves one connection in `slot`. A [`Fault::DropConnection`] notifies `kill`, which drops
+/// the connection (closing the socket) without writing a response; so does the registry
+/// evicting it while it waits on its client.
 async fn serve_connection(
     stream: TcpStream,
     router: Router,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
+    slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
     let kill = Arc::new(Notify::new());
+    let conn = slot.conn().clone();
     let service = {
         let kill = kill.clone();
+        let conn = conn.clone();
         let inner = TowerToHyperService::new(router);
-        service_fn(move |request: hyper::Request<Incoming>| {
+        service_fn(move |mut request: hyper::Request<Incoming>| {
+            // The head has arrived: the server works on it, except while a handler waits for
+            // the body.
+            conn.busy();
+            request.extensions_mut().insert(conn.clone());
             let shared = shared.clone();
             let kill = kill.clone();
+            let conn = conn.clone();
             let inner = inner.clone();
-            async move { Ok::<_, Infallible>(handle(&shared, &kill, inner, request).await) }
+            async move {
+                let response = handle(&shared, &kill, inner, request).await;
+                // Then it is up to the client to read the answer and send the next request.
+                conn.waiting();
+                Ok::<_, Infallible>(response)
+            }
         })
     };
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(stream), service);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(StallGuard::new(stream)), service);
     tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        () = kill.notified() => return,
-        () = stopped(&mut shutdown) => {}
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = kill.notified() => return,
+            () = conn.evicted() => if conn.still_evicted() { return },
+            () = stopped(&mut shutdown) => break,
+        }
     }
     connection.as_mut().graceful_shutdown();
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        () = kill.notified() => {}
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = kill.notified() => return,
+            () = conn.evicted() => if conn.still_evicted() { return },
+        }
     }
 }
 
@@ -632,12 +679,46 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-async fn read_body(body: Body) -> Result<axum::body::Bytes, Response> {
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        invalid_request(&Problems::one(format!(
+/// Reads the whole body, for at most [`BODY_READ_TIMEOUT`]; the connection (from the request's
+/// extensions) counts as waiting on its client meanwhile.
+async fn read_body(
+    body: Body,
+    extensions: &http::Extensions,
+) -> Result<axum::body::Bytes, Response> {
+    let conn = extensions.get::<Arc<Conn>>();
+    if let Some(conn) = conn {
+        conn.waiting();
+    }
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await;
+    if let Some(conn) = conn {
+        conn.busy();
+    }
+    match read {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(invalid_request(&Problems::one(format!(
             "body: larger than {MAX_BODY} bytes"
-        )))
-    })
+        )))),
+        Err(_) => Err(body_timeout()),
+    }
+}
+
+/// The answer to a request whose body did not arrive in time: HTTP 408 in Authing's shape,
+/// and the connection closes (what is left of the body can no longer be told from a next
+/// request).
+fn body_timeout() -> Response {
+    let body = json!({
+        "statusCode": 408,
+        "message": format!(
+            "request timeout: the body did not arrive within {} s",
+            BODY_READ_TIMEOUT.as_secs()
+        ),
+        "requestId": auth::request_id(),
+    });
+    let mut response = (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// The `expires_in` for a lifetime: whole seconds as an integer, as Authing writes it; a
@@ -655,7 +736,7 @@ async fn get_management_token(State(shared): State<Arc<Shared>>, request: Reques
     if let Err(failure) = auth::check_dialect(&shared, &parts.headers) {
         return shared.reject(failure);
     }
-    let body = match read_body(body).await {
+    let body = match read_body(body, &parts.extensions).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -688,7 +769,7 @@ async fn get_management_token(State(shared): State<Arc<Shared>>, request: Reques
 
 async fn import_otp(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match read_body(body).await {
+    let body = match read_body(body, &parts.extensions).await {
         Ok(b) => b,
         Err(r) => return r,
     };

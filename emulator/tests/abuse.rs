@@ -166,3 +166,205 @@ async fn a_huge_unknown_path_is_clipped_in_the_404() {
         })
     );
 }
+
+/// A raw connection to the emulator.
+async fn connect(emu: &Emulator) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(emu.addr()).await.unwrap()
+}
+
+/// The head of a token request announcing a 100-byte body, and the first 10 bytes of it.
+const HALF_A_REQUEST: &[u8] = b"POST /api/v3/get-management-token HTTP/1.1\r\nhost: emulator\r\n\
+    content-type: application/json\r\ncontent-length: 100\r\n\r\n{\"accessKe";
+
+/// Whether the server has closed `stream` (or answered on it), without waiting.
+fn closed_or_answered(stream: &tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; 1];
+    !matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_arrives_is_answered_408_after_10_s_and_the_connection_closed() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let emu = start(Emulator::builder().user(bob())).await;
+    let token = emu.issue_token();
+    let import_head = format!(
+        "POST {IMPORT} HTTP/1.1\r\nhost: emulator\r\nauthorization: Bearer {}\r\n\
+         x-authing-userpool-id: {}\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\n\r\n5\r\n{{\"lis\r\n",
+        token.expose_secret(),
+        emu.user_pool_id()
+    );
+    // Both operations with a body: one announcing its length, one chunked.
+    for request in [HALF_A_REQUEST, import_head.as_bytes()] {
+        let mut stream = connect(&emu).await;
+        stream.write_all(request).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let waited = started.elapsed();
+        assert!(
+            (Duration::from_secs(10)..Duration::from_secs(11)).contains(&waited),
+            "answered after {waited:?}"
+        );
+        let answer = String::from_utf8(answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: application/json"),
+            "{head}"
+        );
+        let body: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["statusCode"], 408, "{body}");
+        assert_eq!(
+            body["message"],
+            "request timeout: the body did not arrive within 10 s"
+        );
+        assert_eq!(body["requestId"].as_str().unwrap().len(), 36, "{body}");
+    }
+    assert!(emu.otp_of("u-bob").is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_sends_no_request_is_closed_after_30_s() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let emu = start(Emulator::builder()).await;
+    for sent in [&b""[..], b"GET / HTTP/1.1\r\nhost: emu"] {
+        let mut stream = connect(&emu).await;
+        stream.write_all(sent).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+        let waited = started.elapsed();
+        assert!(
+            (Duration::from_secs(30)..Duration::from_secs(31)).contains(&waited),
+            "closed after {waited:?}"
+        );
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_is_disconnected_after_30_s() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let emu = start(Emulator::builder()).await;
+    let announced = 256 << 20;
+    emu.fail_next(1, Fault::Oversized { bytes: announced });
+    let mut stream = connect(&emu).await;
+    stream
+        .write_all(b"GET /anything HTTP/1.1\r\nhost: emulator\r\n\r\n")
+        .await
+        .unwrap();
+    // Read nothing for a minute: the answer fills the socket's buffers, then stalls.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received).await;
+    assert!(received.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert!(
+        received.len() < announced / 4,
+        "{} bytes: the answer went on after the client stopped reading",
+        received.len()
+    );
+    assert!(!received.ends_with(b"0\r\n\r\n"), "the body was cut off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_hold_a_slot_without_a_request_make_room_for_ordinary_ones() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let emu = start(Emulator::builder().max_connections(8)).await;
+    // Three times the limit of connections that send half a request and stop.
+    let mut slow = Vec::new();
+    for _ in 0..24 {
+        let mut stream = connect(&emu).await;
+        stream.write_all(HALF_A_REQUEST).await.unwrap();
+        slow.push(stream);
+    }
+    let started = Instant::now();
+    let (status, body) = post_json(
+        &emu,
+        TOKEN,
+        None,
+        &json!({"accessKeyId": emu.access_key_id(), "accessKeySecret": emu.access_key_secret().expose_secret()}),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["statusCode"], 200, "{body}");
+    // Each connection past the limit closed one that had waited a second on its client.
+    assert!(
+        waited < Duration::from_secs(8),
+        "an ordinary request waited {waited:?}"
+    );
+    let open = slow.iter().filter(|s| !closed_or_answered(s)).count();
+    assert!(
+        open < 8,
+        "{open} of the slow connections still open, besides the ordinary one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_makes_room_for_a_new_client() {
+    let emu = start(Emulator::builder().max_connections(1)).await;
+    let creds = json!({"accessKeyId": emu.access_key_id(), "accessKeySecret": emu.access_key_secret().expose_secret()});
+    // The first client keeps its connection open, idle, after its request.
+    let first = http();
+    let resp = first
+        .post(format!("{}{TOKEN}", emu.base_url()))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let started = Instant::now();
+    let (status, _) = post_json(&emu, TOKEN, None, &creds).await;
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    // Not the 30 s an idle connection may otherwise stay open.
+    assert!(
+        waited < Duration::from_secs(10),
+        "the second client waited {waited:?}"
+    );
+    // The first client carries on, on a new connection.
+    drop(resp);
+    let resp = first
+        .post(format!("{}{TOKEN}", emu.base_url()))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_more_requests_than_max_connections_waits_and_is_served() {
+    let emu = start(Emulator::builder().max_connections(2)).await;
+    let client = authing_otp::tls::http_client_builder()
+        .unwrap()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let creds = json!({"accessKeyId": emu.access_key_id(), "accessKeySecret": emu.access_key_secret().expose_secret()});
+    let requests: Vec<_> = (0..20)
+        .map(|_| {
+            let request = client
+                .post(format!("{}{TOKEN}", emu.base_url()))
+                .json(&creds)
+                .send();
+            tokio::spawn(request)
+        })
+        .collect();
+    for request in requests {
+        let resp = request.await.unwrap().unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(emu.counters().token_requests, 20);
+}
