@@ -165,7 +165,11 @@
 //!
 //! `GET /__emulator/bindings` ([`BINDINGS_PATH`]) answers every bound secret as JSON Lines
 //! (`content-type: application/x-ndjson`), one `{"userId","secret","recoveryCode"}` per line
-//! (`recoveryCode` left out when there is none), sorted by user id (byte order). It is the
+//! (`recoveryCode` left out when there is none), sorted by user id (byte order). The answer is
+//! written about 64 KiB at a time as the client reads it, each part read from the users as
+//! they are then, so that a download holds neither a copy of every binding nor the users'
+//! lock: each user appears once, and a binding made during a download is in it if its user id
+//! sorts after the part being written. It is the
 //! emulator's own endpoint, not Authing's: it needs **no authentication** and is **not subject
 //! to the rate limit** (nor counted toward it), so that a script can check what a tool under
 //! test imported. It holds secrets in the clear, which is acceptable only because the emulator
@@ -219,8 +223,8 @@
 //! - **Answer size**: messages repeat request text only within bounds (20 validation
 //!   problems, 20 user ids of 64 characters, a path of 256), so an answer to an error stays
 //!   under a few kilobytes whatever the request.
-//! - **Memory**: per connection, a body of up to 1 MiB while it is read, and hyper's buffer
-//!   for the request head (about 400 KiB at most).
+//! - **Memory**: per connection, a body of up to 1 MiB while it is read, hyper's buffer for
+//!   the request head (about 400 KiB at most), and a part of a bindings download.
 //!
 //! # Secrets
 //!

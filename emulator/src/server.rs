@@ -906,9 +906,10 @@ async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Requ
 /// `GET /__emulator/bindings`: every binding as JSON Lines, sorted by user id. Not
 /// authenticated: the emulator only listens on loopback.
 async fn bindings(State(shared): State<Arc<Shared>>) -> Response {
-    let bindings = shared.directory().bindings();
     let mut response = Response::new(Body::new(BindingLines {
-        bindings: bindings.into_iter(),
+        shared,
+        after: None,
+        done: false,
     }));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -927,9 +928,14 @@ struct BindingLine<'a> {
     recovery_code: Option<&'a str>,
 }
 
-/// The bindings endpoint's body, written a chunk of lines at a time as the client reads.
+/// The bindings endpoint's body, written a page of lines at a time as the client reads, each
+/// page read from the directory then: neither the lock nor a copy of every binding is held
+/// while the client reads.
 struct BindingLines {
-    bindings: std::vec::IntoIter<(String, Otp)>,
+    shared: Arc<Shared>,
+    /// The last user id written.
+    after: Option<String>,
+    done: bool,
 }
 
 impl hyper::body::Body for BindingLines {
@@ -940,28 +946,34 @@ impl hyper::body::Body for BindingLines {
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let page = this
+            .shared
+            .directory()
+            .bindings_after(this.after.as_deref(), BINDINGS_CHUNK);
+        let Some((last, _)) = page.last() else {
+            this.done = true;
+            return Poll::Ready(None);
+        };
+        this.after = Some(last.clone());
         let mut chunk = Vec::new();
-        for (user_id, otp) in self.get_mut().bindings.by_ref() {
+        for (user_id, otp) in &page {
             let line = BindingLine {
-                user_id: &user_id,
+                user_id,
                 secret: otp.secret.expose_secret(),
                 recovery_code: otp.recovery_code.as_ref().map(|c| c.expose_secret()),
             };
             serde_json::to_writer(&mut chunk, &line).expect("strings serialize into a Vec");
             chunk.push(b'\n');
-            if chunk.len() >= BINDINGS_CHUNK {
-                break;
-            }
         }
-        if chunk.is_empty() {
-            Poll::Ready(None)
-        } else {
-            Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
-        }
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.bindings.as_slice().is_empty()
+        self.done
     }
 }
 

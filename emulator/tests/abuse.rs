@@ -368,3 +368,44 @@ async fn a_burst_of_more_requests_than_max_connections_waits_and_is_served() {
     }
     assert_eq!(emu.counters().token_requests, 20);
 }
+
+/// A download of the bindings holds no copy of them: each page is read from the directory as it
+/// is written, so a binding made during a download shows in its later pages. (A copy of every
+/// binding per download, made and sorted under the directory's lock, is what it used to hold,
+/// for as long as its client took to read it.)
+#[tokio::test]
+async fn a_bindings_download_reads_the_directory_a_page_at_a_time() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    const BOUND: usize = 100_000;
+    let users = (0..BOUND).map(|n| User::new(format!("user-{n:06}")).otp(format!("SECRET{n:06}")));
+    let emu = start(Emulator::builder().users(users)).await;
+    // A client with a small receive buffer, so that little of the answer is written ahead.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut stream = socket.connect(emu.addr()).await.unwrap();
+    let request = format!(
+        "GET {} HTTP/1.1\r\nhost: emulator\r\n\r\n",
+        authing_otp_emulator::BINDINGS_PATH
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = vec![0u8; 4096];
+    stream.read_exact(&mut received).await.unwrap();
+    assert!(received.starts_with(b"HTTP/1.1 200 OK\r\n"));
+
+    // Bound while the download is under way, to a user sorting after everyone else.
+    emu.seed_user(User::new("zz-late").otp("LATESECRET"))
+        .unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !received.ends_with(b"\r\n0\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the connection closed before the end of the body");
+        received.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(received).unwrap();
+    assert_eq!(text.matches(r#"{"userId":"#).count(), BOUND + 1);
+    assert!(
+        text.contains(r#"{"userId":"zz-late","secret":"LATESECRET"}"#),
+        "the binding made during the download is in it"
+    );
+}
