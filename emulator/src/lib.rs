@@ -225,6 +225,8 @@
 //!   under a few kilobytes whatever the request.
 //! - **Memory**: per connection, a body of up to 1 MiB while it is read, hyper's buffer for
 //!   the request head (about 400 KiB at most), and a part of a bindings download.
+//! - **Locks**: requests share the users' directory; what a request does while holding it is
+//!   one lookup per id it names (or a part of a bindings download), never a scan of all users.
 //!
 //! # Secrets
 //!

@@ -434,7 +434,8 @@ pub(crate) enum LookupError {
     Malformed(&'static str),
 }
 
-/// The user directory: users with their OTP bindings and indexes on every unique id.
+/// The user directory: users with their OTP bindings, and indexes on every id a request can
+/// name, so that no request scans the users (it holds the directory's lock while it looks).
 #[derive(Default)]
 pub(crate) struct Directory {
     users: Vec<User>,
@@ -442,6 +443,8 @@ pub(crate) struct Directory {
     /// The users with an OTP bound, by id in byte order: the bindings endpoint reads it a
     /// page at a time.
     bound: BTreeMap<String, usize>,
+    /// Every user with a custom field, by `(key, value)`; custom fields need not be unique.
+    by_custom_field: HashMap<(String, String), Vec<usize>>,
     by_email: HashMap<String, usize>,
     by_phone: HashMap<String, usize>,
     by_username: HashMap<String, usize>,
@@ -538,6 +541,12 @@ impl Directory {
         for key in relations {
             self.by_sync_relation.insert(key, i);
         }
+        for (key, value) in &user.custom_fields {
+            self.by_custom_field
+                .entry((key.clone(), value.clone()))
+                .or_default()
+                .push(i);
+        }
         if user.otp.is_some() {
             self.bound.insert(user.id.clone(), i);
         }
@@ -622,13 +631,12 @@ impl Directory {
                 let (key, value) = id
                     .split_once(':')
                     .ok_or(LookupError::Malformed("<fieldKey>:<value>"))?;
-                let matches: Vec<&User> = self
-                    .users
-                    .iter()
-                    .filter(|u| u.custom_fields.get(key).is_some_and(|v| v == value))
-                    .collect();
-                return match matches.as_slice() {
-                    [one] => Ok(one),
+                let matches = self
+                    .by_custom_field
+                    .get(&(key.to_owned(), value.to_owned()))
+                    .map_or(&[][..], Vec::as_slice);
+                return match matches {
+                    [one] => Ok(&self.users[*one]),
                     [] => Err(LookupError::NotFound),
                     many => Err(LookupError::Ambiguous(many.len())),
                 };
@@ -808,5 +816,18 @@ mod tests {
             d.resolve("custom_field", "dept").unwrap_err(),
             LookupError::Malformed(_)
         ));
+        d.add(User::new("u3").custom_field("dept", "ops")).unwrap();
+        assert_eq!(d.resolve("custom_field", "dept:ops").unwrap().id, "u3");
+        assert_eq!(
+            d.resolve("custom_field", "no:a").unwrap_err(),
+            LookupError::NotFound,
+            "values match whole"
+        );
+        // A refused user leaves no trace in the index.
+        assert!(d.add(User::new("u1").custom_field("dept", "qa")).is_err());
+        assert_eq!(
+            d.resolve("custom_field", "dept:qa").unwrap_err(),
+            LookupError::NotFound
+        );
     }
 }
