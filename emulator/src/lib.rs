@@ -44,9 +44,10 @@
 //!   configured pair it answers `{"statusCode":200,"message":"success","data":{"access_token",
 //!   "expires_in"}}`. The token is JWT-shaped, its payload carries `scoped_userpool_id`, `iat`,
 //!   `exp` and a random `jti`, and its signature is random bytes (the emulator knows its tokens
-//!   by remembering them). `expires_in` is the configured lifetime in seconds (default 7200);
-//!   a lifetime with a sub-second part is written as a fractional number, which the real
-//!   server never does.
+//!   by remembering them: an hour past its expiry a token reads as unknown, or earlier if it
+//!   is the oldest of [`MAX_TOKENS`] remembered when another is issued). `expires_in` is the
+//!   configured lifetime in seconds (default 7200); a lifetime with a sub-second part is
+//!   written as a fractional number, which the real server never does.
 //! - `POST /api/v3/import-otp` binds each `list[i].otp` (secret and optional recovery code) to
 //!   the user with Authing user id `list[i].userId`, replacing an earlier binding; a later
 //!   entry for the same user wins. **If any listed user id is unknown, the whole request is
@@ -224,9 +225,11 @@
 //!   problems, 20 user ids of 64 characters, a path of 256), so an answer to an error stays
 //!   under a few kilobytes whatever the request.
 //! - **Memory**: per connection, a body of up to 1 MiB while it is read, hyper's buffer for
-//!   the request head (about 400 KiB at most), and a part of a bindings download.
-//! - **Locks**: requests share the users' directory; what a request does while holding it is
-//!   one lookup per id it names (or a part of a bindings download), never a scan of all users.
+//!   the request head (about 400 KiB at most), and a part of a bindings download. The emulator
+//!   remembers at most [`MAX_TOKENS`] management tokens and [`MAX_NONCES`] signature nonces.
+//! - **Locks**: requests share the users' directory and the stores of tokens and nonces; what
+//!   a request does while holding them is one lookup per id, token or nonce it names (or a
+//!   part of a bindings download), never a scan of all users or tokens.
 //!
 //! # Secrets
 //!
@@ -272,6 +275,16 @@ pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 /// The most connections an emulator keeps open at once unless told otherwise (see
 /// [`EmulatorBuilder::max_connections`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The most management tokens an emulator remembers at once. Issuing one more forgets the one
+/// due to be forgotten first (the oldest, unless lifetimes differ), which then reads as unknown
+/// ([`codes::INVALID_TOKEN`]): a client that asks for a token per request cannot grow the
+/// emulator's memory without bound.
+pub const MAX_TOKENS: usize = 100_000;
+/// The most signature nonces an emulator remembers at once (it remembers each for twice
+/// [`EmulatorBuilder::max_clock_skew`]). Past it, the oldest is forgotten, and a replay of it
+/// is no longer refused with [`codes::NONCE_REUSED`] (though one outside the allowed skew
+/// still fails the date check).
+pub const MAX_NONCES: usize = 1_000_000;
 /// The path of the emulator's own inspection endpoint, which lists every bound secret as JSON
 /// Lines without authentication (see [the crate docs](crate#inspecting-bindings)).
 pub const BINDINGS_PATH: &str = "/__emulator/bindings";

@@ -5,6 +5,7 @@
 
 mod common;
 
+use authing_otp_emulator::MAX_TOKENS;
 use common::*;
 
 /// The largest answer any of these requests may get: far below the 5.7 MB one a 300 KB
@@ -454,4 +455,28 @@ async fn custom_field_lookups_do_not_scan_the_users() {
         took < Duration::from_secs(15),
         "{LOOKUPS} lookups took {took:?}"
     );
+}
+
+#[tokio::test]
+async fn a_token_per_request_cannot_grow_the_remembered_tokens_without_bound() {
+    let emu = start(Emulator::builder().user(alice())).await;
+    let first = emu.issue_token();
+    let second = emu.issue_token();
+    // Each issue used to look at every token remembered: this took minutes.
+    let started = Instant::now();
+    for _ in 0..MAX_TOKENS - 1 {
+        emu.issue_token();
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(60),
+        "{MAX_TOKENS} tokens took {took:?}"
+    );
+    // The oldest was forgotten to make room for the newest; the others still work.
+    let reply = get_secret(&emu, first.expose_secret(), &[("userId", "u-alice")]).await;
+    assert_eq!(reply.0, StatusCode::UNAUTHORIZED, "{}", reply.1);
+    assert_eq!(reply.1["apiCode"], codes::INVALID_TOKEN, "{}", reply.1);
+    let (status, body) = get_secret(&emu, second.expose_secret(), &[("userId", "u-alice")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["secret"], "ALICESECRETBASE32");
 }
