@@ -8,7 +8,10 @@
 //! to sign from the request as it arrived with the client's own `authing_otp::signing`
 //! functions. [`check_dialect`] refuses the other brand's headers when only one is accepted.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher as _, RandomState};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use authing_otp::Brand;
@@ -18,8 +21,8 @@ use http::{HeaderMap, Method};
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 
-use super::codes;
 use super::server::Shared;
+use super::{MAX_NONCES, MAX_TOKENS, codes};
 
 /// Tokens are forgotten this long after they expire (an older token reads as unknown).
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
@@ -283,27 +286,35 @@ fn verify_signature(
 /// The signature nonces seen recently. A nonce is remembered for twice the allowed clock skew:
 /// a replay older than that fails the date check anyway. Nonces expire in the order they came,
 /// so forgetting old ones costs nothing per request.
+///
+/// Only a keyed 64-bit hash of each is kept, whatever the nonce's length, and at most
+/// [`MAX_NONCES`] of them (the oldest go first): with a huge allowed skew, or nonces of
+/// hundreds of kilobytes, signed requests still cannot grow the emulator's memory without
+/// bound. Two nonces with the same hash read as a replay: among a million nonces, a chance of
+/// about one in 37 million.
 #[derive(Default)]
 pub(crate) struct Nonces {
-    seen: HashSet<String>,
-    by_age: VecDeque<(Instant, String)>,
+    seen: HashSet<u64>,
+    by_age: VecDeque<(Instant, u64)>,
+    keys: RandomState,
 }
 
 impl Nonces {
     /// Records `nonce`; false if it was seen within `window`.
     fn first_use(&mut self, nonce: &str, now: Instant, window: Duration) -> bool {
         while let Some((at, _)) = self.by_age.front() {
-            if now.duration_since(*at) < window {
+            if now.duration_since(*at) < window && self.by_age.len() < MAX_NONCES {
                 break;
             }
             if let Some((_, old)) = self.by_age.pop_front() {
                 self.seen.remove(&old);
             }
         }
-        if !self.seen.insert(nonce.to_owned()) {
+        let hash = self.keys.hash_one(nonce);
+        if !self.seen.insert(hash) {
             return false;
         }
-        self.by_age.push_back((now, nonce.to_owned()));
+        self.by_age.push_back((now, hash));
         true
     }
 }
@@ -331,7 +342,10 @@ struct Issued {
 /// The tokens an emulator issued. Deliberately not `Debug`: its keys are secrets.
 #[derive(Default)]
 pub(crate) struct Tokens {
-    issued: HashMap<String, Issued>,
+    issued: HashMap<Arc<str>, Issued>,
+    /// Every token of `issued` once, with when it is to be forgotten, soonest on top: issuing
+    /// forgets old tokens without looking at the others.
+    forget: BinaryHeap<Reverse<(Instant, Arc<str>)>>,
 }
 
 impl Tokens {
@@ -344,7 +358,13 @@ impl Tokens {
         // Any lifetime past a century is a century: the clock arithmetic below cannot overflow.
         let ttl = ttl.min(Duration::from_secs(100 * 365 * 86_400));
         let now = Instant::now();
-        self.issued.retain(|_, t| t.expires_at + FORGET_AFTER > now);
+        while let Some(Reverse((at, _))) = self.forget.peek()
+            && (*at <= now || self.issued.len() >= MAX_TOKENS)
+        {
+            if let Some(Reverse((_, old))) = self.forget.pop() {
+                self.issued.remove(&old);
+            }
+        }
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -359,11 +379,15 @@ impl Tokens {
         let payload = URL_SAFE_NO_PAD.encode(payload.to_string());
         let signature = random_bytes(32);
         let token = format!("{header}.{payload}.{}", URL_SAFE_NO_PAD.encode(signature));
+        let key: Arc<str> = Arc::from(token.as_str());
+        let expires_at = now + ttl;
+        self.forget
+            .push(Reverse((expires_at + FORGET_AFTER, key.clone())));
         self.issued.insert(
-            token.clone(),
+            key,
             Issued {
                 user_pool_id: user_pool_id.to_owned(),
-                expires_at: now + ttl,
+                expires_at,
             },
         );
         token
@@ -372,6 +396,10 @@ impl Tokens {
     /// The principal of a live token.
     pub(crate) fn check(&self, token: &str, now: Instant) -> Result<Principal, AuthFailure> {
         let issued = self.issued.get(token).ok_or(AuthFailure::UnknownToken)?;
+        // Not forgotten yet only because no token was issued since.
+        if now >= issued.expires_at + FORGET_AFTER {
+            return Err(AuthFailure::UnknownToken);
+        }
         if now >= issued.expires_at {
             return Err(AuthFailure::ExpiredToken);
         }
@@ -386,11 +414,18 @@ impl Tokens {
         for t in self.issued.values_mut() {
             t.expires_at = t.expires_at.min(now);
         }
+        // Each is now forgotten sooner.
+        self.forget = self
+            .issued
+            .iter()
+            .map(|(token, t)| Reverse((t.expires_at + FORGET_AFTER, token.clone())))
+            .collect();
     }
 
     /// Forgets every issued token (they read as unknown).
     pub(crate) fn revoke_all(&mut self) {
         self.issued.clear();
+        self.forget.clear();
     }
 }
 
@@ -449,6 +484,44 @@ mod tests {
     }
 
     #[test]
+    fn tokens_are_forgotten_soonest_first_and_never_more_than_the_limit() {
+        let mut tokens = Tokens::default();
+        let short = tokens.issue("up", Duration::ZERO);
+        let long = tokens.issue("up", Duration::from_secs(7200));
+        let later = Instant::now() + Duration::from_secs(10);
+        assert_eq!(tokens.check(&short, later), Err(AuthFailure::ExpiredToken));
+        let forgotten = Instant::now() + FORGET_AFTER + Duration::from_secs(1);
+        assert_eq!(
+            tokens.check(&short, forgotten),
+            Err(AuthFailure::UnknownToken)
+        );
+        assert!(tokens.check(&long, forgotten).is_ok());
+
+        for _ in 0..MAX_TOKENS - 2 {
+            tokens.issue("up", Duration::from_secs(60));
+        }
+        assert_eq!(tokens.issued.len(), MAX_TOKENS);
+        // One more: the one due to be forgotten first goes, whatever the order of issue.
+        let newest = tokens.issue("up", Duration::from_secs(60));
+        assert_eq!(tokens.issued.len(), MAX_TOKENS);
+        assert_eq!(tokens.forget.len(), MAX_TOKENS);
+        assert_eq!(
+            tokens.check(&short, Instant::now()),
+            Err(AuthFailure::UnknownToken)
+        );
+        assert!(tokens.check(&long, Instant::now()).is_ok());
+        assert!(tokens.check(&newest, Instant::now()).is_ok());
+
+        // Expired at will, they are forgotten an hour from now, not from their lifetime's end.
+        tokens.expire_all();
+        assert_eq!(tokens.forget.len(), MAX_TOKENS);
+        let Reverse((soonest, _)) = tokens.forget.peek().unwrap();
+        assert!(*soonest <= Instant::now() + FORGET_AFTER);
+        tokens.revoke_all();
+        assert!(tokens.issued.is_empty() && tokens.forget.is_empty());
+    }
+
+    #[test]
     fn nonces_are_single_use_within_the_window() {
         let mut nonces = Nonces::default();
         let (t0, window) = (Instant::now(), Duration::from_secs(60));
@@ -459,6 +532,27 @@ mod tests {
         assert!(nonces.first_use("a", t0 + Duration::from_secs(61), window));
         assert!(!nonces.first_use("b", t0 + Duration::from_secs(62), window));
         assert_eq!(nonces.seen.len(), nonces.by_age.len());
+    }
+
+    #[test]
+    fn at_most_max_nonces_are_remembered_the_oldest_going_first() {
+        let mut nonces = Nonces::default();
+        let (now, forever) = (Instant::now(), Duration::MAX);
+        let long = "n".repeat(100_000);
+        assert!(nonces.first_use(&long, now, forever));
+        assert!(!nonces.first_use(&long, now, forever));
+        for n in 1..MAX_NONCES {
+            assert!(nonces.first_use(&n.to_string(), now, forever));
+        }
+        assert_eq!(nonces.by_age.len(), MAX_NONCES);
+        assert!(!nonces.first_use("1", now, forever), "still remembered");
+        assert!(nonces.first_use("one more", now, forever));
+        assert_eq!(nonces.by_age.len(), MAX_NONCES);
+        assert_eq!(nonces.seen.len(), MAX_NONCES);
+        assert!(
+            nonces.first_use(&long, now, forever),
+            "the oldest was forgotten"
+        );
     }
 
     #[test]

@@ -44,15 +44,17 @@
 //!   configured pair it answers `{"statusCode":200,"message":"success","data":{"access_token",
 //!   "expires_in"}}`. The token is JWT-shaped, its payload carries `scoped_userpool_id`, `iat`,
 //!   `exp` and a random `jti`, and its signature is random bytes (the emulator knows its tokens
-//!   by remembering them). `expires_in` is the configured lifetime in seconds (default 7200);
-//!   a lifetime with a sub-second part is written as a fractional number, which the real
-//!   server never does.
+//!   by remembering them: an hour past its expiry a token reads as unknown, or earlier if it
+//!   is the oldest of [`MAX_TOKENS`] remembered when another is issued). `expires_in` is the
+//!   configured lifetime in seconds (default 7200); a lifetime with a sub-second part is
+//!   written as a fractional number, which the real server never does.
 //! - `POST /api/v3/import-otp` binds each `list[i].otp` (secret and optional recovery code) to
 //!   the user with Authing user id `list[i].userId`, replacing an earlier binding; a later
 //!   entry for the same user wins. **If any listed user id is unknown, the whole request is
-//!   refused** (statusCode 404, [`codes::USER_NOT_FOUND`], the message names the unknown ids)
-//!   and nothing is stored. Secrets are not checked for being base32 (the schema does not ask
-//!   for it).
+//!   refused** (statusCode 404, [`codes::USER_NOT_FOUND`]) and nothing is stored. The message
+//!   names the first 20 distinct unknown ids, in list order, each cut to 64 characters (with
+//!   `…`), and counts the others: `users not found: g1, g2, … and 16980 more; nothing was
+//!   imported`. Secrets are not checked for being base32 (the schema does not ask for it).
 //! - `GET /api/v3/get-otp-secret-by-user?userId=…&userIdType=…` answers
 //!   `{"statusCode":200,"message":"success","data":{"secret"}}`. `userIdType` defaults to
 //!   `user_id` (the fragment's schema default) and resolves as:
@@ -74,7 +76,8 @@
 //! a `custom_field` id that matches several users is [`codes::AMBIGUOUS_USER`].
 //!
 //! Any other path or method answers HTTP 404 `{"statusCode":404,"message":"Cannot GET /x",
-//! "error":"Not Found"}`, as Authing's NestJS server does.
+//! "error":"Not Found"}`, as Authing's NestJS server does (a path longer than 256 characters,
+//! or a method longer than 32, is cut short, ending in `…`).
 //!
 //! # Authentication
 //!
@@ -100,10 +103,11 @@
 //! is generated from, by a small interpreter of the schema subset it uses.
 //! Whatever does not match (a body that is not JSON or not `application/json`, a missing or
 //! mistyped field, an unknown `userIdType`, a repeated query parameter) answers statusCode 400,
-//! [`codes::INVALID_REQUEST`], with every problem in the message, separated by `; `:
+//! [`codes::INVALID_REQUEST`], with the problems in the message, separated by `; `:
 //! `list[2].otp.secret: required`, `list: expected array, got object`, `userIdType: must be one
 //! of user_id, …`, `body: not valid JSON (…)`, `content-type: expected application/json`.
-//! Messages never repeat submitted values.
+//! The first 20 problems are listed, in the order found, and the others counted: `…;
+//! list[9].otp: required; … and 199980 more`. Messages never repeat submitted values.
 //!
 //! # Business errors
 //!
@@ -133,6 +137,7 @@
 //! | `custom_field` id matches several users | 409 | [`codes::AMBIGUOUS_USER`] 40901 |
 //! | import `list` too long (**HTTP 413**) | 413 | [`codes::LIST_TOO_LARGE`] 41301 |
 //! | over the rate limit (**HTTP 429**) | 429 | none |
+//! | body not received within 10 s (**HTTP 408**, see [limits](#connections-and-limits)) | 408 | none |
 //!
 //! Messages are in English, whatever `x-authing-lang` asks for.
 //!
@@ -161,7 +166,11 @@
 //!
 //! `GET /__emulator/bindings` ([`BINDINGS_PATH`]) answers every bound secret as JSON Lines
 //! (`content-type: application/x-ndjson`), one `{"userId","secret","recoveryCode"}` per line
-//! (`recoveryCode` left out when there is none), sorted by user id (byte order). It is the
+//! (`recoveryCode` left out when there is none), sorted by user id (byte order). The answer is
+//! written about 64 KiB at a time as the client reads it, each part read from the users as
+//! they are then, so that a download holds neither a copy of every binding nor the users'
+//! lock: each user appears once, and a binding made during a download is in it if its user id
+//! sorts after the part being written. It is the
 //! emulator's own endpoint, not Authing's: it needs **no authentication** and is **not subject
 //! to the rate limit** (nor counted toward it), so that a script can check what a tool under
 //! test imported. It holds secrets in the clear, which is acceptable only because the emulator
@@ -188,6 +197,40 @@
 //! operation, faulted ones included. [`Emulator::expire_tokens`] and [`Emulator::revoke_tokens`]
 //! exercise a client's token refresh without waiting.
 //!
+//! # Connections and limits
+//!
+//! The emulator runs next to other jobs, so no client, however it behaves, can take more than
+//! a bounded share of it:
+//!
+//! - **Connections.** At most [`EmulatorBuilder::max_connections`] are open at once
+//!   ([`DEFAULT_MAX_CONNECTIONS`], 512). While all are open, new connections are not accepted:
+//!   they wait in the system's listen backlog, and are not refused. To make room, the
+//!   connection that has waited longest on its client (for a request, for the rest of a body,
+//!   or for the client to take the answer), provided it has waited at least a second, is
+//!   closed without an answer; a connection whose request the emulator is working on is never
+//!   closed. The same happens when the process runs out of file descriptors. A burst of
+//!   clients is thus served in turn, and clients that open connections and send nothing cannot
+//!   keep the others out.
+//! - **Request head**: within 30 s of the connection, or of the previous answer on a
+//!   kept-alive connection; otherwise the connection is closed without an answer (an idle
+//!   connection is closed after 30 s).
+//! - **Request body**: whole within 10 s of the head, or the answer is HTTP 408
+//!   `{"statusCode":408,"message":"request timeout: the body did not arrive within 10 s",
+//!   "requestId"}` with `connection: close`; and at most 1 MiB, or the answer is statusCode
+//!   400 `body: larger than 1048576 bytes`.
+//! - **Answer**: a client that takes none of an answer for 30 s is disconnected. (Answers that
+//!   are slow on purpose, like [`Fault::Trickle`], are not affected: they are not stalled by
+//!   the client.)
+//! - **Answer size**: messages repeat request text only within bounds (20 validation
+//!   problems, 20 user ids of 64 characters, a path of 256), so an answer to an error stays
+//!   under a few kilobytes whatever the request.
+//! - **Memory**: per connection, a body of up to 1 MiB while it is read, hyper's buffer for
+//!   the request head (about 400 KiB at most), and a part of a bindings download. The emulator
+//!   remembers at most [`MAX_TOKENS`] management tokens and [`MAX_NONCES`] signature nonces.
+//! - **Locks**: requests share the users' directory and the stores of tokens and nonces; what
+//!   a request does while holding them is one lookup per id, token or nonce it names (or a
+//!   part of a bindings download), never a scan of all users or tokens.
+//!
 //! # Secrets
 //!
 //! The access key secret, tokens, OTP secrets and recovery codes never appear in `Debug` output
@@ -208,6 +251,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod auth;
+mod connections;
+mod echo;
 mod schema;
 mod server;
 mod users;
@@ -227,6 +272,19 @@ pub const DEFAULT_ACCESS_KEY_SECRET: &str = "emulator-access-key-secret";
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(7200);
 /// How far a signed request's `date` may be from the emulator's clock, by default.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+/// The most connections an emulator keeps open at once unless told otherwise (see
+/// [`EmulatorBuilder::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// The most management tokens an emulator remembers at once. Issuing one more forgets the one
+/// due to be forgotten first (the oldest, unless lifetimes differ), which then reads as unknown
+/// ([`codes::INVALID_TOKEN`]): a client that asks for a token per request cannot grow the
+/// emulator's memory without bound.
+pub const MAX_TOKENS: usize = 100_000;
+/// The most signature nonces an emulator remembers at once (it remembers each for twice
+/// [`EmulatorBuilder::max_clock_skew`]). Past it, the oldest is forgotten, and a replay of it
+/// is no longer refused with [`codes::NONCE_REUSED`] (though one outside the allowed skew
+/// still fails the date check).
+pub const MAX_NONCES: usize = 1_000_000;
 /// The path of the emulator's own inspection endpoint, which lists every bound secret as JSON
 /// Lines without authentication (see [the crate docs](crate#inspecting-bindings)).
 pub const BINDINGS_PATH: &str = "/__emulator/bindings";
@@ -524,6 +582,7 @@ pub struct EmulatorBuilder {
     rate_limit: u32,
     max_list: Option<usize>,
     only_brand: Option<authing_otp::Brand>,
+    max_connections: usize,
 }
 
 impl Default for EmulatorBuilder {
@@ -542,6 +601,7 @@ impl Default for EmulatorBuilder {
             rate_limit: 0,
             max_list: None,
             only_brand: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -661,6 +721,15 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Keeps at most `n` connections open at once (at least 1); default
+    /// [`DEFAULT_MAX_CONNECTIONS`]. While all are open, new connections wait to be accepted,
+    /// and the one that has waited longest on its client, for a second or more, is closed to
+    /// make room (see [the crate docs](crate#connections-and-limits)).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
     /// Checks the users, reads the [`seed_users_from`](Self::seed_users_from) files, binds the
     /// address and starts serving on the current tokio runtime.
     ///
@@ -726,6 +795,7 @@ impl EmulatorBuilder {
             nonces: Mutex::default(),
             faults: Mutex::new(VecDeque::new()),
             counters: CounterCells::default(),
+            max_connections: self.max_connections,
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
@@ -783,7 +853,8 @@ impl fmt::Debug for Emulator {
 impl Emulator {
     /// A builder with the defaults: `127.0.0.1:0`, [`DEFAULT_USER_POOL_ID`],
     /// [`DEFAULT_ACCESS_KEY_ID`], [`DEFAULT_ACCESS_KEY_SECRET`], [`DEFAULT_TOKEN_TTL`], no
-    /// latency, [`UnauthorizedStyle::Http401`], no users, no rate limit, no import list limit.
+    /// latency, [`UnauthorizedStyle::Http401`], no users, no rate limit, no import list limit,
+    /// [`DEFAULT_MAX_CONNECTIONS`] connections.
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder::default()
     }

@@ -18,6 +18,8 @@ use std::sync::LazyLock;
 use http::HeaderMap;
 use serde_json::{Map, Number, Value};
 
+use super::echo::{PROBLEM_CHARS, SHOWN, clip};
+
 /// The parsed fragment the client was generated from (the single source of truth for what a
 /// request must look like), shared by every emulator in the process.
 pub(crate) static SPEC: LazyLock<Spec> = LazyLock::new(|| {
@@ -71,8 +73,65 @@ pub(crate) struct OperationSpec<'a> {
     op: &'a Value,
 }
 
-/// Validation failures, one message each.
-pub(crate) type Problems = Vec<String>;
+/// Validation failures: the first [`SHOWN`] messages, in the order found, and how many there
+/// were in all. A body of 100,000 broken items makes 200,000 problems; keeping only a few
+/// keeps both the work and the answer small.
+#[derive(Debug, Default)]
+pub(crate) struct Problems {
+    shown: Vec<String>,
+    total: usize,
+}
+
+impl Problems {
+    /// One problem.
+    pub(crate) fn one(message: String) -> Self {
+        let mut problems = Self::default();
+        problems.push(message);
+        problems
+    }
+
+    /// Records a problem; past the first [`SHOWN`], only counts it.
+    pub(crate) fn push(&mut self, message: String) {
+        if self.shown.len() < SHOWN {
+            self.shown.push(clip(&message, PROBLEM_CHARS).into_owned());
+        }
+        self.total += 1;
+    }
+
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// How many there are, shown or not.
+    pub(crate) fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The messages kept.
+    #[cfg(test)]
+    pub(crate) fn shown(&self) -> &[String] {
+        &self.shown
+    }
+
+    /// The shown problems separated by `; `, then `; … and <n> more` when some were left out.
+    pub(crate) fn message(&self) -> String {
+        let mut message = self.shown.join("; ");
+        let more = self.total - self.shown.len();
+        if more > 0 {
+            message.push_str(&format!("; … and {more} more"));
+        }
+        message
+    }
+}
+
+/// In tests, problems equal a list of messages when that is all of them.
+#[cfg(test)]
+impl<const N: usize> PartialEq<[&str; N]> for Problems {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        self.total == N && self.shown == other
+    }
+}
 
 impl Spec {
     /// Parses a document.
@@ -315,7 +374,7 @@ impl OperationSpec<'_> {
         headers: &HeaderMap,
     ) -> Result<BTreeMap<String, Value>, Problems> {
         let mut values = BTreeMap::new();
-        let mut problems = Problems::new();
+        let mut problems = Problems::default();
         let params = self.op.get("parameters").and_then(Value::as_array);
         for param in params.into_iter().flatten() {
             let Some(param) = self.spec.deref(param) else {
@@ -373,9 +432,9 @@ impl OperationSpec<'_> {
             } else {
                 coerce(ty.as_deref(), given[0])
             };
-            let before = problems.len();
+            let before = problems.total();
             self.spec.check(schema, &value, &path, &mut problems, 0);
-            if problems.len() == before {
+            if problems.total() == before {
                 values.insert(name.to_owned(), value);
             }
         }
@@ -403,7 +462,7 @@ impl OperationSpec<'_> {
         let required = request_body.get("required") == Some(&Value::Bool(true));
         if body.iter().all(u8::is_ascii_whitespace) {
             return if required {
-                Err(vec!["body: required".to_owned()])
+                Err(Problems::one("body: required".to_owned()))
             } else {
                 Ok(None)
             };
@@ -428,14 +487,14 @@ impl OperationSpec<'_> {
                 .flatten()
                 .map(|(k, _)| k.as_str())
                 .collect();
-            return Err(vec![format!(
+            return Err(Problems::one(format!(
                 "content-type: expected {}",
                 accepted.join(" or ")
-            )]);
+            )));
         };
         let value: Value = serde_json::from_slice(body)
-            .map_err(|e| vec![format!("body: not valid JSON ({e})")])?;
-        let mut problems = Problems::new();
+            .map_err(|e| Problems::one(format!("body: not valid JSON ({e})")))?;
+        let mut problems = Problems::default();
         if let Some(schema) = media.get("schema") {
             self.spec
                 .check(schema, &value, &Path::body(), &mut problems, 0);
@@ -450,7 +509,7 @@ impl OperationSpec<'_> {
     /// Checks a response body against the operation's documented 200 response.
     #[cfg(test)]
     pub(crate) fn check_response(&self, value: &Value) -> Problems {
-        let mut problems = Problems::new();
+        let mut problems = Problems::default();
         if let Some(schema) = self
             .op
             .pointer("/responses/200/content/application~1json/schema")
@@ -664,9 +723,10 @@ mod tests {
             .check_body(Some("application/json"), b"{nope")
             .unwrap_err();
         assert!(
-            not_json[0].starts_with("body: not valid JSON ("),
+            not_json.shown()[0].starts_with("body: not valid JSON ("),
             "{not_json:?}"
         );
+        assert_eq!(not_json.total(), 1);
         assert_eq!(
             op.check_body(Some("text/plain"), b"{}").unwrap_err(),
             ["content-type: expected application/json"]
@@ -678,6 +738,27 @@ mod tests {
         assert!(
             op.check_body(Some("application/json; charset=utf-8"), br#"{"list":[]}"#)
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn only_the_first_problems_are_kept_and_the_rest_counted() {
+        let items: Vec<Value> = (0..15).map(|_| json!({})).collect();
+        let problems = body_problems(json!({ "list": items }));
+        assert_eq!(problems.total(), 30);
+        assert_eq!(problems.shown().len(), SHOWN);
+        assert_eq!(problems.shown()[0], "list[0].userId: required");
+        assert_eq!(problems.shown()[19], "list[9].otp: required");
+        assert!(
+            problems
+                .message()
+                .ends_with("list[9].otp: required; … and 10 more"),
+            "{}",
+            problems.message()
+        );
+        assert_eq!(
+            Problems::one("a".repeat(1000)).message(),
+            format!("{}…", "a".repeat(PROBLEM_CHARS))
         );
     }
 

@@ -1,7 +1,7 @@
 //! The HTTP side: the accept loop, the rate limit, per-request faults and latency, the three
 //! operations and the bindings endpoint.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::future::Future as _;
 use std::io;
@@ -33,6 +33,10 @@ use tokio::task::JoinSet;
 use tokio::time::Sleep;
 
 use super::auth::{self, AuthFailure, Nonces, RequestView, Tokens};
+use super::connections::{
+    BODY_READ_TIMEOUT, Conn, HEADER_READ_TIMEOUT, Registry, Slot, StallGuard,
+};
+use super::echo::{ID_CHARS, METHOD_CHARS, PATH_CHARS, SHOWN, clip};
 use super::schema::{OperationSpec, Problems, SPEC};
 use super::users::{Directory, LookupError, Otp};
 use super::{BINDINGS_PATH, Counters, Fault, Operation, RetryAfter, UnauthorizedStyle, codes};
@@ -183,6 +187,8 @@ pub(crate) struct Shared {
     pub(crate) nonces: Mutex<Nonces>,
     pub(crate) faults: Mutex<VecDeque<FaultRule>>,
     pub(crate) counters: CounterCells,
+    /// The most connections open at once.
+    pub(crate) max_connections: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -238,28 +244,42 @@ impl Shared {
 
 /// Accepts connections until `shutdown` turns true, then lets in-flight requests finish (for
 /// up to [`SHUTDOWN_GRACE`]) and closes everything.
+///
+/// A connection is accepted only once it has a slot (see [`Registry::reserve`]): while all are
+/// taken, new connections wait in the kernel's backlog.
 pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
 ) {
     let router = router(shared.clone());
+    let registry = Registry::new(shared.max_connections);
     let mut connections = JoinSet::new();
     let mut stop = shutdown.clone();
+    let mut reserved = None;
     loop {
         tokio::select! {
             () = stopped(&mut stop) => break,
-            accepted = listener.accept() => match accepted {
+            permit = registry.reserve(), if reserved.is_none() => reserved = Some(permit),
+            accepted = listener.accept(), if reserved.is_some() => match accepted {
                 Ok((stream, _peer)) => {
+                    let Some(permit) = reserved.take() else { continue };
                     connections.spawn(serve_connection(
                         stream,
                         router.clone(),
                         shared.clone(),
                         shutdown.clone(),
+                        registry.register(permit),
                     ));
                 }
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                // Out of file descriptors (the process's limit may be below max_connections):
+                // free one if a connection idles. Either way, back off instead of spinning.
+                Err(e) => {
+                    if out_of_descriptors(&e) {
+                        registry.evict_longest_waiting();
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -270,44 +290,72 @@ pub(crate) async fn serve(
     connections.abort_all();
 }
 
+/// Whether `accept` failed for want of a file descriptor: `EMFILE` or `ENFILE` (numbered
+/// alike on Linux and the BSDs), `WSAEMFILE` on Windows.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    let codes: &[i32] = if cfg!(windows) { &[10024] } else { &[23, 24] };
+    e.raw_os_error().is_some_and(|code| codes.contains(&code))
+}
+
 /// Resolves once `shutdown` is true (or its sender is gone).
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Serves one connection. A [`Fault::DropConnection`] notifies `kill`, which drops the
-/// connection (closing the socket) without writing a response.
+/// Serves one connection in `slot`. A [`Fault::DropConnection`] notifies `kill`, which drops
+/// the connection (closing the socket) without writing a response; so does the registry
+/// evicting it while it waits on its client.
 async fn serve_connection(
     stream: TcpStream,
     router: Router,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
+    slot: Slot,
 ) {
     let _ = stream.set_nodelay(true);
     let kill = Arc::new(Notify::new());
+    let conn = slot.conn().clone();
     let service = {
         let kill = kill.clone();
+        let conn = conn.clone();
         let inner = TowerToHyperService::new(router);
-        service_fn(move |request: hyper::Request<Incoming>| {
+        service_fn(move |mut request: hyper::Request<Incoming>| {
+            // The head has arrived: the server works on it, except while a handler waits for
+            // the body.
+            conn.busy();
+            request.extensions_mut().insert(conn.clone());
             let shared = shared.clone();
             let kill = kill.clone();
+            let conn = conn.clone();
             let inner = inner.clone();
-            async move { Ok::<_, Infallible>(handle(&shared, &kill, inner, request).await) }
+            async move {
+                let response = handle(&shared, &kill, inner, request).await;
+                // Then it is up to the client to read the answer and send the next request.
+                conn.waiting();
+                Ok::<_, Infallible>(response)
+            }
         })
     };
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(stream), service);
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(StallGuard::new(stream)), service);
     tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        () = kill.notified() => return,
-        () = stopped(&mut shutdown) => {}
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = kill.notified() => return,
+            () = conn.evicted() => if conn.still_evicted() { return },
+            () = stopped(&mut shutdown) => break,
+        }
     }
     connection.as_mut().graceful_shutdown();
-    tokio::select! {
-        _ = connection.as_mut() => {}
-        () = kill.notified() => {}
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            () = kill.notified() => return,
+            () = conn.evicted() => if conn.still_evicted() { return },
+        }
     }
 }
 
@@ -594,7 +642,7 @@ fn business(status_code: u16, api_code: u32, message: &str) -> Response {
 }
 
 fn invalid_request(problems: &Problems) -> Response {
-    business(400, codes::INVALID_REQUEST, &problems.join("; "))
+    business(400, codes::INVALID_REQUEST, &problems.message())
 }
 
 fn success(data: Option<Value>) -> Response {
@@ -605,11 +653,16 @@ fn success(data: Option<Value>) -> Response {
     Json(body).into_response()
 }
 
-/// What the NestJS server behind Authing answers for an unknown route.
+/// What the NestJS server behind Authing answers for an unknown route (with a long method or
+/// path cut short).
 async fn not_found(method: Method, uri: Uri) -> Response {
     let body = json!({
         "statusCode": 404,
-        "message": format!("Cannot {method} {}", uri.path()),
+        "message": format!(
+            "Cannot {} {}",
+            clip(method.as_str(), METHOD_CHARS),
+            clip(uri.path(), PATH_CHARS)
+        ),
         "error": "Not Found",
     });
     (StatusCode::NOT_FOUND, Json(body)).into_response()
@@ -626,10 +679,46 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-async fn read_body(body: Body) -> Result<axum::body::Bytes, Response> {
-    axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| invalid_request(&vec![format!("body: larger than {MAX_BODY} bytes")]))
+/// Reads the whole body, for at most [`BODY_READ_TIMEOUT`]; the connection (from the request's
+/// extensions) counts as waiting on its client meanwhile.
+async fn read_body(
+    body: Body,
+    extensions: &http::Extensions,
+) -> Result<axum::body::Bytes, Response> {
+    let conn = extensions.get::<Arc<Conn>>();
+    if let Some(conn) = conn {
+        conn.waiting();
+    }
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await;
+    if let Some(conn) = conn {
+        conn.busy();
+    }
+    match read {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(invalid_request(&Problems::one(format!(
+            "body: larger than {MAX_BODY} bytes"
+        )))),
+        Err(_) => Err(body_timeout()),
+    }
+}
+
+/// The answer to a request whose body did not arrive in time: HTTP 408 in Authing's shape,
+/// and the connection closes (what is left of the body can no longer be told from a next
+/// request).
+fn body_timeout() -> Response {
+    let body = json!({
+        "statusCode": 408,
+        "message": format!(
+            "request timeout: the body did not arrive within {} s",
+            BODY_READ_TIMEOUT.as_secs()
+        ),
+        "requestId": auth::request_id(),
+    });
+    let mut response = (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// The `expires_in` for a lifetime: whole seconds as an integer, as Authing writes it; a
@@ -647,7 +736,7 @@ async fn get_management_token(State(shared): State<Arc<Shared>>, request: Reques
     if let Err(failure) = auth::check_dialect(&shared, &parts.headers) {
         return shared.reject(failure);
     }
-    let body = match read_body(body).await {
+    let body = match read_body(body, &parts.extensions).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -680,7 +769,7 @@ async fn get_management_token(State(shared): State<Arc<Shared>>, request: Reques
 
 async fn import_otp(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match read_body(body).await {
+    let body = match read_body(body, &parts.extensions).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -721,34 +810,47 @@ async fn import_otp(State(shared): State<Arc<Shared>>, request: Request) -> Resp
             (item["userId"].as_str().unwrap_or_default(), otp)
         })
         .collect();
-    let mut directory = shared.directory();
-    let mut unknown: Vec<&str> = Vec::new();
-    for (id, _) in &items {
-        if !directory.contains(id) && !unknown.contains(id) {
-            unknown.push(id);
-        }
-    }
-    if !unknown.is_empty() {
-        const SHOWN: usize = 20;
-        let mut names = unknown
+    // Under the lock, one lookup per item and nothing else: all bound, or none.
+    let unknown: Vec<&str> = {
+        let mut directory = shared.directory();
+        let unknown: Vec<&str> = items
             .iter()
-            .take(SHOWN)
-            .copied()
-            .collect::<Vec<_>>()
-            .join(", ");
-        if unknown.len() > SHOWN {
-            names.push_str(&format!(" and {} more", unknown.len() - SHOWN));
+            .map(|(id, _)| *id)
+            .filter(|id| !directory.contains(id))
+            .collect();
+        if unknown.is_empty() {
+            for (id, otp) in items {
+                directory.bind(id, otp);
+            }
+            return success(None);
         }
-        return business(
-            404,
-            codes::USER_NOT_FOUND,
-            &format!("users not found: {names}; nothing was imported"),
-        );
+        unknown
+    };
+    business(
+        404,
+        codes::USER_NOT_FOUND,
+        &format!(
+            "users not found: {}; nothing was imported",
+            unknown_users(unknown)
+        ),
+    )
+}
+
+/// The first [`SHOWN`] distinct ids of `unknown`, each cut to [`ID_CHARS`] characters, and
+/// ` and <n> more` for the other distinct ones.
+fn unknown_users(unknown: Vec<&str>) -> String {
+    let mut seen = HashSet::with_capacity(unknown.len());
+    let distinct: Vec<&str> = unknown.into_iter().filter(|id| seen.insert(*id)).collect();
+    let mut names = distinct
+        .iter()
+        .take(SHOWN)
+        .map(|id| clip(id, ID_CHARS))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if distinct.len() > SHOWN {
+        names.push_str(&format!(" and {} more", distinct.len() - SHOWN));
     }
-    for (id, otp) in items {
-        directory.bind(id, otp);
-    }
-    success(None)
+    names
 }
 
 async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -764,7 +866,7 @@ async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Requ
         return shared.reject(failure);
     }
     let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) else {
-        return invalid_request(&vec!["query: not a valid query string".to_owned()]);
+        return invalid_request(&Problems::one("query: not a valid query string".to_owned()));
     };
     let params = match spec(Operation::GetOtpSecretByUser).check_parameters(&pairs, &parts.headers)
     {
@@ -795,18 +897,19 @@ async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Requ
             codes::AMBIGUOUS_USER,
             &format!("{n} users match this custom_field id; it must identify exactly one user"),
         ),
-        Err(LookupError::Malformed(shape)) => {
-            invalid_request(&vec![format!("userId: a {id_type} id must be {shape}")])
-        }
+        Err(LookupError::Malformed(shape)) => invalid_request(&Problems::one(format!(
+            "userId: a {id_type} id must be {shape}"
+        ))),
     }
 }
 
 /// `GET /__emulator/bindings`: every binding as JSON Lines, sorted by user id. Not
 /// authenticated: the emulator only listens on loopback.
 async fn bindings(State(shared): State<Arc<Shared>>) -> Response {
-    let bindings = shared.directory().bindings();
     let mut response = Response::new(Body::new(BindingLines {
-        bindings: bindings.into_iter(),
+        shared,
+        after: None,
+        done: false,
     }));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -825,9 +928,14 @@ struct BindingLine<'a> {
     recovery_code: Option<&'a str>,
 }
 
-/// The bindings endpoint's body, written a chunk of lines at a time as the client reads.
+/// The bindings endpoint's body, written a page of lines at a time as the client reads, each
+/// page read from the directory then: neither the lock nor a copy of every binding is held
+/// while the client reads.
 struct BindingLines {
-    bindings: std::vec::IntoIter<(String, Otp)>,
+    shared: Arc<Shared>,
+    /// The last user id written.
+    after: Option<String>,
+    done: bool,
 }
 
 impl hyper::body::Body for BindingLines {
@@ -838,28 +946,34 @@ impl hyper::body::Body for BindingLines {
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let page = this
+            .shared
+            .directory()
+            .bindings_after(this.after.as_deref(), BINDINGS_CHUNK);
+        let Some((last, _)) = page.last() else {
+            this.done = true;
+            return Poll::Ready(None);
+        };
+        this.after = Some(last.clone());
         let mut chunk = Vec::new();
-        for (user_id, otp) in self.get_mut().bindings.by_ref() {
+        for (user_id, otp) in &page {
             let line = BindingLine {
-                user_id: &user_id,
+                user_id,
                 secret: otp.secret.expose_secret(),
                 recovery_code: otp.recovery_code.as_ref().map(|c| c.expose_secret()),
             };
             serde_json::to_writer(&mut chunk, &line).expect("strings serialize into a Vec");
             chunk.push(b'\n');
-            if chunk.len() >= BINDINGS_CHUNK {
-                break;
-            }
         }
-        if chunk.is_empty() {
-            Poll::Ready(None)
-        } else {
-            Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
-        }
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.bindings.as_slice().is_empty()
+        self.done
     }
 }
 

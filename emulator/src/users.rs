@@ -4,9 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead as _, BufReader};
+use std::ops::Bound;
 use std::path::Path;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
 
 use super::Error;
@@ -433,11 +434,17 @@ pub(crate) enum LookupError {
     Malformed(&'static str),
 }
 
-/// The user directory: users with their OTP bindings and indexes on every unique id.
+/// The user directory: users with their OTP bindings, and indexes on every id a request can
+/// name, so that no request scans the users (it holds the directory's lock while it looks).
 #[derive(Default)]
 pub(crate) struct Directory {
     users: Vec<User>,
     by_id: HashMap<String, usize>,
+    /// The users with an OTP bound, by id in byte order: the bindings endpoint reads it a
+    /// page at a time.
+    bound: BTreeMap<String, usize>,
+    /// Every user with a custom field, by `(key, value)`; custom fields need not be unique.
+    by_custom_field: HashMap<(String, String), Vec<usize>>,
     by_email: HashMap<String, usize>,
     by_phone: HashMap<String, usize>,
     by_username: HashMap<String, usize>,
@@ -534,6 +541,15 @@ impl Directory {
         for key in relations {
             self.by_sync_relation.insert(key, i);
         }
+        for (key, value) in &user.custom_fields {
+            self.by_custom_field
+                .entry((key.clone(), value.clone()))
+                .or_default()
+                .push(i);
+        }
+        if user.otp.is_some() {
+            self.bound.insert(user.id.clone(), i);
+        }
         self.users.push(user);
         Ok(())
     }
@@ -550,18 +566,42 @@ impl Directory {
 
     /// Every binding, as `(user id, binding)`, sorted by user id.
     pub(crate) fn bindings(&self) -> Vec<(String, Otp)> {
-        let mut bindings: Vec<(String, Otp)> = self
-            .users
-            .iter()
-            .filter_map(|u| Some((u.id.clone(), u.otp.clone()?)))
-            .collect();
-        bindings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        bindings
+        self.bindings_after(None, usize::MAX)
+    }
+
+    /// The bindings of the users whose id comes after `after` (all when `None`), in user id
+    /// order, as many as fit in about `budget` bytes of ids, secrets and recovery codes (at
+    /// least one, if there is one).
+    pub(crate) fn bindings_after(&self, after: Option<&str>, budget: usize) -> Vec<(String, Otp)> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut page = Vec::new();
+        let mut size = 0usize;
+        for (id, &i) in self.bound.range::<str, _>((start, Bound::Unbounded)) {
+            if size >= budget && !page.is_empty() {
+                break;
+            }
+            let Some(otp) = &self.users[i].otp else {
+                continue;
+            };
+            size = size.saturating_add(
+                id.len()
+                    + otp.secret.expose_secret().len()
+                    + otp
+                        .recovery_code
+                        .as_ref()
+                        .map_or(0, |c| c.expose_secret().len()),
+            );
+            page.push((id.clone(), otp.clone()));
+        }
+        page
     }
 
     /// Binds `otp` to user `id` (which must exist), replacing any earlier binding.
     pub(crate) fn bind(&mut self, id: &str, otp: Otp) {
         if let Some(&i) = self.by_id.get(id) {
+            if self.users[i].otp.is_none() {
+                self.bound.insert(id.to_owned(), i);
+            }
             self.users[i].otp = Some(otp);
         }
     }
@@ -591,13 +631,12 @@ impl Directory {
                 let (key, value) = id
                     .split_once(':')
                     .ok_or(LookupError::Malformed("<fieldKey>:<value>"))?;
-                let matches: Vec<&User> = self
-                    .users
-                    .iter()
-                    .filter(|u| u.custom_fields.get(key).is_some_and(|v| v == value))
-                    .collect();
-                return match matches.as_slice() {
-                    [one] => Ok(one),
+                let matches = self
+                    .by_custom_field
+                    .get(&(key.to_owned(), value.to_owned()))
+                    .map_or(&[][..], Vec::as_slice);
+                return match matches {
+                    [one] => Ok(&self.users[*one]),
                     [] => Err(LookupError::NotFound),
                     many => Err(LookupError::Ambiguous(many.len())),
                 };
@@ -714,6 +753,32 @@ mod tests {
     }
 
     #[test]
+    fn bindings_come_in_pages_after_a_user_id() {
+        let mut d = Directory::default();
+        for id in ["d", "b", "a", "c", "e"] {
+            d.add(User::new(id)).unwrap();
+        }
+        d.add(User::new("f").otp("FFFF")).unwrap();
+        for id in ["e", "a", "c", "b"] {
+            d.bind(id, Otp::new(id.repeat(9)));
+        }
+        d.bind("a", Otp::new("AAAA"));
+        let ids = |page: Vec<(String, Otp)>| page.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        // Each binding here counts 1 + 9 bytes, "a" 1 + 4, "f" 1 + 4.
+        assert_eq!(ids(d.bindings_after(None, 15)), ["a", "b"]);
+        assert_eq!(ids(d.bindings_after(Some("b"), 1)), ["c"], "at least one");
+        assert_eq!(ids(d.bindings_after(Some("bb"), 0)), ["c"]);
+        assert_eq!(ids(d.bindings_after(Some("c"), 100)), ["e", "f"]);
+        assert!(d.bindings_after(Some("f"), 100).is_empty());
+        assert_eq!(ids(d.bindings()), ["a", "b", "c", "e", "f"]);
+        assert_eq!(
+            d.bindings()[0].1.secret.expose_secret(),
+            "AAAA",
+            "rebinding replaces"
+        );
+    }
+
+    #[test]
     fn unique_ids_are_enforced_and_nothing_changes_on_refusal() {
         let mut d = Directory::default();
         d.add(User::new("u1").email("A@x.com").identity("idp", "1"))
@@ -751,5 +816,18 @@ mod tests {
             d.resolve("custom_field", "dept").unwrap_err(),
             LookupError::Malformed(_)
         ));
+        d.add(User::new("u3").custom_field("dept", "ops")).unwrap();
+        assert_eq!(d.resolve("custom_field", "dept:ops").unwrap().id, "u3");
+        assert_eq!(
+            d.resolve("custom_field", "no:a").unwrap_err(),
+            LookupError::NotFound,
+            "values match whole"
+        );
+        // A refused user leaves no trace in the index.
+        assert!(d.add(User::new("u1").custom_field("dept", "qa")).is_err());
+        assert_eq!(
+            d.resolve("custom_field", "dept:qa").unwrap_err(),
+            LookupError::NotFound
+        );
     }
 }
