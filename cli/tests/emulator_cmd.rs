@@ -367,3 +367,67 @@ async fn help_shows_the_limit_and_seeding_flags() {
         assert!(help.contains(flag), "{flag}: {help}");
     }
 }
+
+/// The lines after the first, up to and including the `export` line.
+async fn lines_to_export(reader: &mut BufReader<ChildStdout>) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(60), reader.read_line(&mut line))
+            .await
+            .expect("the lines come promptly")
+            .unwrap();
+        assert!(n > 0, "no export line in {lines:?}");
+        let done = line.starts_with("export ");
+        lines.push(line.trim_end().to_owned());
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_command_prints_the_settings_to_paste() {
+    // The published development secret: printed, so that the line works when pasted.
+    let mut cmd = command(&["--addr", "127.0.0.1:0"]);
+    cmd.env_remove("AUTHING_ACCESS_KEY_SECRET")
+        .env_remove("AUTHING_ACCESS_KEY_ID")
+        .env_remove("AUTHING_USERPOOL_ID");
+    let mut child = cmd.spawn().unwrap();
+    let (first, mut stdout) = first_line(&mut child).await;
+    let base = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let lines = lines_to_export(&mut stdout).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!(
+            "export AUTHING_HOST={base} AUTHING_ACCESS_KEY_ID={} AUTHING_ACCESS_KEY_SECRET={}",
+            emulator::DEFAULT_ACCESS_KEY_ID,
+            emulator::DEFAULT_ACCESS_KEY_SECRET
+        )
+    );
+    child.kill().await.unwrap();
+    // A secret of one's own is never printed; the line says to set it.
+    let mut child = command(&["--addr", "127.0.0.1:0", "--access-key-id", "my key"])
+        .spawn()
+        .unwrap();
+    let (first, mut stdout) = first_line(&mut child).await;
+    let base = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let lines = lines_to_export(&mut stdout).await;
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!(
+            "export AUTHING_HOST={base} AUTHING_ACCESS_KEY_ID='my key'   \
+             # and AUTHING_ACCESS_KEY_SECRET, as you gave it to the emulator"
+        )
+    );
+    assert!(!lines.concat().contains(SECRET));
+    child.kill().await.unwrap();
+}
