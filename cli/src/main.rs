@@ -69,7 +69,10 @@ enum Command {
     Spec(spec_cmd::SpecCommand),
 }
 
-#[tokio::main]
+// One thread: every command waits on the network (or serves loopback tests), and a bulk run
+// that hands work between threads pays for each wake-up (measured: about 40% more CPU per
+// record on two cores than on one thread).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
