@@ -11,7 +11,13 @@
 //! - `csv-quoted`: a 100 MB quoted CSV field, with line breaks inside;
 //! - `jsonl-blank`, `csv-blank`, `keyuri-blank`: 500 MB of blank lines;
 //! - `jsonl-nested`: 64 KiB lines of `[`, 10,000 of them (deep nesting, 655 MB in all);
-//! - `keyuri-long`: valid Key URI lines just under the limit, 5,000 of them (328 MB).
+//! - `keyuri-long`: valid Key URI lines just under the limit, 5,000 of them (328 MB);
+//! - `journal-line`: a journal whose first line is 200 MB that starts like a header;
+//! - `journal-entry`: a journal with a valid header, then a 200 MB line;
+//! - `journal-blank`: a journal with a valid header, then 500 MB of blank lines.
+//!
+//! The journal cases are written to a temporary file first (a journal is a file), then opened
+//! as a resuming run opens one: each must be refused as "not a journal" at once.
 //!
 //! Each input ends with one valid record, which the reader must still return. Prints what the
 //! reader returned, the time taken and the peak resident set size (`VmHWM` of
@@ -21,6 +27,7 @@ use std::io::{self, Read};
 use std::time::Instant;
 
 use authing_otp_cli::import::{ImportFormat, ImportReader};
+use authing_otp_cli::journal::{IdentifyingReader, Journal};
 
 const MB: u64 = 1_000_000;
 
@@ -178,7 +185,64 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The journal cases: the parts of the file.
+fn journal_case(name: &str) -> Option<Vec<Part>> {
+    let header = b"{\"authingOtpJournal\":2,\"input\":{\"bytes\":1,\"sha1\":\"11f6ad8ec52a2984abaafd7c3b516503785c2072\"}}\n";
+    Some(match name {
+        "journal-line" => vec![
+            bytes(b"{\"authingOtpJournal\":2,\"input\":{\"bytes\":1,\"sha1\":\""),
+            repeat(b"0", 200 * MB),
+        ],
+        "journal-entry" => vec![
+            bytes(header),
+            bytes(b"{\"done\":[[0,"),
+            repeat(b"0", 200 * MB),
+        ],
+        "journal-blank" => vec![bytes(header), repeat(b"\n", 500 * MB)],
+        _ => return None,
+    })
+}
+
+/// Writes a journal case to a temporary file and opens it as a resuming run does.
+fn journal_main(name: &str, parts: Vec<Part>) -> std::process::ExitCode {
+    let path = std::env::temp_dir().join(format!("reader-memory-{}-{name}", std::process::id()));
+    let input_bytes: u64 = parts.iter().map(Part::len).sum();
+    let mut file = std::fs::File::create(&path).expect("a temporary file");
+    io::copy(&mut Generated { parts, done: 0 }, &mut file).expect("written");
+    drop(file);
+    let mut identity = IdentifyingReader::new(&b"x"[..]);
+    io::copy(&mut identity, &mut io::sink()).expect("in memory");
+    let before = peak_rss_kib();
+    let start = Instant::now();
+    let result = Journal::open(&path, &identity.identity());
+    let elapsed = start.elapsed();
+    let _ = std::fs::remove_file(&path);
+    println!(
+        "{name:<13} {:>6.0} MB in {:>6.2} s  peak RSS {:>10} (at start {})  {}",
+        input_bytes as f64 / MB as f64,
+        elapsed.as_secs_f64(),
+        kib(peak_rss_kib()),
+        kib(before),
+        match result {
+            Ok(_) => "opened (it should not have been)".to_owned(),
+            Err(e) => format!("refused: {e}"),
+        }
+    );
+    std::process::ExitCode::SUCCESS
+}
+
+fn kib(v: Option<u64>) -> String {
+    v.map_or_else(
+        || "?".to_owned(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
+}
+
 fn main() -> std::process::ExitCode {
+    let name = std::env::args().nth(1).unwrap_or_default();
+    if let Some(parts) = journal_case(&name) {
+        return journal_main(&name, parts);
+    }
     let names = [
         "jsonl-line",
         "csv-line",
@@ -189,8 +253,10 @@ fn main() -> std::process::ExitCode {
         "keyuri-blank",
         "jsonl-nested",
         "keyuri-long",
+        "journal-line",
+        "journal-entry",
+        "journal-blank",
     ];
-    let name = std::env::args().nth(1).unwrap_or_default();
     let Some((format, parts)) = case(&name) else {
         eprintln!("usage: reader_memory <{}>", names.join("|"));
         return std::process::ExitCode::from(2);
@@ -215,12 +281,6 @@ fn main() -> std::process::ExitCode {
         }
     }
     let elapsed = start.elapsed();
-    let kib = |v: Option<u64>| {
-        v.map_or_else(
-            || "?".to_owned(),
-            |k| format!("{:.1} MiB", k as f64 / 1024.0),
-        )
-    };
     println!(
         "{name:<13} {:>6.0} MB in {:>6.2} s  peak RSS {:>10} (at start {})  {records} record(s), last at line {}, {errors} error(s){}",
         input_bytes as f64 / MB as f64,

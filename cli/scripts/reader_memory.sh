@@ -15,13 +15,30 @@ cd "$(dirname "$0")/../.."
 cases=("$@")
 if [ "${#cases[@]}" -eq 0 ]; then
   cases=(jsonl-line csv-line csv-quoted keyuri-line jsonl-blank csv-blank keyuri-blank
-         jsonl-nested keyuri-long)
+         jsonl-nested keyuri-long journal-line journal-entry journal-blank command-blank)
 fi
 
-cargo build --release --quiet -p authing-otp-cli --example reader_memory
+cargo build --release --quiet -p authing-otp-cli --example reader_memory --bin authing-otp
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 bin="$target_dir/release/examples/reader_memory"
 
 for case in "${cases[@]}"; do
+  if [ "$case" = command-blank ]; then
+    # The whole command on a real 500 MB file of blank lines and one record (--dry-run): the
+    # check pass, the duplicate check and the identification together.
+    work="$(mktemp -d)"
+    head -c 500000000 /dev/zero | tr '\0' '\n' >"$work/blank.jsonl"
+    echo '{"userId":"u1","secret":"JBSWY3DPEHPK3PXP"}' >>"$work/blank.jsonl"
+    python3 - "$target_dir/release/authing-otp" "$work/blank.jsonl" <<'PY'
+import os, resource, subprocess, sys, time
+start = time.monotonic()
+out = subprocess.run([sys.argv[1], "import", sys.argv[2], "--dry-run"], capture_output=True, text=True)
+elapsed = time.monotonic() - start
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(f"command-blank   500 MB in {elapsed:6.2f} s  peak RSS {peak:7.1f} MiB  exit {out.returncode}: {out.stdout.strip()}")
+PY
+    rm -rf "$work"
+    continue
+  fi
   "$bin" "$case"
 done

@@ -199,7 +199,7 @@ fn seconds_flag(flag: &str, seconds: f64) -> Result<Duration, Error> {
 
 /// Prints `error` with its causes and returns the exit code for it.
 pub fn fail(command: &str, error: &Error) -> ExitCode {
-    eprintln!("authing-otp {command}: {}", error.display_chain());
+    errln!("authing-otp {command}: {}", error.display_chain());
     fail_code(error)
 }
 
@@ -240,11 +240,11 @@ pub async fn get_secret(args: GetSecretArgs) -> ExitCode {
                 "userIdType": args.user.user_id_type(),
                 "secret": secret.expose_secret(),
             });
-            println!("{answer:#}");
+            outln!("{answer:#}");
             ExitCode::SUCCESS
         }
         Ok(secret) => {
-            println!("{}", secret.expose_secret());
+            outln!("{}", secret.expose_secret());
             ExitCode::SUCCESS
         }
         Err(e) => fail("get-secret", &e),

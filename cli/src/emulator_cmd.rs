@@ -121,7 +121,7 @@ pub async fn run(args: EmulatorArgs) -> ExitCode {
     match serve(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("authing-otp emulator: {message}");
+            errln!("authing-otp emulator: {message}");
             ExitCode::FAILURE
         }
     }

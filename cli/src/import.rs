@@ -155,12 +155,31 @@ impl ImportFormat {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn detect(path: &Path) -> Result<Self, ImportFileError> {
+        let file = File::open(path).map_err(|source| ImportFileError::Io { line: None, source })?;
+        Self::detect_in(path, file)
+    }
+
+    /// The format of the input read by `reader`, named `path`: the one the name implies
+    /// ([`from_path`](Self::from_path)), else the one its first 4 KiB show, as
+    /// [`detect`](Self::detect) does. For an input that is not a file by that name (standard
+    /// input, a copy of a stream).
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use authing_otp_cli::import::ImportFormat;
+    ///
+    /// let stdin = &b"  {\"userId\":\"u1\",\"secret\":\"JBSWY3DPEHPK3PXP\"}\n"[..];
+    /// assert_eq!(ImportFormat::detect_in(Path::new("-"), stdin)?, ImportFormat::JsonLines);
+    /// # Ok::<(), authing_otp_cli::import::ImportFileError>(())
+    /// ```
+    pub fn detect_in(path: &Path, reader: impl Read) -> Result<Self, ImportFileError> {
         if let Some(format) = Self::from_path(path) {
             return Ok(format);
         }
         let mut head = Vec::new();
-        File::open(path)
-            .and_then(|f| f.take(SNIFFED).read_to_end(&mut head))
+        reader
+            .take(SNIFFED)
+            .read_to_end(&mut head)
             .map_err(|source| ImportFileError::Io { line: None, source })?;
         Ok(Self::sniff(&head))
     }

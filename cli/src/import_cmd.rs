@@ -10,9 +10,8 @@
 use std::{
     cell::Cell,
     collections::HashMap,
-    fs::{File, OpenOptions},
-    io::{self, BufWriter, IsTerminal, Write},
-    path::{Path, PathBuf},
+    io::{self, IsTerminal, Write},
+    path::PathBuf,
     process::ExitCode,
     time::{Duration, Instant},
 };
@@ -25,8 +24,12 @@ use authing_otp::{
     },
 };
 use authing_otp_cli::{
+    files::{self, FileError, Input, PendingOutput},
     import::{ImportFileError, ImportFormat, ImportReader, ImportRecord},
-    journal::{IdentifyingReader, InputIdentity, Journal, Progress, RecordSet, RefusedRecord},
+    journal::{
+        self, IdentifyingReader, InputIdentity, Journal, JournalError, LockedJournal, Problem,
+        Progress, RecordSet, RefusedRecord,
+    },
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::SecretString;
@@ -42,12 +45,13 @@ pub struct ImportArgs {
     /// JSON Lines ({"userId","secret","recoveryCode"?} or {"userId","otp":{…}} per line), CSV
     /// with the header userId,secret,recoveryCode, or Key URIs (`<userId> otpauth://totp/…` per
     /// line). The extension picks the format (.jsonl, .csv, .txt/.uri/.otpauth), else the content.
+    /// `-` (or a pipe, a FIFO) is read once into an owner-only temporary file, removed at the end.
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
-    /// Records per request; halved after a 413.
+    /// Records per request, at most 1,000; halved after a 413.
     #[arg(long, value_name = "N", default_value_t = 100,
-          value_parser = clap::value_parser!(u16).range(1..))]
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
     batch_size: u16,
 
     /// Requests in flight at once.
@@ -60,7 +64,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
     stall_timeout: f64,
 
-    /// Where to keep what is done, so that the same command resumes after a crash.
+    /// Where to keep what is done, so that the same command resumes after a crash (owner-only;
+    /// one run at a time: a run holds its lock).
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
 
@@ -100,76 +105,40 @@ const STATUS_SHOWN_FOR: Duration = Duration::from_secs(10);
 /// The longest `--stall-timeout`: a week.
 const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
-fn open(path: &Path) -> Result<ImportReader<File>, ImportFileError> {
-    let format = ImportFormat::detect(path)?;
-    let file = File::open(path).map_err(|source| ImportFileError::Io { line: None, source })?;
-    Ok(ImportReader::new(file, format))
+/// A reader of the input's records, in its format.
+fn open(input: &Input) -> Result<ImportReader<io::Take<std::fs::File>>, ImportFileError> {
+    let io_error = |source| ImportFileError::Io { line: None, source };
+    let format = ImportFormat::detect_in(input.path(), input.reader().map_err(io_error)?)?;
+    Ok(ImportReader::new(input.reader().map_err(io_error)?, format))
 }
 
-/// How many lines the file has: an upper bound of its records, to size the duplicate check.
-fn count_lines(path: &Path) -> io::Result<usize> {
-    let mut file = File::open(path)?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut lines = 1;
-    loop {
-        let n = io::Read::read(&mut file, &mut buf)?;
-        if n == 0 {
-            return Ok(lines);
-        }
-        lines += memchr::memchr_iter(b'\n', &buf[..n]).count();
-    }
-}
-
-/// The file's size and SHA-1, for the journal: one more read, at disk speed.
-fn identify(path: &Path) -> io::Result<InputIdentity> {
-    let mut reader = IdentifyingReader::new(File::open(path)?);
-    io::copy(&mut reader, &mut io::sink())?;
-    Ok(reader.identity())
-}
-
-/// The valid records of the file, numbered from 0, with their lines. The first pass found
+/// The valid records of the input, numbered from 0, with their lines. The first pass found
 /// every line valid, so a line that is not now means the file changed (or a read failed): the
 /// records stop there and `broken` says so, rather than numbering the rest differently.
 fn records<'a>(
-    path: &Path,
+    input: &Input,
     broken: &'a Cell<bool>,
 ) -> Result<impl Iterator<Item = (u64, ImportRecord)> + 'a, ImportFileError> {
-    Ok(open(path)?
+    Ok(open(input)?
         .map_while(move |record| record.map_err(|_| broken.set(true)).ok())
         .enumerate()
         .map(|(n, record)| (n as u64, record)))
 }
 
-/// Refuses output paths that are the input or the journal: opening them for writing would
-/// empty the file the run reads.
-fn check_outputs(args: &ImportArgs) -> Result<(), String> {
-    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    };
-    for (flag, output) in [("--failures", &args.failures), ("--report", &args.report)] {
-        let Some(output) = output else { continue };
-        if same(output, &args.file) {
-            return Err(format!("{flag} names the input file"));
-        }
-        if args.journal.as_deref().is_some_and(|j| same(output, j)) {
-            return Err(format!("{flag} names the journal"));
-        }
-    }
-    if args.journal.as_deref().is_some_and(|j| same(j, &args.file)) {
-        return Err("--journal names the input file".into());
-    }
-    Ok(())
-}
-
-/// Pass 1: every line checked, duplicates found, the file identified. `Err` is the exit code.
-fn check(args: &ImportArgs) -> Result<(u64, InputIdentity), ExitCode> {
-    let shown = args.file.display();
-    let mut reader = open(&args.file).map_err(|e| {
-        eprintln!("authing-otp import: {shown}: {e}");
+/// Pass 1: every line checked, duplicates found, the input identified (in the same read).
+/// `Err` is the exit code.
+fn check(input: &Input) -> Result<(u64, InputIdentity), ExitCode> {
+    let shown = input.path().display();
+    let fail = |e: &dyn std::fmt::Display| {
+        errln!("authing-otp import: {shown}: {e}");
         ExitCode::from(2)
-    })?;
-    let mut fingerprints = UserFingerprints::with_capacity(count_lines(&args.file).unwrap_or(0));
+    };
+    let format = ImportFormat::detect_in(input.path(), input.reader().map_err(|e| fail(&e))?)
+        .map_err(|e| fail(&e))?;
+    let mut identified = IdentifyingReader::new(input.reader().map_err(|e| fail(&e))?);
+    let mut reader = ImportReader::new(&mut identified, format);
+    // Grown as records come, not sized from the file: a file of blank lines costs nothing.
+    let mut fingerprints = UserFingerprints::with_capacity(0);
     let mut errors = 0usize;
     let mut records = 0u64;
     for record in reader.by_ref() {
@@ -181,17 +150,23 @@ fn check(args: &ImportArgs) -> Result<(u64, InputIdentity), ExitCode> {
             Err(e) => {
                 errors += 1;
                 if errors <= MAX_SHOWN_ERRORS {
-                    eprintln!("authing-otp import: {shown}: {e}");
+                    errln!("authing-otp import: {shown}: {e}");
                 }
             }
         }
     }
+    drop(reader);
+    // Whatever the reader left unread (it stops after a read error) is hashed too.
+    let identity = match io::copy(&mut identified, &mut io::sink()) {
+        Ok(_) => identified.identity(),
+        Err(e) => return Err(fail(&e)),
+    };
     let repeated = fingerprints.repeated();
     if !repeated.is_empty() {
         // A second pass names the lines of each repeated user, as strings only for those (and
         // settles a hash collision: two different ids, no duplicate).
         let mut lines_of: HashMap<String, Vec<u64>> = HashMap::new();
-        if let Ok(reader) = open(&args.file) {
+        if let Ok(reader) = open(input) {
             for record in reader.flatten() {
                 let user = record.item.user_id();
                 if repeated.contains(&fingerprints.hash(user)) {
@@ -211,29 +186,25 @@ fn check(args: &ImportArgs) -> Result<(u64, InputIdentity), ExitCode> {
         for (line, first) in duplicates {
             errors += 1;
             if errors <= MAX_SHOWN_ERRORS {
-                eprintln!(
+                errln!(
                     "authing-otp import: {shown}: line {line}: userId: the same user as line {first}"
                 );
             }
         }
     }
     drop(fingerprints);
-    let identity = identify(&args.file).map_err(|e| {
-        eprintln!("authing-otp import: {shown}: {e}");
-        ExitCode::from(2)
-    })?;
     if errors > 0 {
         if errors > MAX_SHOWN_ERRORS {
-            eprintln!(
+            errln!(
                 "authing-otp import: … and {} more errors",
                 errors - MAX_SHOWN_ERRORS
             );
         }
-        eprintln!("authing-otp import: {shown}: {errors} invalid lines; nothing was sent");
+        errln!("authing-otp import: {shown}: {errors} invalid lines; nothing was sent");
         return Err(ExitCode::from(2));
     }
     if records == 0 {
-        eprintln!("authing-otp import: {shown}: no records; nothing was sent");
+        errln!("authing-otp import: {shown}: no records; nothing was sent");
         return Err(ExitCode::from(2));
     }
     Ok((records, identity))
@@ -346,7 +317,7 @@ impl Display {
         } else if self.plain && self.last_line.elapsed() >= PLAIN_PROGRESS_EVERY {
             self.last_line = Instant::now();
             let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-            eprintln!(
+            errln!(
                 "authing-otp import: {}{}/{} {} ({:.0}/s): {}",
                 self.words.phase,
                 self.done,
@@ -385,7 +356,7 @@ impl Display {
                             .is_none_or(|at| at.elapsed() >= PLAIN_PROGRESS_EVERY))
                 {
                     self.last_outage_line = Some(Instant::now());
-                    eprintln!("authing-otp import: {}{text}", self.words.phase);
+                    errln!("authing-otp import: {}{text}", self.words.phase);
                 }
             }
             _ => {}
@@ -399,22 +370,6 @@ impl Display {
     }
 }
 
-/// Creates `path` for writing, owner-only where the platform allows.
-fn create_private(path: &Path) -> io::Result<BufWriter<File>> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path)?;
-    // An existing file keeps its mode through open(): make sure.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(BufWriter::new(file))
-}
-
 /// The line of the report for a record whose read-back failed.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -424,56 +379,92 @@ struct VerifyReportLine<'a> {
     record: &'a RefusedRecord,
 }
 
+/// The outputs of a run, created (beside their paths) before the first request.
+struct Outputs {
+    failures: Option<PendingOutput>,
+    report: Option<PendingOutput>,
+}
+
+/// The first problems, for the summary, and how many there are in all.
+#[derive(Default)]
+struct Problems {
+    first: Vec<RefusedRecord>,
+}
+
 /// Last pass: the failures file (refused lines, byte for byte, after the header for CSV, so
-/// that it can be imported again) and the report, from the journal's complete list of
-/// refusals and read-back mismatches.
-fn write_outputs(args: &ImportArgs, progress: &Progress) -> io::Result<()> {
-    if let Some(path) = &args.failures {
-        let mut out = create_private(path)?;
+/// that it can be imported again) and the report (every refusal and read-back failure, each
+/// once, in the order the batches finished), from the journal, one line at a time. Each is
+/// written into its new file and renamed over its path. Returns the first problems, for the
+/// summary.
+fn write_outputs(
+    input: &Input,
+    journal: &std::path::Path,
+    progress: &Progress,
+    outputs: Outputs,
+) -> Result<Problems, String> {
+    let Outputs { failures, report } = outputs;
+    if let Some(mut out) = failures {
         let broken = Cell::new(false);
-        if !progress.refused.is_empty() {
-            if ImportFormat::detect(&args.file).map_err(io::Error::other)? == ImportFormat::Csv {
-                let mut header = Vec::new();
-                io::BufRead::read_until(
-                    &mut io::BufReader::new(File::open(&args.file)?),
-                    b'\n',
-                    &mut header,
-                )?;
-                out.write_all(&header)?;
-                if !header.ends_with(b"\n") {
-                    out.write_all(b"\n")?;
-                }
+        if progress.refused.count() > 0 {
+            let mut reader = open(input).map_err(|e| e.to_string())?;
+            let first = reader.next();
+            if let Some(header) = reader.csv_header() {
+                out.write_all(header).map_err(|e| e.to_string())?;
+                out.write_all(b"\n").map_err(|e| e.to_string())?;
             }
-            let reader = records(&args.file, &broken).map_err(io::Error::other)?;
-            for (n, record) in reader {
-                if progress.refused.contains_key(&n) {
-                    out.write_all(record.raw())?;
-                    out.write_all(b"\n")?;
+            let records = first
+                .into_iter()
+                .chain(reader)
+                .map_while(|record| record.map_err(|_| broken.set(true)).ok())
+                .enumerate();
+            for (n, record) in records {
+                if progress.refused.contains(n as u64) {
+                    out.write_all(record.raw())
+                        .and_then(|()| out.write_all(b"\n"))
+                        .map_err(|e| format!("--failures: {e}"))?;
                 }
             }
         }
-        out.flush()?;
         if broken.get() {
-            return Err(io::Error::other("the input changed during the run"));
+            return Err("the input changed during the run".into());
         }
+        out.commit().map_err(|e| format!("--failures: {e}"))?;
     }
-    if let Some(path) = &args.report {
-        let mut out = create_private(path)?;
-        for refusal in progress.refused.values() {
-            serde_json::to_writer(&mut out, refusal)?;
-            out.write_all(b"\n")?;
+    let mut problems = Problems::default();
+    let mut report = report;
+    let (mut refused, mut mismatched) = (RecordSet::default(), RecordSet::default());
+    for problem in journal::problems(journal).map_err(|e| e.to_string())? {
+        let problem = problem.map_err(|e| e.to_string())?;
+        let (record, seen, phase) = match &problem {
+            Problem::Refused(r) => (r, &mut refused, None),
+            Problem::Mismatched(r) => (r, &mut mismatched, Some("verify")),
+            _ => continue,
+        };
+        // A batch sent again after a crash is in the journal twice.
+        if seen.contains(record.record) {
+            continue;
         }
-        for mismatch in progress.mismatched.values() {
-            let line = VerifyReportLine {
-                phase: "verify",
-                record: mismatch,
+        seen.insert(record.record, record.record);
+        if problems.first.len() < MAX_SHOWN_ERRORS {
+            problems.first.push(record.clone());
+        }
+        if let Some(out) = report.as_mut() {
+            let written = match phase {
+                Some(phase) => {
+                    serde_json::to_writer(&mut *out, &VerifyReportLine { phase, record })
+                }
+                None => serde_json::to_writer(&mut *out, record),
             };
-            serde_json::to_writer(&mut out, &line)?;
-            out.write_all(b"\n")?;
+            written
+                .map_err(io::Error::from)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|e| format!("--report: {e}"))?;
         }
-        out.flush()?;
     }
-    Ok(())
+    if let Some(out) = report {
+        out.commit().map_err(|e| format!("--report: {e}"))?;
+    }
+    Ok(problems)
 }
 
 /// What one phase did in this run.
@@ -510,48 +501,58 @@ impl PhaseReport {
     }
 }
 
-/// The journal, if any, and what became of writing to it.
+/// The journal (the one named by `--journal`, or a temporary one), and what became of writing
+/// to it.
 struct JournalState {
-    journal: Option<Journal>,
-    error: Option<authing_otp_cli::journal::JournalError>,
+    journal: Journal,
+    error: Option<JournalError>,
 }
 
 impl JournalState {
-    fn write(
-        &mut self,
-        write: impl FnOnce(&mut Journal) -> Result<(), authing_otp_cli::journal::JournalError>,
-    ) {
-        if let Some(journal) = self.journal.as_mut()
-            && self.error.is_none()
-            && let Err(e) = write(journal)
+    fn write(&mut self, write: impl FnOnce(&mut Journal) -> Result<(), JournalError>) {
+        if self.error.is_none()
+            && let Err(e) = write(&mut self.journal)
         {
-            eprintln!("authing-otp import: {e}; the run goes on, but cannot be resumed");
+            errln!("authing-otp import: {e}; the run goes on, but cannot be resumed");
             self.error = Some(e);
         }
     }
 
     fn sync(&mut self) {
-        if let Some(journal) = self.journal.as_mut()
-            && let Err(e) = journal.sync()
-        {
-            eprintln!("authing-otp import: {e}");
+        if let Err(e) = self.journal.sync() {
+            errln!("authing-otp import: {e}");
             self.error.get_or_insert(e);
         }
     }
 }
 
+/// What both phases of a run read from.
+struct Phases<'a> {
+    args: &'a ImportArgs,
+    input: &'a Input,
+    client: &'a ManagementClient,
+    options: BulkOptions,
+    /// Set when a record read differently from the check pass (the input changed).
+    broken: &'a Cell<bool>,
+}
+
 /// The import phase: every record the journal does not list as done.
 async fn import_phase(
-    args: &ImportArgs,
-    client: &ManagementClient,
-    options: BulkOptions,
+    phases: &Phases<'_>,
     journal: &mut JournalState,
     progress: &mut Progress,
     total: u64,
-    broken: &Cell<bool>,
 ) -> Result<(PhaseReport, usize), ImportFileError> {
+    let Phases {
+        args,
+        input,
+        client,
+        ref options,
+        broken,
+    } = *phases;
+    let options = options.clone();
     let already = progress.done.clone();
-    let todo = records(&args.file, broken)?
+    let todo = records(input, broken)?
         .filter(move |(n, _)| !already.contains(*n))
         .map(|(n, record)| ((n, record.line), record.item));
     let mut display = Display::new(args.quiet, total - progress.done.count(), &IMPORT_WORDS);
@@ -618,17 +619,22 @@ type VerifyKey = (u64, u64, SecretString);
 /// The read-back phase: every imported record the journal does not list as read back,
 /// compared by canonical secret.
 async fn verify_phase(
-    args: &ImportArgs,
-    client: &ManagementClient,
-    options: BulkOptions,
+    phases: &Phases<'_>,
     journal: &mut JournalState,
     progress: &mut Progress,
-    broken: &Cell<bool>,
 ) -> Result<PhaseReport, ImportFileError> {
-    let imported = progress.done.count() - progress.refused.len() as u64;
+    let Phases {
+        args,
+        input,
+        client,
+        ref options,
+        broken,
+    } = *phases;
+    let options = options.clone();
+    let imported = progress.done.count() - progress.refused.count();
     let remaining = imported.saturating_sub(progress.verified.count());
     let snapshot = progress.clone();
-    let todo = records(&args.file, broken)?
+    let todo = records(input, broken)?
         .filter(move |(n, _)| snapshot.imported(*n) && !snapshot.verified.contains(*n))
         .filter_map(|(n, record)| {
             let user = UserRef::by_user_id(record.item.user_id()).ok()?;
@@ -704,6 +710,36 @@ async fn verify_phase(
     })
 }
 
+/// How the input differs from what the check pass read, if it does: a size that is not the
+/// one checked, bytes that are not, or a record that did not read back the same.
+fn changed_since_checked(
+    input: &Input,
+    identity: &InputIdentity,
+    broken: &Cell<bool>,
+) -> Option<String> {
+    match input.len_now() {
+        Ok(now) if now != identity.bytes => {
+            return Some(format!(
+                "changed ({} bytes when checked, {now} now)",
+                identity.bytes
+            ));
+        }
+        Err(e) => return Some(format!("could not be read ({e})")),
+        Ok(_) => {}
+    }
+    let mut reader = match input.reader() {
+        Ok(reader) => IdentifyingReader::new(reader),
+        Err(e) => return Some(format!("could not be read ({e})")),
+    };
+    if let Err(e) = io::copy(&mut reader, &mut io::sink()) {
+        return Some(format!("could not be read ({e})"));
+    }
+    if reader.identity() != *identity || broken.get() {
+        return Some("changed".to_owned());
+    }
+    None
+}
+
 /// Peak resident memory and CPU time of this process, where the platform tells.
 fn resources() -> (Option<u64>, Option<f64>) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -740,38 +776,71 @@ fn stall_timeout(seconds: f64) -> Result<Duration, String> {
 pub async fn import(args: ImportArgs) -> ExitCode {
     let shown = args.file.display().to_string();
     let started = Instant::now();
-    if let Err(why) = check_outputs(&args) {
-        eprintln!("authing-otp import: {why}; nothing was sent");
-        return ExitCode::from(2);
-    }
     let stall = match stall_timeout(args.stall_timeout) {
         Ok(stall) => stall,
         Err(why) => {
-            eprintln!("authing-otp import: {why}");
+            errln!("authing-otp import: {why}");
             return ExitCode::from(2);
         }
     };
-    let (records_total, identity) = match check(&args) {
+    // Every file is checked, and the journal locked, before the input is read: nothing is sent
+    // on a run that could not record what it does.
+    let refuse = |e: &dyn std::fmt::Display| {
+        errln!("authing-otp import: {e}; nothing was sent");
+        ExitCode::from(2)
+    };
+    let mut input = match Input::open(&args.file) {
+        Ok(input) => input,
+        Err(e) => return refuse(&e),
+    };
+    let outputs: Vec<(&'static str, &std::path::Path)> = [
+        ("--journal", &args.journal),
+        ("--failures", &args.failures),
+        ("--report", &args.report),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+    .collect();
+    if let Err(e) = files::check_outputs(input.id(), &outputs) {
+        return refuse(&e);
+    }
+    let locked: LockedJournal = match args
+        .journal
+        .as_deref()
+        .map_or_else(Journal::temporary, Journal::lock)
+    {
+        Ok(locked) => locked,
+        Err(e) => return refuse(&e),
+    };
+    let (records_total, identity) = match check(&input) {
         Ok(checked) => checked,
         Err(code) => return code,
     };
+    // From now on only the bytes checked are read: lines appended during the run are not.
+    input.limit_to(identity.bytes);
     if args.dry_run {
-        println!("{shown}: {records_total} valid records; nothing was sent (--dry-run)");
+        outln!("{shown}: {records_total} valid records; nothing was sent (--dry-run)");
         return ExitCode::SUCCESS;
     }
+    let create = |flag, path: &Option<PathBuf>| -> Result<Option<PendingOutput>, FileError> {
+        path.as_deref()
+            .map(|path| PendingOutput::create(flag, path))
+            .transpose()
+    };
+    let outputs = match (
+        create("--failures", &args.failures),
+        create("--report", &args.report),
+    ) {
+        (Ok(failures), Ok(report)) => Outputs { failures, report },
+        (Err(e), _) | (_, Err(e)) => return refuse(&e),
+    };
     let client = match args.client.client(None) {
         Ok(client) => client,
         Err(e) => return fail("import", &e),
     };
-    let (journal, mut progress) = match &args.journal {
-        Some(path) => match Journal::open(path, &identity) {
-            Ok((journal, progress)) => (Some(journal), progress),
-            Err(e) => {
-                eprintln!("authing-otp import: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        None => (None, Progress::default()),
+    let (journal, mut progress) = match locked.open(&identity) {
+        Ok(opened) => opened,
+        Err(e) => return refuse(&e),
     };
     let mut journal = JournalState {
         journal,
@@ -783,7 +852,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             .is_some_and(|&(_, last)| last >= records_total)
     };
     if beyond(&progress.done) || beyond(&progress.verified) {
-        eprintln!(
+        errln!(
             "authing-otp import: the journal lists records beyond the {records_total} of \
              {shown}: it was not made by this command for this file; nothing was sent"
         );
@@ -792,7 +861,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     let resumed = progress.done.count();
     let resumed_verified = progress.verified.count();
     if resumed > 0 && !args.quiet {
-        eprintln!(
+        errln!(
             "authing-otp import: resuming: {resumed} of {records_total} records were done before"
         );
     }
@@ -804,45 +873,34 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         .stall_timeout(stall)
         .check_duplicates(false);
     let broken = Cell::new(false);
-    let (import, batch_size) = match import_phase(
-        &args,
-        &client,
-        options.clone(),
-        &mut journal,
-        &mut progress,
-        records_total,
-        &broken,
-    )
-    .await
-    {
-        Ok(done) => done,
-        Err(e) => {
-            eprintln!("authing-otp import: {shown}: {e}");
-            return ExitCode::from(2);
-        }
+    let phases = Phases {
+        args: &args,
+        input: &input,
+        client: &client,
+        options,
+        broken: &broken,
     };
+    let (import, batch_size) =
+        match import_phase(&phases, &mut journal, &mut progress, records_total).await {
+            Ok(done) => done,
+            Err(e) => {
+                errln!("authing-otp import: {shown}: {e}");
+                return ExitCode::from(2);
+            }
+        };
     journal.sync();
     let all_imported = progress.done.count() == records_total;
     let verify = if args.verify && import.stopped.is_none() && all_imported && !broken.get() {
         if resumed_verified > 0 && !args.quiet {
-            eprintln!(
+            errln!(
                 "authing-otp import: verify: resuming: {resumed_verified} records were read \
                  back before"
             );
         }
-        match verify_phase(
-            &args,
-            &client,
-            options,
-            &mut journal,
-            &mut progress,
-            &broken,
-        )
-        .await
-        {
+        match verify_phase(&phases, &mut journal, &mut progress).await {
             Ok(report) => Some(report),
             Err(e) => {
-                eprintln!("authing-otp import: {shown}: {e}");
+                errln!("authing-otp import: {shown}: {e}");
                 return ExitCode::from(2);
             }
         }
@@ -850,24 +908,30 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         None
     };
     journal.sync();
-    if let Err(e) = write_outputs(&args, &progress) {
-        eprintln!("authing-otp import: writing the failures file or the report: {e}");
-        return ExitCode::FAILURE;
-    }
+    let problems = match write_outputs(&input, journal.journal.path(), &progress, outputs) {
+        Ok(problems) => problems,
+        Err(e) => {
+            errln!("authing-otp import: writing the failures file or the report: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
 
-    let refused = progress.refused.len() as u64;
+    let refused = progress.refused.count();
     let imported = progress.done.count().saturating_sub(refused);
     let not_attempted = records_total.saturating_sub(progress.done.count());
-    let mismatched = progress.mismatched.len() as u64;
+    let mismatched = progress.mismatched.count();
     let verified = progress.verified.count();
-    // The numbering holds only for the file the run checked.
-    let changed = broken.get() || identify(&args.file).ok().as_ref() != Some(&identity);
-    if changed {
-        eprintln!(
-            "authing-otp import: {shown} changed or could not be read during the run: what \
-             the journal says of it no longer holds; start again with a new journal"
+    // Only the bytes checked were sent; the numbering holds only for them.
+    let changed = changed_since_checked(&input, &identity, &broken);
+    if let Some(how) = &changed {
+        errln!(
+            "authing-otp import: {shown} {how} during the run: only the {} bytes checked \
+             were read and sent, and a journal of this run does not apply to the file as it \
+             is now; start again with a new journal",
+            identity.bytes
         );
     }
+    let changed = changed.is_some();
     let stats = client.stats();
     let elapsed = started.elapsed().as_secs_f64();
     let (peak_rss, cpu) = resources();
@@ -902,14 +966,14 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             "peakRssBytes": peak_rss,
             "cpuSeconds": cpu,
         });
-        println!("{answer}");
+        outln!("{answer}");
     } else {
-        println!(
+        outln!(
             "{shown}: {records_total} records: {imported} imported, {refused} refused, \
              {not_attempted} not attempted; {} requests in {elapsed:.1} s",
             stats.requests
         );
-        println!(
+        outln!(
             "  import: {} records in {:.1} s ({import_rate:.0}/s), {} requests ({} throttled, \
              {} unavailable)",
             import.good + import.bad,
@@ -919,7 +983,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             import.unavailable
         );
         if let Some(v) = &verify {
-            println!(
+            outln!(
                 "  verify: {} read back in {:.1} s, {} requests ({} throttled, {} unavailable); \
                  in all {verified} of {imported} read back, {mismatched} differ",
                 v.good + v.bad,
@@ -941,18 +1005,14 @@ pub async fn import(args: ImportArgs) -> ExitCode {
                 .unwrap_or_default();
             format!("  line {}: {}: {code}{api}{}", r.line, r.user_id, r.message)
         };
-        let problems: Vec<&RefusedRecord> = progress
-            .refused
-            .values()
-            .chain(progress.mismatched.values())
-            .collect();
-        for r in problems.iter().take(MAX_SHOWN_ERRORS) {
-            println!("{}", line_of(r));
+        for r in &problems.first {
+            outln!("{}", line_of(r));
         }
-        if problems.len() > MAX_SHOWN_ERRORS {
-            println!(
+        let all = refused + mismatched;
+        if all > problems.first.len() as u64 {
+            outln!(
                 "  … and {} more (see --report)",
-                problems.len() - MAX_SHOWN_ERRORS
+                all - problems.first.len() as u64
             );
         }
         if let Some(why) = &stopped {
@@ -961,7 +1021,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             } else {
                 "run it again with --journal to continue where a run stops"
             };
-            println!("stopped: {why}; {again}");
+            outln!("stopped: {why}; {again}");
         }
     }
     let verify_ok = !args.verify || (verified == imported && mismatched == 0);

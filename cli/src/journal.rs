@@ -22,10 +22,21 @@
 //! importing the same secret again binds it again. A last line cut short by a crash is ignored
 //! and cut off before new lines are added.
 //!
-//! The journal holds user ids and the server's messages, never a secret.
+//! The journal holds user ids and the server's messages (at most 1 KiB each), never a secret.
+//!
+//! One run at a time: a run holds an exclusive lock on its journal from before it checks the
+//! input to its end, and a second run on the same journal is refused at once. The journal must
+//! be a regular file. Reading it is bounded: a header longer than [`MAX_HEADER_BYTES`], or a
+//! line longer than [`MAX_LINE_BYTES`] (a batch is at most 1,000 records, whose line stays
+//! far below), makes the file "not a journal" without it being read whole.
+//!
+//! What a journal says is done is kept compact ([`Progress`]: ranges of record numbers); the
+//! refusals themselves stay in the file and are read back one line at a time
+//! ([`problems`]) when the report is written, so a run with a million refusals holds no more
+//! of them in memory than one without.
 
 use std::{
-    collections::BTreeMap,
+    collections::VecDeque,
     fs::{File, OpenOptions},
     io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
@@ -36,6 +47,11 @@ use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
 const VERSION: u32 = 2;
+/// The longest header line read.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// The longest line after the header read: a batch of 1,000 records refused with 1 KiB
+/// messages and 1 KiB user ids writes about 2.3 MB.
+pub const MAX_LINE_BYTES: usize = 8 << 20;
 /// Versions read: 1 had no read-back lines.
 const READ_VERSIONS: [u32; 2] = [1, 2];
 const SYNC_EVERY: Duration = Duration::from_secs(1);
@@ -175,17 +191,18 @@ impl RecordSet {
     }
 }
 
-/// What a journal says is done.
+/// What a journal says is done: record numbers, as ranges. The refusals themselves are read
+/// from the journal when needed ([`problems`]).
 #[derive(Clone, Debug, Default)]
 pub struct Progress {
     /// Records settled: imported or refused.
     pub done: RecordSet,
-    /// The refused ones, by record number (each once, whatever the resumes).
-    pub refused: BTreeMap<u64, RefusedRecord>,
+    /// The refused ones.
+    pub refused: RecordSet,
     /// Records read back by `--verify`: matching or not.
     pub verified: RecordSet,
-    /// The ones read back whose secret differs, or that could not be read, with why.
-    pub mismatched: BTreeMap<u64, RefusedRecord>,
+    /// The ones read back whose secret differs, or that could not be read.
+    pub mismatched: RecordSet,
 }
 
 impl Progress {
@@ -195,7 +212,7 @@ impl Progress {
             self.done.insert(first, last);
         }
         for r in refused {
-            self.refused.insert(r.record, r.clone());
+            self.refused.insert(r.record, r.record);
         }
     }
 
@@ -205,13 +222,13 @@ impl Progress {
             self.verified.insert(first, last);
         }
         for r in mismatched {
-            self.mismatched.insert(r.record, r.clone());
+            self.mismatched.insert(r.record, r.record);
         }
     }
 
     /// Whether `record` was imported (settled and not refused).
     pub fn imported(&self, record: u64) -> bool {
-        self.done.contains(record) && !self.refused.contains_key(&record)
+        self.done.contains(record) && !self.refused.contains(record)
     }
 }
 
@@ -272,6 +289,25 @@ pub enum JournalError {
         /// The first line that is not what a journal holds.
         line: u64,
     },
+    /// Another run holds it.
+    #[error(
+        "journal {} is in use by another run of authing-otp import (it holds the journal's \
+         lock): wait for that run to end, or use another journal",
+        path.display()
+    )]
+    Locked {
+        /// The journal.
+        path: PathBuf,
+    },
+}
+
+/// A journal file, open and locked for this run, not read yet: see [`Journal::lock`].
+#[derive(Debug)]
+pub struct LockedJournal {
+    path: PathBuf,
+    file: File,
+    /// Kept while the journal is a temporary one (removed with it).
+    _temporary: Option<crate::files::Spool>,
 }
 
 /// An open journal, appending.
@@ -281,22 +317,23 @@ pub struct Journal {
     file: File,
     last_sync: Instant,
     dirty: bool,
+    _temporary: Option<crate::files::Spool>,
 }
 
-impl Journal {
-    /// Opens the journal at `path` for `input`: creates it (owner-only) if it does not exist,
-    /// or reads what it says is done and checks that it was made for this very input.
-    pub fn open(path: &Path, input: &InputIdentity) -> Result<(Journal, Progress), JournalError> {
+impl LockedJournal {
+    /// Reads what the journal says is done and checks that it was made for this very input;
+    /// writes its header if it is new.
+    pub fn open(self, input: &InputIdentity) -> Result<(Journal, Progress), JournalError> {
+        let LockedJournal {
+            path,
+            mut file,
+            _temporary,
+        } = self;
         let io = |source| JournalError::Io {
-            path: path.to_owned(),
+            path: path.clone(),
             source,
         };
-        let mut options = OpenOptions::new();
-        options.read(true).append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(io)?;
-        let (progress, good_len, empty) = read(&mut file, path, input)?;
+        let (progress, good_len, empty) = read(&mut file, &path, input)?;
         if empty {
             let header = Header {
                 authing_otp_journal: VERSION,
@@ -314,13 +351,80 @@ impl Journal {
         }
         Ok((
             Journal {
-                path: path.to_owned(),
+                path,
                 file,
                 last_sync: Instant::now(),
                 dirty: false,
+                _temporary,
             },
             progress,
         ))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Journal {
+    /// Opens the journal at `path` (creating it owner-only if it does not exist) and takes its
+    /// lock, before anything else: a second run on it is refused at once. It must be a regular
+    /// file.
+    pub fn lock(path: &Path) -> Result<LockedJournal, JournalError> {
+        let io = |source| JournalError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut options = OpenOptions::new();
+        options.read(true).append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(io(io::Error::other(
+                "not a regular file: refused, and left untouched",
+            )));
+        }
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked {
+                    path: path.to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        Ok(LockedJournal {
+            path: path.to_owned(),
+            file,
+            _temporary: None,
+        })
+    }
+
+    /// A journal of this run only, in the system's temporary directory, removed when the
+    /// journal is dropped: the report and the failures file are written from it as from a
+    /// journal the user named.
+    pub fn temporary() -> Result<LockedJournal, JournalError> {
+        let (spool, file) = crate::files::Spool::create().map_err(|source| JournalError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        Ok(LockedJournal {
+            path: spool.path().to_owned(),
+            file,
+            _temporary: Some(spool),
+        })
+    }
+
+    /// [`lock`](Self::lock), then [`LockedJournal::open`].
+    pub fn open(path: &Path, input: &InputIdentity) -> Result<(Journal, Progress), JournalError> {
+        Self::lock(path)?.open(input)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Appends a finished batch of the import: one `write`, and an `fsync` if the last was a
@@ -352,6 +456,13 @@ impl Journal {
 
     fn append(&mut self, entry: &Entry) -> Result<(), JournalError> {
         let mut line = serde_json::to_vec(entry).expect("an entry serializes");
+        if line.len() >= MAX_LINE_BYTES {
+            // Never write what reading would refuse.
+            return Err(self.io(io::Error::other(format!(
+                "a batch's line would be longer than {} MiB; use smaller batches",
+                MAX_LINE_BYTES >> 20
+            ))));
+        }
         line.push(b'\n');
         self.file.write_all(&line).map_err(|e| self.io(e))?;
         self.dirty = true;
@@ -379,6 +490,86 @@ impl Journal {
     }
 }
 
+/// How a line of a journal ended.
+enum Line {
+    /// With its `\n`.
+    Complete,
+    /// At the end of the file without a `\n`: cut short by a crash.
+    Torn,
+    /// Longer than allowed: not read further.
+    TooLong,
+    /// No more lines.
+    End,
+}
+
+/// Reads the next line into `line` (emptied first), never more than `max` bytes of it.
+fn next_line(reader: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> io::Result<Line> {
+    line.clear();
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(if line.is_empty() {
+                Line::End
+            } else {
+                Line::Torn
+            });
+        }
+        let (take, complete) = match memchr::memchr(b'\n', available) {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        if line.len() + take > max {
+            return Ok(Line::TooLong);
+        }
+        line.extend_from_slice(&available[..take]);
+        reader.consume(take);
+        if complete {
+            return Ok(Line::Complete);
+        }
+    }
+}
+
+/// Checks a journal's header line.
+fn check_header(
+    line: &[u8],
+    path: &Path,
+    input: Option<&InputIdentity>,
+) -> Result<(), JournalError> {
+    let not_a_journal = || JournalError::NotAJournal {
+        path: path.to_owned(),
+        line: 1,
+    };
+    let header: Header = serde_json::from_slice(line).map_err(|_| not_a_journal())?;
+    if !READ_VERSIONS.contains(&header.authing_otp_journal) {
+        return Err(not_a_journal());
+    }
+    if let Some(input) = input
+        && header.input != *input
+    {
+        return Err(JournalError::OtherInput {
+            path: path.to_owned(),
+            then: header.input,
+            now: input.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Parses a line after the header.
+fn entry(line: &[u8], path: &Path, number: u64) -> Result<Entry, JournalError> {
+    serde_json::from_slice::<Entry>(line)
+        .ok()
+        .filter(|e| e.refused.is_some() != e.mismatched.is_some())
+        .ok_or_else(|| JournalError::NotAJournal {
+            path: path.to_owned(),
+            line: number,
+        })
+}
+
 /// Reads a journal: its progress, the length of its complete lines, and whether it is empty.
 fn read(
     file: &mut File,
@@ -396,63 +587,180 @@ fn read(
     let mut good_len = 0u64;
     let mut number = 0u64;
     loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io)?;
-        if n == 0 {
-            break;
-        }
         number += 1;
-        if line.last() != Some(&b'\n') {
-            // Cut short by a crash: everything before it stands. A first line cut short must
-            // still look like a journal's header: any other file is not overwritten.
-            if number == 1 && !br#"{"authingOtpJournal""#.starts_with(&line[..line.len().min(20)]) {
-                return Err(JournalError::NotAJournal {
-                    path: path.to_owned(),
-                    line: 1,
-                });
-            }
-            break;
-        }
-        if number == 1 {
-            let header: Header =
-                serde_json::from_slice(&line).map_err(|_| JournalError::NotAJournal {
-                    path: path.to_owned(),
-                    line: 1,
-                })?;
-            if !READ_VERSIONS.contains(&header.authing_otp_journal) {
-                return Err(JournalError::NotAJournal {
-                    path: path.to_owned(),
-                    line: 1,
-                });
-            }
-            if header.input != *input {
-                return Err(JournalError::OtherInput {
-                    path: path.to_owned(),
-                    then: header.input,
-                    now: input.clone(),
-                });
-            }
+        let max = if number == 1 {
+            MAX_HEADER_BYTES
         } else {
-            let entry = serde_json::from_slice::<Entry>(&line)
-                .ok()
-                .filter(|e| e.refused.is_some() != e.mismatched.is_some())
-                .ok_or_else(|| JournalError::NotAJournal {
+            MAX_LINE_BYTES
+        };
+        match next_line(&mut reader, &mut line, max).map_err(io)? {
+            Line::End => break,
+            Line::TooLong => {
+                return Err(JournalError::NotAJournal {
                     path: path.to_owned(),
                     line: number,
-                })?;
-            let set = |ranges: Vec<(u64, u64)>| {
-                let mut set = RecordSet::default();
-                for (first, last) in ranges {
-                    set.insert(first, last);
+                });
+            }
+            Line::Torn => {
+                // Cut short by a crash: everything before it stands. A first line cut short
+                // must still look like a journal's header: any other file is not overwritten.
+                if number == 1
+                    && !br#"{"authingOtpJournal""#.starts_with(&line[..line.len().min(20)])
+                {
+                    return Err(JournalError::NotAJournal {
+                        path: path.to_owned(),
+                        line: 1,
+                    });
                 }
-                set
-            };
-            progress.apply(&set(entry.done), &entry.refused.unwrap_or_default());
-            progress.apply_verified(&set(entry.verified), &entry.mismatched.unwrap_or_default());
+                break;
+            }
+            Line::Complete if number == 1 => check_header(&line, path, Some(input))?,
+            Line::Complete => {
+                let entry = entry(&line, path, number)?;
+                let set = |ranges: Vec<(u64, u64)>| {
+                    let mut set = RecordSet::default();
+                    for (first, last) in ranges {
+                        set.insert(first, last);
+                    }
+                    set
+                };
+                progress.apply(&set(entry.done), &entry.refused.unwrap_or_default());
+                progress
+                    .apply_verified(&set(entry.verified), &entry.mismatched.unwrap_or_default());
+            }
         }
-        good_len += n as u64;
+        good_len += line.len() as u64;
     }
     Ok((progress, good_len, good_len == 0))
+}
+
+/// A refusal of the import, or a record whose read-back failed, as the journal keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The server refused the record.
+    Refused(RefusedRecord),
+    /// `--verify` read back another secret, or could not read it.
+    Mismatched(RefusedRecord),
+}
+
+/// The refusals and read-back failures a journal holds, in the order they were written (a
+/// record written twice, after a crash, comes twice), read one line at a time.
+///
+/// ```
+/// use authing_otp_cli::journal::{IdentifyingReader, Journal, Problem, RecordSet, RefusedRecord, problems};
+///
+/// let dir = std::env::temp_dir().join(format!("problems-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("journal.jsonl");
+/// let mut identify = IdentifyingReader::new(&b"input"[..]);
+/// std::io::copy(&mut identify, &mut std::io::sink())?;
+/// let (mut journal, _) = Journal::open(&path, &identify.identity())?;
+/// let refused = RefusedRecord {
+///     record: 3, line: 4, user_id: "u-3".into(), http_status: Some(200),
+///     status_code: Some(404), api_code: None, message: "no such user".into(),
+/// };
+/// journal.record(&RecordSet::of(0..10), &[refused.clone()])?;
+/// drop(journal);
+/// let all: Vec<Problem> = problems(&path)?.collect::<Result<_, _>>()?;
+/// assert_eq!(all, [Problem::Refused(refused)]);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn problems(path: &Path) -> Result<Problems, JournalError> {
+    let file = File::open(path).map_err(|source| JournalError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut problems = Problems {
+        path: path.to_owned(),
+        reader: BufReader::new(file),
+        line: Vec::new(),
+        number: 1,
+        pending: VecDeque::new(),
+        done: false,
+    };
+    match next_line(&mut problems.reader, &mut problems.line, MAX_HEADER_BYTES)
+        .map_err(|source| problems.io(source))?
+    {
+        Line::Complete => check_header(&problems.line, path, None)?,
+        Line::End => problems.done = true,
+        Line::Torn | Line::TooLong => {
+            return Err(JournalError::NotAJournal {
+                path: path.to_owned(),
+                line: 1,
+            });
+        }
+    }
+    Ok(problems)
+}
+
+/// See [`problems`].
+#[derive(Debug)]
+pub struct Problems {
+    path: PathBuf,
+    reader: BufReader<File>,
+    line: Vec<u8>,
+    number: u64,
+    /// The problems of the line read last, not handed out yet.
+    pending: VecDeque<Problem>,
+    done: bool,
+}
+
+impl Problems {
+    fn io(&self, source: io::Error) -> JournalError {
+        JournalError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl Iterator for Problems {
+    type Item = Result<Problem, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(problem) = self.pending.pop_front() {
+                return Some(Ok(problem));
+            }
+            if self.done {
+                return None;
+            }
+            self.number += 1;
+            let line = next_line(&mut self.reader, &mut self.line, MAX_LINE_BYTES);
+            match line {
+                Err(source) => {
+                    self.done = true;
+                    return Some(Err(self.io(source)));
+                }
+                // A torn last line is what a crash leaves: it never counted.
+                Ok(Line::End | Line::Torn) => self.done = true,
+                Ok(Line::TooLong) => {
+                    self.done = true;
+                    return Some(Err(JournalError::NotAJournal {
+                        path: self.path.clone(),
+                        line: self.number,
+                    }));
+                }
+                Ok(Line::Complete) => match entry(&self.line, &self.path, self.number) {
+                    Ok(entry) => {
+                        // A line holds one kind or the other (see `entry`).
+                        let refused = entry.refused.unwrap_or_default();
+                        let mismatched = entry.mismatched.unwrap_or_default();
+                        self.pending
+                            .extend(refused.into_iter().map(Problem::Refused));
+                        self.pending
+                            .extend(mismatched.into_iter().map(Problem::Mismatched));
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                },
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -498,14 +806,14 @@ mod tests {
         drop(journal);
         let (mut journal, progress) = Journal::open(&path, &input).unwrap();
         assert_eq!(progress.done.ranges(), &[(0, 99), (200, 299)]);
-        assert_eq!(progress.refused.len(), 1);
+        assert_eq!(progress.refused.count(), 1);
         // The same batch again (re-sent after a crash): still one refusal.
         journal
             .record(&RecordSet::of(0..100), &[refused(7)])
             .unwrap();
         drop(journal);
         let (_, progress) = Journal::open(&path, &input).unwrap();
-        assert_eq!(progress.refused.keys().collect::<Vec<_>>(), [&7]);
+        assert_eq!(progress.refused.ranges(), &[(7, 7)]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -529,7 +837,7 @@ mod tests {
         let (_, progress) = Journal::open(&path, &input).unwrap();
         assert_eq!(progress.done.ranges(), &[(0, 9)]);
         assert_eq!(progress.verified.ranges(), &[(0, 4)]);
-        assert_eq!(progress.mismatched.keys().collect::<Vec<_>>(), [&4]);
+        assert_eq!(progress.mismatched.ranges(), &[(4, 4)]);
         assert!(progress.imported(2) && !progress.imported(3) && !progress.imported(10));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(r#"{"authingOtpJournal":2,"#), "{text}");
@@ -558,6 +866,86 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn one_run_at_a_time_holds_a_journal() {
+        let path = temp("locked.jsonl");
+        let input = identity("x");
+        let (journal, _) = Journal::open(&path, &input).unwrap();
+        let err = Journal::lock(&path).unwrap_err();
+        assert!(matches!(err, JournalError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains("in use by another run"), "{err}");
+        drop(journal);
+        assert!(Journal::lock(&path).is_ok(), "released with the run");
+        #[cfg(unix)]
+        {
+            let err = Journal::lock(Path::new("/dev/null")).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+    }
+
+    #[test]
+    fn overlong_lines_are_refused_without_being_read_whole() {
+        let path = temp("long.jsonl");
+        let input = identity("x");
+        // A "header" longer than any header, even one that starts like a header.
+        let mut text = br#"{"authingOtpJournal":2,"input":{"bytes":1,"sha1":""#.to_vec();
+        text.resize(MAX_HEADER_BYTES + 1, b'0');
+        std::fs::write(&path, &text).unwrap();
+        let err = Journal::open(&path, &input).unwrap_err();
+        assert!(
+            matches!(err, JournalError::NotAJournal { line: 1, .. }),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), text, "left untouched");
+        // A line after the header longer than any batch's.
+        let path = temp("long-entry.jsonl");
+        let (journal, _) = Journal::open(&path, &input).unwrap();
+        drop(journal);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&vec![b' '; MAX_LINE_BYTES + 1]).unwrap();
+        drop(file);
+        let err = Journal::open(&path, &input).unwrap_err();
+        assert!(
+            matches!(err, JournalError::NotAJournal { line: 2, .. }),
+            "{err}"
+        );
+        let err = problems(&path).unwrap().next().unwrap().unwrap_err();
+        assert!(
+            matches!(err, JournalError::NotAJournal { line: 2, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn problems_come_back_in_order_each_line_once() {
+        let path = temp("problems.jsonl");
+        let input = identity("x");
+        let (mut journal, _) = Journal::open(&path, &input).unwrap();
+        journal
+            .record(&RecordSet::of(0..10), &[refused(3), refused(5)])
+            .unwrap();
+        journal
+            .record_verified(&RecordSet::of(0..3), &[refused(1)])
+            .unwrap();
+        drop(journal);
+        // A line cut short by a crash never counted.
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(br#"{"done":[[10,19]],"refused":[{"rec"#)
+            .unwrap();
+        let all: Vec<Problem> = problems(&path).unwrap().map(Result::unwrap).collect();
+        assert_eq!(
+            all,
+            [
+                Problem::Refused(refused(3)),
+                Problem::Refused(refused(5)),
+                Problem::Mismatched(refused(1))
+            ]
+        );
     }
 
     #[test]

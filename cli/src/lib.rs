@@ -9,10 +9,13 @@
 //! - [`import`]: JSON Lines, CSV and Key URI files of OTP secrets, streamed and validated line by
 //!   line.
 //! - [`journal`]: what a bulk import has done, so that a killed run resumes where it stopped.
+//! - [`files`]: the input and the outputs of a bulk import, checked and opened so that no run
+//!   harms a file it touches.
 //! - [`spec`]: derive the OpenAPI fragment from the vendor's document, report drift, sync.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod files;
 pub mod import;
 pub mod journal;
 pub mod spec;

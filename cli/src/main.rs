@@ -5,6 +5,23 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` that never panics: once stdout is closed (a pipe whose reader left, EPIPE), the
+/// output ends quietly, as Unix tools' does, and the command goes on to its own exit code.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics, for the same reason as [`outln!`].
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 // The import reader and the spec tooling are the library's (`authing_otp_cli`); the
 // subcommands are the binary's own.
 mod client_cmd;

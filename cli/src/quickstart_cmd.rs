@@ -66,7 +66,7 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
         (None, Some(name)) => name.parse()?,
         (None, None) => Brand::default(),
     };
-    println!(
+    outln!(
         "No AUTHING_* or GENAUTH_* credentials are set: starting the local emulator, as {brand}."
     );
     let emulator = Emulator::builder()
@@ -79,7 +79,7 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
         .start()
         .await
         .map_err(|e| Error::Config(format!("starting the emulator: {e}")))?;
-    println!(
+    outln!(
         "  emulator listening on {}, accepting only {brand}'s dialect ({}* headers)",
         emulator.base_url(),
         brand.header_prefix()
@@ -92,10 +92,11 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
 
     let item = OtpImport::new(DEMO_USER_ID, DEMO_SECRET)?.with_recovery_code("b471-8ec0-874a")?;
     let receipt = client.import_otp([item]).await?;
-    println!(
+    outln!(
         "importOtp: bound secret {DEMO_SECRET} (the public RFC 6238 demo secret) to user \
          {DEMO_USER_ID}: {} item imported, server said \"{}\"",
-        receipt.imported, receipt.message
+        receipt.imported,
+        receipt.message
     );
     for user in [
         UserRef::email(DEMO_EMAIL)?,
@@ -107,7 +108,7 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
         } else {
             "DOES NOT match the import"
         };
-        println!(
+        outln!(
             "getOtpSecretByUser {user}: {} ({verdict})",
             secret.expose_secret()
         );
@@ -116,7 +117,7 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
         }
     }
     let counters = emulator.counters();
-    println!(
+    outln!(
         "done: {} token request served {} OTP requests; the emulator stops now.",
         counters.token_requests,
         counters.otp_requests()
@@ -127,26 +128,26 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
 
 async fn against_host(args: QuickstartArgs) -> Result<(), Error> {
     let client: ManagementClient = args.client.client(None)?;
-    println!("Credentials are set: talking to {}.", client.host());
+    outln!("Credentials are set: talking to {}.", client.host());
     if let (Some(user_id), Some(secret)) = (&args.import_user_id, &args.secret) {
         let receipt = client
             .import_otp([OtpImport::new(user_id.as_str(), secret.expose_secret())?])
             .await?;
-        println!(
+        outln!(
             "importOtp: bound the given secret to user {user_id}: server said \"{}\"",
             receipt.message
         );
     } else {
-        println!("Read-only: pass --import-user-id and --secret to import first.");
+        outln!("Read-only: pass --import-user-id and --secret to import first.");
     }
     let Some(user) = args.user else {
-        println!("Pass --user <USER> (e.g. email:alice@example.com) to read a user's secret.");
+        outln!("Pass --user <USER> (e.g. email:alice@example.com) to read a user's secret.");
         return Ok(());
     };
     let user: UserRef = user.parse()?;
     let secret = client.get_otp_secret_by_user(&user).await?;
     // A real user's secret is not printed here; `authing-otp get-secret` prints it on request.
-    println!(
+    outln!(
         "getOtpSecretByUser {user}: a secret of {} characters is bound (not shown; use \
          get-secret to print it)",
         secret.expose_secret().len()

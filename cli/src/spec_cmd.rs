@@ -105,7 +105,7 @@ pub async fn run(cmd: SpecCommand) -> ExitCode {
         SpecCommand::Sync { source } => sync(&source).await,
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         ExitCode::from(FAILURE)
     })
 }
@@ -182,7 +182,7 @@ impl std::fmt::Display for Counts {
 
 fn print_lines(differences: &[Difference]) {
     for d in differences {
-        println!("{}: {d}", d.severity);
+        outln!("{}: {d}", d.severity);
     }
 }
 
@@ -216,14 +216,14 @@ async fn check(source: &Source, format: Format, fail_on: FailOn) -> Result<ExitC
                 "differences": differences,
             });
             let text = serde_json::to_string_pretty(&report).expect("JSON values always serialize");
-            println!("{}", spec::printable_json(&text));
+            outln!("{}", spec::printable_json(&text));
         }
         Format::Text if loaded.differences.is_empty() => {
             // The derivation list names what the fragment covers.
             let operations = loaded.fragment["x-authing-otp-derivation"]["operations"]
                 .as_array()
                 .map_or(0, Vec::len);
-            println!(
+            outln!(
                 "{} matches {} ({operations} operations, no structural differences)",
                 printable(fragment),
                 printable(&source.upstream)
@@ -231,7 +231,7 @@ async fn check(source: &Source, format: Format, fail_on: FailOn) -> Result<ExitC
             // Structurally equal but not byte-equal: upstream added descriptions where we have
             // none, or reordered keys. Not drift, but `sync` would rewrite the file.
             if rewrite {
-                println!(
+                outln!(
                     "`authing-otp spec sync` would still rewrite the file (key order, or \
                      descriptions/examples upstream added where the fragment has none)"
                 );
@@ -240,7 +240,7 @@ async fn check(source: &Source, format: Format, fail_on: FailOn) -> Result<ExitC
         Format::Text => {
             print_lines(&loaded.differences);
             let verdict = if failed { "fails" } else { "passes" };
-            println!(
+            outln!(
                 "{} difference(s) between {} and {}: {counts}; {verdict} with --fail-on {}; \
                  `authing-otp spec sync` updates the fragment",
                 loaded.differences.len(),
@@ -260,11 +260,11 @@ async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
     let missing = spec::missing_operations(&loaded.upstream, &loaded.fragment)?;
     if !missing.is_empty() {
         // Syncing would delete these from the generated client without anyone deciding to.
-        eprintln!("not syncing: upstream {upstream} no longer has these operations:");
+        errln!("not syncing: upstream {upstream} no longer has these operations:");
         for op in &missing {
-            eprintln!("  {}", printable(op));
+            errln!("  {}", printable(op));
         }
-        eprintln!(
+        errln!(
             "remove them from x-authing-otp-derivation.operations in {fragment} if they are \
              really gone"
         );
@@ -272,14 +272,14 @@ async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
     }
     let text = spec::to_json_text(&loaded.derived);
     if text == loaded.fragment_text {
-        println!("{fragment} is up to date with {upstream}; nothing written");
+        outln!("{fragment} is up to date with {upstream}; nothing written");
         return Ok(ExitCode::SUCCESS);
     }
     write_atomically(&source.fragment_path(), &text)?;
     print_lines(&loaded.differences);
     let counts = Counts::of(&loaded.differences);
     if loaded.differences.is_empty() {
-        println!(
+        outln!(
             "updated {fragment} from {upstream}: no structural change (key order, or \
              descriptions/examples upstream added where the fragment had none)"
         );
@@ -289,13 +289,13 @@ async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
         .all(|d| !d.severity.reaches_client())
     {
         // Recorded in the fragment, but the generated client comes out the same.
-        println!(
+        outln!(
             "updated {fragment} from {upstream}: {} difference(s), {counts}; notes only, \
              nothing on the wire or in the generated code changes",
             loaded.differences.len()
         );
     } else {
-        println!(
+        outln!(
             "updated {fragment} from {upstream}: {} difference(s), {counts}; rebuild to \
              regenerate the client",
             loaded.differences.len()

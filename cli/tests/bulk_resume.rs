@@ -311,7 +311,8 @@ async fn a_csv_failures_file_keeps_its_header_and_outputs_never_overwrite_the_in
     let failures = std::fs::read(dir.join("failures.jsonl")).unwrap();
     assert_eq!(
         String::from_utf8(failures).unwrap(),
-        format!("userId,secret,recoveryCode\r\nghost,{},\n", secret(2))
+        // The header as it was, every line ended by `\n`.
+        format!("userId,secret,recoveryCode\nghost,{},\n", secret(2))
     );
     // Imported again, it parses (and is refused again, for the same reason).
     let again = dir.join("again");
@@ -341,7 +342,12 @@ async fn a_csv_failures_file_keeps_its_header_and_outputs_never_overwrite_the_in
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--failures names the input file"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the input and --failures name the same file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), input);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -183,10 +183,16 @@ fn importing_a_directory_stops_at_once() {
         fs::create_dir(&path).unwrap();
         let (code, lines, stderr) = dry_run(&path);
         assert_eq!(code, 2, "{name}: {stderr}");
+        // Refused before any line is read, and said once.
+        assert!(lines.is_empty(), "{name}: {stderr}");
         assert_eq!(
-            lines,
-            ["line 1: Is a directory (os error 21)"],
-            "{name}: {stderr}"
+            stderr.trim_end(),
+            format!(
+                "authing-otp import: the input {} is a directory, not a file of records; \
+                 nothing was sent",
+                path.display()
+            ),
+            "{name}"
         );
     }
     let _ = fs::remove_dir_all(&dir);
