@@ -908,3 +908,59 @@ async fn a_redirect_followed_by_a_caller_supplied_client_is_refused() {
         err.display_chain()
     );
 }
+
+// Issue 15: what a hostile or broken server can make the client do, and what the client says
+// about it.
+
+/// A client that signs its requests, so that the server sees no token request, and retries at
+/// once unless told to wait.
+fn signing_client(url: &str, retry: authing_otp::RetryConfig) -> ManagementClient {
+    ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(url)
+        .auth(authing_otp::AuthScheme::Signature)
+        .retry(retry)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retry_after_too_large_to_read_is_the_longest_wait() {
+    const CAP: Duration = Duration::from_millis(400);
+    for value in [
+        "99999999999999999999",
+        "1e9",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
+        let wire = Wire::start().await;
+        let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = answered.clone();
+        wire.get_secret_route(move |n, _| {
+            log.lock().unwrap().push(std::time::Instant::now());
+            if n == 0 {
+                httpmock::HttpMockResponse::builder()
+                    .status(429)
+                    .header("content-type", "application/json")
+                    .header("retry-after", value)
+                    .body(r#"{"statusCode":429,"message":"slow down"}"#)
+                    .build()
+            } else {
+                secret_ok()
+            }
+        })
+        .await;
+        // Without a usable Retry-After the retry would go at once.
+        let retry = authing_otp::RetryConfig::default()
+            .initial_backoff(Duration::ZERO)
+            .max_backoff(CAP)
+            .budget(false);
+        signing_client(&wire.url(), retry)
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap();
+        let at = answered.lock().unwrap().clone();
+        assert_eq!(at.len(), 2, "{value}");
+        let waited = at[1] - at[0];
+        assert!(waited >= CAP, "{value}: retried after {waited:?}");
+    }
+}
