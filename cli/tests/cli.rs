@@ -459,3 +459,36 @@ async fn quickstart_speaks_genauth_when_asked_in_both_auth_schemes() {
         );
     }
 }
+
+// Issue 15.
+
+#[tokio::test]
+async fn a_host_with_a_password_is_refused_without_echoing_it() {
+    for (flag, env) in [
+        (Some("ftp://admin:hunter2@api.authing.cn"), None),
+        (None, Some("ftp://admin:hunter2@api.authing.cn")),
+        (Some("admin:hunter2@api.authing.cn"), None),
+    ] {
+        let mut args = vec!["get-secret", "u-1"];
+        if let Some(host) = flag {
+            args.extend(["--host", host]);
+        }
+        let mut vars = vec![
+            ("AUTHING_ACCESS_KEY_ID", "ak"),
+            ("AUTHING_ACCESS_KEY_SECRET", "sk-cli-secret"),
+        ];
+        if let Some(host) = env {
+            vars.push(("AUTHING_HOST", host));
+        }
+        let out = run(&args, &vars).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("is not an http(s) URL"), "{stderr}");
+        if flag.is_some_and(|h| h.starts_with("ftp:")) || env.is_some() {
+            assert!(stderr.contains("`ftp://api.authing.cn`"), "{stderr}");
+        }
+        for needle in ["hunter2", "admin", "sk-cli-secret"] {
+            assert!(!stderr.contains(needle), "{needle}: {stderr}");
+        }
+    }
+}
