@@ -278,8 +278,11 @@ impl TokenSource {
         if let Err(refusal) = check_status(answer.status().as_u16(), answer.as_ref()) {
             let reason = if refusal.is_retryable() {
                 "the token endpoint failed"
-            } else {
+            } else if matches!(refusal, Error::Api(_) | Error::Unauthenticated(_)) {
                 "the token endpoint refused the access key pair"
+            } else {
+                // Say, a statusCode that is not a whole number: no refusal of anything.
+                "the token endpoint's answer could not be used"
             };
             return Err(failed(reason, refusal));
         }

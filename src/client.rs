@@ -687,14 +687,18 @@ impl ManagementClient {
             Ok(answer) => answer,
             Err(e) => return (Err(e), report),
         };
-        // A success can quote the request back too.
+        // A success can quote the request back too; and it is the server's text, so bounded.
         let shared = self.shared();
+        let said = |text: &str, chars: usize| {
+            let text = shared.with_secrets(&secrets, |all| crate::error::clean(text, all));
+            crate::error::truncate(&text, chars)
+        };
         let receipt = ImportReceipt {
             imported,
-            message: shared.with_secrets(&secrets, |all| crate::error::clean(&answer.message, all)),
+            message: said(&answer.message, crate::error::MESSAGE_CHARS),
             request_id: answer
                 .request_id
-                .map(|id| shared.with_secrets(&secrets, |all| crate::error::clean(&id, all))),
+                .map(|id| said(&id, crate::error::REQUEST_ID_CHARS)),
         };
         (Ok(receipt), report)
     }

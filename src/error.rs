@@ -146,13 +146,18 @@ pub struct ApiError {
     /// The HTTP status of the answer (Authing often answers HTTP 200 with a failing
     /// `statusCode`).
     pub http_status: u16,
-    /// The body's `statusCode`.
+    /// The body's `statusCode`, exactly: an answer whose `statusCode` is not a whole number
+    /// (`200.5`), or is too large to be exact (±2⁵³ or beyond), is an
+    /// [`Error::UnexpectedResponse`] instead, never shown as another number.
     pub status_code: i64,
-    /// The body's `apiCode`, a finer error kind, when present.
+    /// The body's `apiCode`, a finer error kind, when present; held to the same rule as
+    /// `status_code`.
     pub api_code: Option<i64>,
-    /// The body's `message`.
+    /// The body's `message`, control characters escaped, the call's secrets redacted, and cut
+    /// to 1000 characters (with `…`).
     pub message: String,
-    /// The body's `requestId`, when present: quote it to Authing support.
+    /// The body's `requestId`, when present: quote it to Authing support. Cleaned as
+    /// `message` is, and cut to 200 characters.
     pub request_id: Option<String>,
 }
 
@@ -218,13 +223,13 @@ macro_rules! envelope_of {
 envelope_of!(GetManagementTokenRespDto, GetOtpSecretRespDto);
 
 /// A body that parsed but says `statusCode` != 200 (or came with HTTP 401) is a refusal all the
-/// same.
+/// same; one whose codes are not whole numbers is not an answer the spec allows.
 pub(crate) fn check_status(http_status: u16, answer: &impl Envelope) -> Result<(), Error> {
     if answer.status_code() == 200.0 && http_status != 401 {
         return Ok(());
     }
     let envelope = answer.envelope();
-    let api = ApiError::from_envelope(http_status, &envelope);
+    let api = ApiError::from_envelope(http_status, &envelope)?;
     Err(if api.is_unauthenticated() {
         Error::Unauthenticated(api)
     } else {
@@ -232,15 +237,56 @@ pub(crate) fn check_status(http_status: u16, answer: &impl Envelope) -> Result<(
     })
 }
 
+/// 2⁵³: below it every integer is exactly one `f64`; from it on, `2⁵³ + 1` reads as `2⁵³`.
+const MAX_EXACT_CODE: f64 = 9_007_199_254_740_992.0;
+
+/// A code the spec types as a JSON number, as the integer it must be; `Err` says why it is not
+/// one, rather than showing another number (`200.5 as i64` is 200).
+fn whole_code(field: &str, value: f64) -> Result<i64, String> {
+    if !value.is_finite() || value.fract() != 0.0 {
+        Err(format!("the body's {field} is not a whole number"))
+    } else if value.abs() >= MAX_EXACT_CODE {
+        Err(format!("the body's {field} is too large to be a code"))
+    } else {
+        Ok(value as i64)
+    }
+}
+
+/// The longest `message` an [`ApiError`] (or an import's receipt) keeps, in characters.
+pub(crate) const MESSAGE_CHARS: usize = 1000;
+/// The longest `requestId` an [`ApiError`] (or an import's receipt) keeps, in characters
+/// (Authing's are 32).
+pub(crate) const REQUEST_ID_CHARS: usize = 200;
+
 impl ApiError {
-    pub(crate) fn from_envelope(http_status: u16, body: &CommonResponseDto) -> Self {
-        ApiError {
+    /// The refusal a failing envelope says, or an [`Error::UnexpectedResponse`] when its codes
+    /// are not whole numbers.
+    pub(crate) fn from_envelope(http_status: u16, body: &CommonResponseDto) -> Result<Self, Error> {
+        let codes = whole_code("statusCode", body.status_code).and_then(|status_code| {
+            let api_code = body
+                .api_code
+                .map(|code| whole_code("apiCode", code))
+                .transpose()?;
+            Ok((status_code, api_code))
+        });
+        let (status_code, api_code) = codes.map_err(|reason| Error::UnexpectedResponse {
+            status: http_status,
+            reason,
+            excerpt: serde_json::to_vec(body)
+                .map(|json| excerpt(&json))
+                .unwrap_or_default(),
+        })?;
+        // Kept longer than shown until the call's secrets are scrubbed (see `excerpt`).
+        Ok(ApiError {
             http_status,
-            status_code: body.status_code as i64,
-            api_code: body.api_code.map(|c| c as i64),
-            message: clean(&body.message, &[]),
-            request_id: body.request_id.as_deref().map(|id| clean(id, &[])),
-        }
+            status_code,
+            api_code,
+            message: truncate(&clean(&body.message, &[]), MESSAGE_CHARS * 20),
+            request_id: body
+                .request_id
+                .as_deref()
+                .map(|id| truncate(&clean(id, &[]), REQUEST_ID_CHARS * 20)),
+        })
     }
 
     /// Whether the API rejected the credentials.
@@ -452,8 +498,12 @@ impl Error {
     pub(crate) fn scrubbed(mut self, secrets: &[&str]) -> Self {
         match &mut self {
             Error::Api(api) | Error::Unauthenticated(api) => {
-                api.message = clean(&api.message, secrets);
-                api.request_id = api.request_id.as_deref().map(|id| clean(id, secrets));
+                // Scrubbed whole, then cut, as excerpts are.
+                api.message = truncate(&clean(&api.message, secrets), MESSAGE_CHARS);
+                api.request_id = api
+                    .request_id
+                    .as_deref()
+                    .map(|id| truncate(&clean(id, secrets), REQUEST_ID_CHARS));
             }
             Error::UnexpectedResponse {
                 reason, excerpt, ..
@@ -652,7 +702,7 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 }
 
 /// `text` cut to `chars` characters, with `…` when something was cut.
-fn truncate(text: &str, chars: usize) -> String {
+pub(crate) fn truncate(text: &str, chars: usize) -> String {
     match text.char_indices().nth(chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
@@ -744,6 +794,50 @@ mod tests {
         );
         assert_eq!(clean("ab cd", &["ab"]), "ab cd", "too short to redact");
         assert_eq!(clean("é€ plain", &[]), "é€ plain");
+    }
+
+    #[test]
+    fn codes_are_whole_numbers_or_not_codes() {
+        assert_eq!(whole_code("statusCode", 200.0), Ok(200));
+        assert_eq!(whole_code("statusCode", -0.0), Ok(0));
+        assert_eq!(
+            whole_code("statusCode", 9_007_199_254_740_991.0),
+            Ok(9_007_199_254_740_991)
+        );
+        for odd in [200.5, f64::NAN, f64::INFINITY, -1e-300] {
+            assert_eq!(
+                whole_code("statusCode", odd),
+                Err("the body's statusCode is not a whole number".into()),
+                "{odd}"
+            );
+        }
+        for huge in [MAX_EXACT_CODE, -MAX_EXACT_CODE, 1e300, f64::MAX] {
+            assert_eq!(
+                whole_code("apiCode", huge),
+                Err("the body's apiCode is too large to be a code".into()),
+                "{huge}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_errors_keep_a_bounded_message_and_request_id() {
+        let body = CommonResponseDto {
+            api_code: None,
+            message: format!("{}HZ2F6J3AGNAVSOTV", "m".repeat(MESSAGE_CHARS - 8)),
+            request_id: Some("r".repeat(100_000)),
+            status_code: 400.0,
+        };
+        let err = check_status(200, &body)
+            .unwrap_err()
+            .scrubbed(&["HZ2F6J3AGNAVSOTV"]);
+        let api = err.api_error().unwrap();
+        assert_eq!(api.message.chars().count(), MESSAGE_CHARS + 1);
+        assert!(!api.message.contains("HZ2F6J3A"), "scrubbed, then cut");
+        assert_eq!(
+            api.request_id.as_deref().unwrap().chars().count(),
+            REQUEST_ID_CHARS + 1
+        );
     }
 
     #[test]

@@ -498,9 +498,11 @@ pub struct ImportReceipt {
     /// How many items were sent in the request the API accepted (it reports no count of its
     /// own).
     pub imported: usize,
-    /// The API's `message`.
+    /// The API's `message`, cleaned and cut as [`ApiError::message`](crate::ApiError::message)
+    /// is.
     pub message: String,
-    /// The API's `requestId`, when it sent one.
+    /// The API's `requestId`, when it sent one, cleaned and cut as
+    /// [`ApiError::request_id`](crate::ApiError::request_id) is.
     pub request_id: Option<String>,
 }
 

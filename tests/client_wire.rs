@@ -964,3 +964,93 @@ async fn a_retry_after_too_large_to_read_is_the_longest_wait() {
         assert!(waited >= CAP, "{value}: retried after {waited:?}");
     }
 }
+
+#[tokio::test]
+async fn a_status_code_that_is_not_a_whole_number_is_not_shown_as_another() {
+    for (http, body, says) in [
+        (
+            200,
+            json!({"statusCode": 200.5, "message": "ok", "data": {"secret": OTP_SECRET}}),
+            "the body's statusCode is not a whole number",
+        ),
+        (
+            200,
+            json!({"statusCode": 503.5, "message": "busy"}),
+            "the body's statusCode is not a whole number",
+        ),
+        (
+            400,
+            json!({"statusCode": 400, "apiCode": 2004.25, "message": "no such user"}),
+            "the body's apiCode is not a whole number",
+        ),
+        (
+            200,
+            json!({"statusCode": 1e300, "message": "huge"}),
+            "the body's statusCode is too large to be a code",
+        ),
+        (
+            200,
+            json!({"statusCode": 9007199254740993u64, "message": "2^53 + 1"}),
+            "the body's statusCode is too large to be a code",
+        ),
+    ] {
+        let wire = Wire::start().await;
+        let answer = body.clone();
+        wire.get_secret_route(move |_, _| json(http, &answer)).await;
+        let err = signing_client(&wire.url(), authing_otp::RetryConfig::default())
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap_err();
+        let text = err.display_chain();
+        assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{body}: {text}");
+        assert_eq!(err.http_status(), Some(http));
+        assert!(text.contains(says), "{body}: {text}");
+        // The number as it came is in the excerpt; never another one as the code.
+        assert!(!text.contains("said no"), "{body}: {text}");
+        assert!(!err.is_retryable(), "{body}");
+        assert_eq!(
+            wire.seen_at("/api/v3/get-otp-secret-by-user").len(),
+            1,
+            "not retried: {body}"
+        );
+    }
+    let text = {
+        let wire = Wire::start().await;
+        wire.get_secret_route(|_, _| json(200, &json!({"statusCode": 200.5, "message": "m"})))
+            .await;
+        signing_client(&wire.url(), authing_otp::RetryConfig::disabled())
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(text.contains(r#""statusCode":200.5"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_token_answer_with_a_fractional_status_code_is_not_a_refused_key_pair() {
+    let wire = Wire::start().await;
+    wire.route(
+        Method::POST,
+        "/api/v3/get-management-token",
+        Duration::ZERO,
+        |_, _| {
+            json(
+                200,
+                &json!({"statusCode": 401.5, "message": "ok",
+                        "data": {"access_token": token_at(0), "expires_in": 7200}}),
+            )
+        },
+    )
+    .await;
+    let err = client(&wire)
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    let text = err.display_chain();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{text}");
+    assert!(text.contains("answer could not be used"), "{text}");
+    assert!(!text.contains("refused the access key pair"), "{text}");
+    assert!(!text.contains(&token_at(0)), "{text}");
+    assert!(wire.seen_at("/api/v3/get-otp-secret-by-user").is_empty());
+}
