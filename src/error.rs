@@ -56,26 +56,35 @@ pub enum Error {
     },
     /// The server answered with a redirect, which is never followed: it would carry the access
     /// key secret, the token or the OTP secrets to wherever it points.
-    #[error(
-        "the server answered HTTP {status} redirecting to {}; redirects are not followed",
-        .location.as_deref().unwrap_or("an unnamed place")
-    )]
+    ///
+    /// Only 301, 302, 303, 307 and 308 are redirects; another 3xx (a 304 Not Modified, which
+    /// this client never asks for, a 300 Multiple Choices, …) is an
+    /// [`Error::UnexpectedResponse`]. When a client given to
+    /// [`http_client`](crate::ManagementClientBuilder::http_client) followed the redirect by
+    /// itself, `status` is that of the answer from where it led.
+    #[error("{}", describe_redirect(*.status, .location.as_deref()))]
     Redirect {
-        /// The HTTP status (301, 302, 303, 307, 308, …).
+        /// The HTTP status (301, 302, 303, 307 or 308; that of the answer from elsewhere when
+        /// a caller-supplied client followed the redirect).
         status: u16,
-        /// The origin (scheme, host, port) of the `location` header, never its path or query.
+        /// The origin (scheme, host, port) of the `location` header, never its path or query;
+        /// `None` when the answer named no usable location.
         location: Option<String>,
     },
     /// The answer was not the JSON the spec promises, or was larger than any answer of these
     /// operations can be.
-    #[error("unexpected response (HTTP {status}): {reason}; body: {excerpt}")]
+    #[error(
+        "unexpected response (HTTP {status}): {reason}{}{excerpt}",
+        if .excerpt.is_empty() { "" } else { "; body: " }
+    )]
     UnexpectedResponse {
         /// The HTTP status.
         status: u16,
         /// Why the answer was not accepted.
         reason: String,
         /// The start of the body, with secret-bearing JSON fields and the call's own secrets
-        /// redacted and control characters escaped.
+        /// redacted and control characters escaped; empty when there is nothing to show
+        /// (`Display` then leaves out `; body:`).
         excerpt: String,
     },
     /// The input was refused before anything was sent.
@@ -89,6 +98,27 @@ pub enum Error {
 impl From<InputError> for Error {
     fn from(e: InputError) -> Self {
         Error::InvalidInput(e)
+    }
+}
+
+/// What [`Error::Redirect`] says: where to, when the answer named a place, and whether it was
+/// refused or, by a caller-supplied client, already followed.
+fn describe_redirect(status: u16, location: Option<&str>) -> String {
+    match location {
+        // Not a 3xx: a client given to `http_client` followed the redirect itself.
+        Some(to) if !(300..400).contains(&status) => format!(
+            "the request was redirected to {to} by the HTTP client given to the builder, which \
+             follows redirects; its answer (HTTP {status}) was refused"
+        ),
+        Some(to) => {
+            format!(
+                "the server answered HTTP {status} redirecting to {to}; redirects are not followed"
+            )
+        }
+        None => format!(
+            "the server answered HTTP {status}, a redirect without a usable location; redirects \
+             are not followed"
+        ),
     }
 }
 
@@ -514,7 +544,9 @@ impl Error {
             }
             Error::Token { reason, .. } => *reason = clean(reason, secrets),
             Error::Redirect { location, .. } => {
-                *location = location.as_deref().map(|l| clean(l, secrets));
+                *location = location
+                    .as_deref()
+                    .map(|l| truncate(&clean(l, secrets), EXCERPT_CHARS));
             }
             Error::Transport(_)
             | Error::Timeout { .. }
@@ -838,6 +870,34 @@ mod tests {
             api.request_id.as_deref().unwrap().chars().count(),
             REQUEST_ID_CHARS + 1
         );
+    }
+
+    #[test]
+    fn redirects_say_where_to_when_they_can() {
+        let said = |status, location: Option<&str>| {
+            Error::Redirect {
+                status,
+                location: location.map(str::to_owned),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            said(307, Some("https://c.example:8443")),
+            "the server answered HTTP 307 redirecting to https://c.example:8443; redirects are \
+             not followed"
+        );
+        assert_eq!(
+            said(302, None),
+            "the server answered HTTP 302, a redirect without a usable location; redirects are \
+             not followed"
+        );
+        // A caller's client followed it: the answer came from elsewhere, with its own status.
+        assert_eq!(
+            said(200, Some("https://c.example")),
+            "the request was redirected to https://c.example by the HTTP client given to the \
+             builder, which follows redirects; its answer (HTTP 200) was refused"
+        );
+        assert!(!said(302, None).contains("unnamed"));
     }
 
     #[test]

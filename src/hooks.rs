@@ -376,15 +376,17 @@ impl ClientHooks<HookState> for Client {
                     tracing::warn!(operation, attempt, http_status = status, "redirect refused");
                     return Ok(stand_in(Error::Redirect { status, location }));
                 }
-                Ok(Answer::TooLarge { status }) => {
-                    tracing::warn!(operation, attempt, http_status = status, "answer too large");
+                Ok(Answer::Refused { status, why }) => {
+                    tracing::warn!(
+                        operation,
+                        attempt,
+                        http_status = status,
+                        why = why.as_str(),
+                        "answer refused"
+                    );
                     return Ok(stand_in(Error::UnexpectedResponse {
                         status,
-                        reason: format!(
-                            "the answer is larger than {} KiB, more than any answer of this \
-                             operation can be",
-                            MAX_ANSWER_BYTES / 1024
-                        ),
+                        reason: why.reason(status),
                         excerpt: String::new(),
                     }));
                 }
@@ -517,15 +519,60 @@ fn apply_token(request: &mut reqwest::Request, token: &Token, brand: Brand) {
 /// An answer, read.
 enum Answer {
     Complete(Complete),
-    /// A 3xx: never followed.
+    /// A redirect (301, 302, 303, 307, 308): never followed.
     Redirect {
         status: u16,
         location: Option<String>,
     },
-    /// More than [`MAX_ANSWER_BYTES`], announced or arriving.
-    TooLarge {
+    /// An answer refused before (or while) its body was read.
+    Refused {
         status: u16,
+        why: Refusal,
     },
+}
+
+/// Why an answer was refused unread.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// More than [`MAX_ANSWER_BYTES`], announced or arriving.
+    TooLarge,
+    /// A 3xx that is not a redirect: 304 Not Modified (this client never sends a conditional
+    /// request), 300 Multiple Choices, 305, 306, or an unassigned one.
+    NotARedirect,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::TooLarge => "too large",
+            Refusal::NotARedirect => "a 3xx that is not a redirect",
+        }
+    }
+
+    /// The reason of the [`Error::UnexpectedResponse`] it becomes.
+    fn reason(self, status: u16) -> String {
+        match self {
+            Refusal::TooLarge => format!(
+                "the answer is larger than {} KiB, more than any answer of this operation can be",
+                MAX_ANSWER_BYTES / 1024
+            ),
+            Refusal::NotARedirect if status == 304 => {
+                "304 Not Modified, which this client never asks for".into()
+            }
+            Refusal::NotARedirect => format!(
+                "{status} {}, which is not a redirect and not an answer of this operation",
+                StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("(an unassigned 3xx status)")
+            ),
+        }
+    }
+}
+
+/// The statuses that send the client elsewhere, all refused.
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
 /// An answer read whole, with its body's `statusCode` when it is a JSON envelope.
@@ -571,26 +618,32 @@ async fn send(
             location: Some(response.url().origin().ascii_serialization()),
         });
     }
-    if status.is_redirection() {
+    if is_redirect(status) {
+        // Only an http(s) target is a place to name: `origin()` of another scheme is "null".
         let location = response
             .headers()
             .get(LOCATION)
             .and_then(|l| l.to_str().ok())
             .and_then(|l| response.url().join(l).ok())
+            .filter(|target| matches!(target.scheme(), "http" | "https"))
             .map(|target| target.origin().ascii_serialization());
         return Ok(Answer::Redirect {
             status: status.as_u16(),
             location,
         });
     }
-    let too_large = Answer::TooLarge {
+    let refused = |why| Answer::Refused {
         status: status.as_u16(),
+        why,
     };
+    if status.is_redirection() {
+        return Ok(refused(Refusal::NotARedirect));
+    }
     if response
         .content_length()
         .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
     {
-        return Ok(too_large);
+        return Ok(refused(Refusal::TooLarge));
     }
     let headers = std::mem::take(response.headers_mut());
     let version = response.version();
@@ -600,7 +653,7 @@ async fn send(
     while let Some(chunk) = response.chunk().await? {
         let so_far = first.as_ref().map_or(0, Bytes::len).max(joined.len());
         if so_far + chunk.len() > MAX_ANSWER_BYTES {
-            return Ok(too_large);
+            return Ok(refused(Refusal::TooLarge));
         }
         match &first {
             None => first = Some(chunk),

@@ -1054,3 +1054,86 @@ async fn a_token_answer_with_a_fractional_status_code_is_not_a_refused_key_pair(
     assert!(!text.contains(&token_at(0)), "{text}");
     assert!(wire.seen_at("/api/v3/get-otp-secret-by-user").is_empty());
 }
+
+#[tokio::test]
+async fn a_3xx_that_is_not_a_redirect_is_an_unexpected_response() {
+    for (status, says) in [
+        (
+            304,
+            "unexpected response (HTTP 304): 304 Not Modified, which this client never asks for",
+        ),
+        (
+            300,
+            "(HTTP 300): 300 Multiple Choices, which is not a redirect",
+        ),
+        (305, "(HTTP 305): 305 Use Proxy, which is not a redirect"),
+        (
+            306,
+            "(HTTP 306): 306 (an unassigned 3xx status), which is not a redirect",
+        ),
+        (
+            399,
+            "(HTTP 399): 399 (an unassigned 3xx status), which is not a redirect",
+        ),
+    ] {
+        let wire = Wire::start().await;
+        wire.get_secret_route(move |_, _| {
+            httpmock::HttpMockResponse::builder()
+                .status(status)
+                .header("location", "https://elsewhere.example/x")
+                .build()
+        })
+        .await;
+        let err = signing_client(&wire.url(), authing_otp::RetryConfig::default())
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap_err();
+        let text = err.display_chain();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::UnexpectedResponse,
+            "{status}: {text}"
+        );
+        assert_eq!(err.http_status(), Some(status));
+        assert!(text.contains(says), "{status}: {text}");
+        if status == 304 {
+            assert_eq!(text, says);
+        }
+        assert!(!text.contains("redirecting"), "{text}");
+        assert!(!err.is_retryable());
+        assert_eq!(wire.seen_at("/api/v3/get-otp-secret-by-user").len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_without_a_usable_location_says_so() {
+    for (status, location) in [
+        (302, None),
+        (301, Some("https://exa mple.example/")),
+        (307, Some("ftp://files.example/x")),
+        (308, Some("http://[::1")),
+    ] {
+        let wire = Wire::start().await;
+        wire.get_secret_route(move |_, _| {
+            let mut answer = httpmock::HttpMockResponse::builder().status(status);
+            if let Some(location) = location {
+                answer = answer.header("location", location);
+            }
+            answer.build()
+        })
+        .await;
+        let err = signing_client(&wire.url(), authing_otp::RetryConfig::default())
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Redirect, "{status}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the server answered HTTP {status}, a redirect without a usable location; \
+                 redirects are not followed"
+            )
+        );
+        assert_eq!(wire.seen_at("/api/v3/get-otp-secret-by-user").len(), 1);
+    }
+}
