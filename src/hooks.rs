@@ -3,8 +3,8 @@
 //!
 //! `pre` sets the headers every call carries, then authenticates (token or signature) last, so
 //! that a signature covers the request exactly as it leaves. `exec` sends it under the rate
-//! limit, reads the answer (never more than [`MAX_ANSWER_BYTES`], never following a redirect),
-//! and decides: success, a refused token to replace once (HTTP 401, or HTTP 200 with
+//! limit, reads the answer (never more than [`MAX_ANSWER_BYTES`] in [`MAX_ANSWER_CHUNKS`]
+//! pieces, never following a redirect), and decides: success, a refused token to replace once (HTTP 401, or HTTP 200 with
 //! `statusCode` 401), or a failure worth retrying ([`RetryConfig`]), re-signed afresh in
 //! signature mode.
 //!
@@ -43,6 +43,12 @@ use crate::{
 /// The largest answer read. Every answer of these operations is well under 1 KiB, and an
 /// error page a few KiB; a bigger body is refused as it arrives, without buffering it.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The most pieces (HTTP/1.1 chunks or reads, HTTP/2 DATA frames) an answer may arrive in. A
+/// real answer comes in one to three; a server sending 256 KiB a byte at a time would cost
+/// seconds of CPU before [`MAX_ANSWER_BYTES`] stopped it. Time is bounded too: the attempt's
+/// timeout covers reading the body, not only the headers.
+pub const MAX_ANSWER_CHUNKS: usize = 1024;
 
 /// What the hooks need, stored in the generated client (`with_inner_type`). Cheap to clone;
 /// clones share the token, the retry budget and the rate limit.
@@ -536,6 +542,8 @@ enum Answer {
 enum Refusal {
     /// More than [`MAX_ANSWER_BYTES`], announced or arriving.
     TooLarge,
+    /// More than [`MAX_ANSWER_CHUNKS`] pieces.
+    TooManyPieces,
     /// A 3xx that is not a redirect: 304 Not Modified (this client never sends a conditional
     /// request), 300 Multiple Choices, 305, 306, or an unassigned one.
     NotARedirect,
@@ -545,6 +553,7 @@ impl Refusal {
     fn as_str(self) -> &'static str {
         match self {
             Refusal::TooLarge => "too large",
+            Refusal::TooManyPieces => "too many pieces",
             Refusal::NotARedirect => "a 3xx that is not a redirect",
         }
     }
@@ -555,6 +564,10 @@ impl Refusal {
             Refusal::TooLarge => format!(
                 "the answer is larger than {} KiB, more than any answer of this operation can be",
                 MAX_ANSWER_BYTES / 1024
+            ),
+            Refusal::TooManyPieces => format!(
+                "the answer arrived in more than {MAX_ANSWER_CHUNKS} pieces, where any answer \
+                 of this operation takes a few"
             ),
             Refusal::NotARedirect if status == 304 => {
                 "304 Not Modified, which this client never asks for".into()
@@ -650,7 +663,12 @@ async fn send(
     // Most answers arrive in one chunk, kept as it is; only several are copied together.
     let mut first: Option<Bytes> = None;
     let mut joined: Vec<u8> = Vec::new();
+    let mut pieces = 0;
     while let Some(chunk) = response.chunk().await? {
+        pieces += 1;
+        if pieces > MAX_ANSWER_CHUNKS {
+            return Ok(refused(Refusal::TooManyPieces));
+        }
         let so_far = first.as_ref().map_or(0, Bytes::len).max(joined.len());
         if so_far + chunk.len() > MAX_ANSWER_BYTES {
             return Ok(refused(Refusal::TooLarge));

@@ -2,6 +2,8 @@
 //! refresh, and every error kind.
 
 mod common;
+#[path = "support/piecemeal_server.rs"]
+mod piecemeal_server;
 
 use std::time::Duration;
 
@@ -1136,4 +1138,63 @@ async fn a_redirect_without_a_usable_location_says_so() {
         );
         assert_eq!(wire.seen_at("/api/v3/get-otp-secret-by-user").len(), 1);
     }
+}
+
+#[tokio::test]
+async fn an_answer_in_a_quarter_million_one_byte_pieces_is_refused_after_1024() {
+    const BYTES: usize = 256 * 1024;
+    // All of it within about 4 s: a client reading it all would see it finish.
+    let server =
+        piecemeal_server::PiecemealServer::start(BYTES, 256, Duration::from_millis(4)).await;
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(server.url())
+        .auth(authing_otp::AuthScheme::Signature)
+        // Long enough not to be what stops it.
+        .timeout(Duration::from_secs(60))
+        .retry(authing_otp::RetryConfig::default().call_timeout(Duration::from_secs(120)))
+        .build()
+        .unwrap();
+    let err = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{err}");
+    assert_eq!(
+        err.to_string(),
+        "unexpected response (HTTP 200): the answer arrived in more than 1024 pieces, where any \
+         answer of this operation takes a few"
+    );
+    assert!(!err.is_retryable());
+    // The client hung up long before the end: the server could not write it all.
+    let mut waited = Duration::ZERO;
+    while !server.sent().iter().all(|s| s.over()) && waited < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    let sent = server.sent();
+    assert_eq!(sent.len(), 1, "not retried: {sent:?}");
+    assert!(sent[0].hung_up && !sent[0].finished, "{sent:?}");
+    assert!(sent[0].chunks < BYTES, "{sent:?}");
+}
+
+#[tokio::test]
+async fn the_attempt_timeout_covers_an_answer_that_trickles_in_pieces() {
+    // 1024 pieces would take 50 s at this pace: the timeout stops it first.
+    let server = piecemeal_server::PiecemealServer::start(1000, 1, Duration::from_millis(50)).await;
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(server.url())
+        .auth(authing_otp::AuthScheme::Signature)
+        .timeout(Duration::from_millis(500))
+        .retry(authing_otp::RetryConfig::disabled())
+        .build()
+        .unwrap();
+    let err = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.display_chain());
+    assert_eq!(err.to_string(), "the request timed out");
+    assert!(server.sent()[0].chunks < 1000, "{:?}", server.sent());
 }
