@@ -511,9 +511,29 @@ impl Error {
     }
 
     /// A transport error, without its URL: the query holds the user id, often an email
-    /// address or a phone number.
+    /// address or a phone number. A request that could not even be built (reqwest's "builder
+    /// error": a URL too long for HTTP, a value a header cannot hold) was never sent: it is
+    /// the input's fault, not the network's, and fails the same way again.
     pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
         let e = e.without_url();
+        if e.is_builder() {
+            // The causes say what was wrong (`invalid uri character`, …), never the value.
+            let mut why = Vec::new();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                why.push(c.to_string());
+                cause = c.source();
+            }
+            let why = match why.join(": ") {
+                why if why.is_empty() => String::new(),
+                why => format!(" ({})", truncate(&clean(&why, &[]), EXCERPT_CHARS)),
+            };
+            return InputError::new(
+                "request",
+                format!("cannot be made into an HTTP request{why}; nothing was sent"),
+            )
+            .into();
+        }
         if e.is_timeout() {
             Error::Timeout { source: Some(e) }
         } else {
@@ -826,6 +846,35 @@ mod tests {
         );
         assert_eq!(clean("ab cd", &["ab"]), "ab cd", "too short to redact");
         assert_eq!(clean("é€ plain", &[]), "é€ plain");
+    }
+
+    /// Issue 15: a request too big to make was a `Transport` error saying "builder error".
+    #[tokio::test]
+    async fn a_request_that_cannot_be_built_is_invalid_input() {
+        let Ok(http) = crate::tls::http_client_builder()
+            .and_then(|b| b.build().map_err(|e| Error::Config(e.to_string())))
+        else {
+            return; // no TLS provider in this build
+        };
+        let long = format!("http://127.0.0.1:9/?userId={}", "a".repeat(120 * 1024));
+        let errors = [
+            http.get("http://[::1").build().unwrap_err(),
+            http.get(&long).send().await.unwrap_err(),
+        ];
+        for e in errors {
+            assert!(e.is_builder(), "{e:?}");
+            let err = Error::from_reqwest(e);
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+            assert!(!err.is_retryable());
+            let text = err.display_chain();
+            assert_eq!(err.input_error().unwrap().field(), "request");
+            assert!(
+                text.starts_with("invalid input: request: cannot be made into an HTTP request"),
+                "{text}"
+            );
+            assert!(text.ends_with("; nothing was sent"), "{text}");
+            assert!(!text.contains("aaaa") && text.len() < 400, "{text}");
+        }
     }
 
     #[test]

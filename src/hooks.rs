@@ -367,7 +367,8 @@ impl ClientHooks<HookState> for Client {
                     tracing::debug!(operation, attempt, "the call's deadline passed");
                     return Ok(stand_in(Error::Timeout { source: None }));
                 }
-                // A request that cannot be built fails the same way every time.
+                // A request that cannot be built fails the same way every time (the facade
+                // reports it as invalid input: see `Error::from_reqwest`).
                 Err(e) if e.is_builder() => return Err(e),
                 Err(e) => {
                     let reason = if e.is_timeout() {

@@ -163,7 +163,8 @@ impl OtpImport {
     /// [`InputError`] on field `secret` whose reason never quotes the value (it may name a
     /// character's position, or the length).
     ///
-    /// The user id must not be empty, nor have surrounding whitespace or control characters.
+    /// The user id must not be empty, nor have surrounding whitespace or control characters,
+    /// nor be longer than [`MAX_USER_ID_BYTES`](Self::MAX_USER_ID_BYTES).
     ///
     /// ```
     /// use authing_otp::{ExposeSecret, OtpImport};
@@ -189,15 +190,20 @@ impl OtpImport {
         let user_id = user_id.into();
         let mut secret = secret.into();
         let user_problem = if user_id.trim().is_empty() {
-            Some("must not be empty")
+            Some(InputError::new("userId", "must not be empty"))
+        } else if let Err(too_long) = crate::user::check_length(&user_id) {
+            Some(too_long)
         } else if user_id.trim() != user_id || user_id.chars().any(char::is_control) {
-            Some("must not have surrounding whitespace or control characters")
+            Some(InputError::new(
+                "userId",
+                "must not have surrounding whitespace or control characters",
+            ))
         } else {
             None
         };
-        if let Some(reason) = user_problem {
+        if let Some(problem) = user_problem {
             secret.zeroize();
-            return Err(InputError::new("userId", reason));
+            return Err(problem);
         }
         Ok(OtpImport {
             user_id,

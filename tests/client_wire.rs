@@ -1141,6 +1141,65 @@ async fn a_redirect_without_a_usable_location_says_so() {
 }
 
 #[tokio::test]
+async fn user_ids_up_to_the_maximum_are_sent_and_longer_ones_refused_before_sending() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    wire.route(
+        Method::POST,
+        "/api/v3/import-otp",
+        Duration::ZERO,
+        |_, _| json(200, &json!({"statusCode": 200, "message": "ok"})),
+    )
+    .await;
+    let client = client(&wire);
+    let max = UserRef::MAX_USER_ID_BYTES;
+    assert_eq!(max, 1024);
+    let longest = format!("{}@x.example", "é".repeat((max - 10) / 2));
+    assert_eq!(longest.len(), max);
+    client
+        .get_otp_secret_by_user(&UserRef::email(&longest).unwrap())
+        .await
+        .unwrap();
+    let seen = &wire.seen_at("/api/v3/get-otp-secret-by-user")[0];
+    let (_, query) = seen.target.split_once('?').unwrap();
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    assert!(
+        params.contains(&("userId".to_owned(), longest.clone())),
+        "{params:?}"
+    );
+    client
+        .import_otp([OtpImport::new("a".repeat(max), OTP_SECRET).unwrap()])
+        .await
+        .unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(&wire.seen_at("/api/v3/import-otp")[0].body).unwrap();
+    assert_eq!(body["list"][0]["userId"], "a".repeat(max));
+
+    // One byte more, or the 120 KB of the issue, is refused where it is made.
+    let sent = wire.seen().len();
+    for long in [
+        format!("{longest}a"),
+        format!("{}@x", "a".repeat(120 * 1024)),
+    ] {
+        let err = authing_otp::Error::from(UserRef::email(&long).unwrap_err());
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid input: userId: too long: {} bytes; at most 1024",
+                long.len()
+            )
+        );
+        let err = OtpImport::new(long.clone(), OTP_SECRET).unwrap_err();
+        assert_eq!(err.field(), "userId");
+    }
+    assert_eq!(wire.seen().len(), sent, "nothing more was sent");
+}
+
+#[tokio::test]
 async fn an_answer_in_a_quarter_million_one_byte_pieces_is_refused_after_1024() {
     const BYTES: usize = 256 * 1024;
     // All of it within about 4 s: a client reading it all would see it finish.

@@ -492,3 +492,25 @@ async fn a_host_with_a_password_is_refused_without_echoing_it() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_user_id_of_120_kb_is_an_input_error_and_not_repeated() {
+    let emulator = emulator().await;
+    let id = format!("user_id:{}", "u".repeat(120 * 1024));
+    let out = run_against(&emulator, &["get-secret", &id]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        &stderr[..stderr.len().min(300)]
+    );
+    assert!(
+        stderr.contains("userId: too long: 122880 bytes; at most 1024"),
+        "{}",
+        &stderr[..stderr.len().min(300)]
+    );
+    assert!(stderr.len() < 1000, "{} bytes of stderr", stderr.len());
+    assert!(out.stdout.is_empty());
+    assert_eq!(emulator.counters().total(), 0, "nothing was sent");
+}
