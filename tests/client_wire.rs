@@ -245,15 +245,15 @@ async fn one_token_serves_many_calls() {
 #[tokio::test]
 async fn token_is_refreshed_ahead_of_expiry() {
     let wire = Wire::start().await;
-    // One second of life: replaced from 0.8 s on.
-    wire.token_route(1.0, Duration::ZERO).await;
+    // Ten seconds of life, the shortest kept: replaced from 8 s on.
+    wire.token_route(10.0, Duration::ZERO).await;
     wire.get_secret_route(|_, _| secret_ok()).await;
     let client = client(&wire);
     let user = UserRef::by_user_id("u1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     assert_eq!(wire.token_requests(), 1);
-    tokio::time::sleep(Duration::from_millis(850)).await;
+    tokio::time::sleep(Duration::from_millis(8200)).await;
     client.get_otp_secret_by_user(&user).await.unwrap();
     assert_eq!(wire.token_requests(), 2);
     let calls = wire.seen_at("/api/v3/get-otp-secret-by-user");
@@ -776,7 +776,7 @@ async fn an_absurd_expires_in_is_capped_not_a_panic() {
 #[tokio::test]
 async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
     let wire = Wire::start().await;
-    // The first token lives 2 s (replaced from 1.6 s on); every later token request fails.
+    // The first token lives 10 s (replaced from 8 s on); every later token request fails.
     wire.route(
         Method::POST,
         "/api/v3/get-management-token",
@@ -786,7 +786,7 @@ async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
                 json(
                     200,
                     &json!({"statusCode": 200, "message": "ok",
-                            "data": {"access_token": token_at(0), "expires_in": 2}}),
+                            "data": {"access_token": token_at(0), "expires_in": 10}}),
                 )
             } else {
                 raw(503, "text/html", "<html>maintenance</html>")
@@ -804,7 +804,7 @@ async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
         .unwrap();
     let user = UserRef::by_user_id("u1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_millis(8200)).await;
     // Due for replacement, the replacement fails, the current token still serves.
     client.get_otp_secret_by_user(&user).await.unwrap();
     assert_eq!(wire.token_requests(), 2);
@@ -1197,6 +1197,27 @@ async fn user_ids_up_to_the_maximum_are_sent_and_longer_ones_refused_before_send
         assert_eq!(err.field(), "userId");
     }
     assert_eq!(wire.seen().len(), sent, "nothing more was sent");
+}
+
+#[tokio::test]
+async fn a_token_said_to_live_a_nanosecond_is_kept_ten_seconds() {
+    let wire = Wire::start().await;
+    wire.token_route(1e-9, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = client(&wire);
+    let user = UserRef::by_user_id("u1").unwrap();
+    for _ in 0..20 {
+        client.get_otp_secret_by_user(&user).await.unwrap();
+    }
+    assert_eq!(wire.token_requests(), 1, "one token, not one per call");
+    let calls = wire.seen_at("/api/v3/get-otp-secret-by-user");
+    assert_eq!(calls.len(), 20);
+    let bearer = format!("Bearer {}", token_at(0));
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.header("authorization") == Some(bearer.as_str()))
+    );
 }
 
 #[tokio::test]
