@@ -50,7 +50,8 @@ impl std::str::FromStr for AuthScheme {
             Ok(AuthScheme::Signature)
         } else {
             Err(Error::Config(format!(
-                "unknown auth scheme `{s}`; expected `token` or `signature`"
+                "unknown auth scheme `{}`; expected `token` or `signature`",
+                crate::error::shown(s)
             )))
         }
     }

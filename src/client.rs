@@ -62,7 +62,8 @@ impl FromStr for Lang {
             .find(|l| l.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "unknown language `{s}`; expected zh-CN, en-US, ja-JP or zh-TW"
+                    "unknown language `{}`; expected zh-CN, en-US, ja-JP or zh-TW",
+                    crate::error::shown(s)
                 ))
             })
     }

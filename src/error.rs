@@ -618,6 +618,12 @@ impl Error {
     }
 }
 
+/// A value of the caller's shown back in a message about it: control characters escaped, and
+/// cut to 40 characters, so that a wrong value cannot flood a terminal or drive it.
+pub(crate) fn shown(value: &str) -> String {
+    truncate(&clean(value, &[]), 40)
+}
+
 /// Describes a JSON decoding failure for an unexpected answer.
 fn describe_json(e: &serde_json::Error) -> String {
     format!("{}; the spec promises another shape", json_error_summary(e))
@@ -947,6 +953,22 @@ mod tests {
              builder, which follows redirects; its answer (HTTP 200) was refused"
         );
         assert!(!said(302, None).contains("unnamed"));
+    }
+
+    #[test]
+    fn values_shown_back_are_escaped_and_cut() {
+        assert_eq!(shown("fr\u{1b}[2J"), "fr\\u{1b}[2J");
+        assert_eq!(shown(&"x".repeat(100_000)).chars().count(), 41);
+        let long = "y".repeat(100_000);
+        for err in [
+            "\u{1b}[2J".parse::<crate::Lang>().unwrap_err(),
+            "\u{1b}[2J".parse::<crate::Brand>().unwrap_err(),
+            "\u{1b}[2J".parse::<crate::AuthScheme>().unwrap_err(),
+            long.parse::<crate::Lang>().unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(!text.contains('\u{1b}') && text.len() < 200, "{text}");
+        }
     }
 
     #[test]

@@ -116,7 +116,8 @@ impl FromStr for UserIdType {
                 InputError::new(
                     "userIdType",
                     format!(
-                        "unknown user id type `{s}`; expected one of {}",
+                        "unknown user id type `{}`; expected one of {}",
+                        crate::error::shown(s),
                         known.join(", ")
                     ),
                 )
@@ -365,8 +366,9 @@ impl FromStr for UserRef {
                 Err(_) => Err(InputError::new(
                     "userIdType",
                     format!(
-                        "unknown user id type `{kind}` (expected one of {}); write user_id:<id> \
+                        "unknown user id type `{}` (expected one of {}); write user_id:<id> \
                          for a user id that contains `:`",
+                        crate::error::shown(kind),
                         UserIdType::ALL.map(UserIdType::as_str).join(", ")
                     ),
                 )),
@@ -475,6 +477,21 @@ mod tests {
         let half = "a".repeat(max / 2);
         assert!(UserRef::identity(&half, &half).is_err());
         assert!(UserRef::sync_relation(&half, &half[1..]).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_kind_is_not_repeated_whole_or_raw() {
+        let err = format!("{}:x", "k".repeat(120_000))
+            .parse::<UserRef>()
+            .unwrap_err();
+        assert_eq!(err.field(), "userIdType");
+        assert!(err.reason().len() < 300, "{}", err.reason().len());
+        let err = "k\u{1b}[2J:x".parse::<UserRef>().unwrap_err();
+        assert!(err.reason().contains("`k\\u{1b}[2J`"), "{}", err.reason());
+        let err = format!("{}\u{7}", "t".repeat(5000))
+            .parse::<UserIdType>()
+            .unwrap_err();
+        assert!(err.reason().len() < 300 && !err.reason().contains('\u{7}'));
     }
 
     #[test]
