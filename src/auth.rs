@@ -50,7 +50,8 @@ impl std::str::FromStr for AuthScheme {
             Ok(AuthScheme::Signature)
         } else {
             Err(Error::Config(format!(
-                "unknown auth scheme `{s}`; expected `token` or `signature`"
+                "unknown auth scheme `{}`; expected `token` or `signature`",
+                crate::error::shown(s)
             )))
         }
     }
@@ -278,8 +279,11 @@ impl TokenSource {
         if let Err(refusal) = check_status(answer.status().as_u16(), answer.as_ref()) {
             let reason = if refusal.is_retryable() {
                 "the token endpoint failed"
-            } else {
+            } else if matches!(refusal, Error::Api(_) | Error::Unauthenticated(_)) {
                 "the token endpoint refused the access key pair"
+            } else {
+                // Say, a statusCode that is not a whole number: no refusal of anything.
+                "the token endpoint's answer could not be used"
             };
             return Err(failed(reason, refusal));
         }
@@ -319,11 +323,7 @@ impl TokenSource {
             reason: "the user pool id is not a valid HTTP header value".into(),
             source: None,
         })?;
-        // Past a day the lifetime is taken as a day: the token is renewed daily at least, and an
-        // absurd value cannot overflow the clock.
-        let lifetime = Duration::try_from_secs_f64(lifetime)
-            .unwrap_or(MAX_TOKEN_LIFETIME)
-            .min(MAX_TOKEN_LIFETIME);
+        let lifetime = cached_lifetime(lifetime);
         let now = Instant::now();
         Ok(Token {
             bearer: token.into(),
@@ -337,6 +337,24 @@ impl TokenSource {
 
 /// The longest a token is kept, whatever `expires_in` says.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The shortest a token is kept, whatever `expires_in` says (Authing's say 7200 s).
+const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(10);
+
+/// How long a token with this positive, finite `expires_in` is cached: as long as it says,
+/// within [`MIN_TOKEN_LIFETIME`] and [`MAX_TOKEN_LIFETIME`]; the early refresh
+/// ([`refresh_margin`]) then applies to that.
+///
+/// The floor bounds the token requests a server can cause by saying `expires_in: 1e-9`: one
+/// per call, otherwise. If its tokens really do die sooner, a request that carries one is
+/// refused with 401, and the token is replaced and the request sent again, once, as for a
+/// revoked token. The ceiling renews tokens daily at least, and keeps an absurd value from
+/// overflowing the clock.
+fn cached_lifetime(expires_in: f64) -> Duration {
+    Duration::try_from_secs_f64(expires_in)
+        .unwrap_or(MAX_TOKEN_LIFETIME)
+        .clamp(MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME)
+}
 
 /// How long before expiry a token is replaced: a fifth of its lifetime, at most five minutes,
 /// so that a request never leaves with a token that expires on the way.
@@ -373,6 +391,31 @@ mod tests {
         assert_eq!(scoped_userpool_id(token).as_deref(), Some("up-test-1"));
         assert_eq!(scoped_userpool_id("not-a-jwt"), None);
         assert_eq!(scoped_userpool_id("a.!!!.c"), None);
+    }
+
+    #[test]
+    fn lifetimes_are_kept_between_ten_seconds_and_a_day() {
+        // Issue 15: `expires_in: 1e-9` meant a token request per call.
+        for (expires_in, kept) in [
+            (1e-9, 10),
+            (f64::MIN_POSITIVE, 10),
+            (1.0, 10),
+            (9.99, 10),
+            (10.0, 10),
+            (7200.0, 7200),
+            (86_400.0, 86_400),
+            (1e30, 86_400),
+            (f64::MAX, 86_400),
+        ] {
+            assert_eq!(
+                cached_lifetime(expires_in),
+                Duration::from_secs(kept),
+                "{expires_in}"
+            );
+        }
+        // Refreshed 2 s early at the floor.
+        let floor = cached_lifetime(1e-9);
+        assert_eq!(floor - refresh_margin(floor), Duration::from_secs(8));
     }
 
     #[test]

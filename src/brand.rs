@@ -172,7 +172,8 @@ impl FromStr for Brand {
             .find(|b| b.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "unknown brand `{s}`; expected `authing` or `genauth`"
+                    "unknown brand `{}`; expected `authing` or `genauth`",
+                    crate::error::shown(s)
                 ))
             })
     }

@@ -62,7 +62,8 @@ impl FromStr for Lang {
             .find(|l| l.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "unknown language `{s}`; expected zh-CN, en-US, ja-JP or zh-TW"
+                    "unknown language `{}`; expected zh-CN, en-US, ja-JP or zh-TW",
+                    crate::error::shown(s)
                 ))
             })
     }
@@ -515,14 +516,27 @@ pub struct ClientStats {
 
 /// An `http(s)` URL with a host and nothing else (no user info, query or fragment); plain
 /// `http` only to a loopback host unless allowed.
+///
+/// Messages never repeat the host as given: it may carry a password (`ftp://user:pass@…`). They
+/// name it as `scheme://host:port` when it parses with a host, and not at all otherwise.
 fn check_host(host: &str, allow_insecure_http: bool) -> Result<(), Error> {
-    let url = reqwest::Url::parse(host)
-        .ok()
+    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // The URL parser would drop tabs and line breaks silently; the client's host would not.
+        return Err(Error::Config(
+            "the host must not contain whitespace or control characters".into(),
+        ));
+    }
+    let parsed = reqwest::Url::parse(host).ok();
+    let url = parsed
+        .as_ref()
         .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
         .ok_or_else(|| {
-            Error::Config(format!(
-                "the host `{host}` is not an http(s) URL such as {DEFAULT_HOST}"
-            ))
+            Error::Config(match parsed.as_ref().and_then(named_origin) {
+                Some(origin) => {
+                    format!("the host `{origin}` is not an http(s) URL such as {DEFAULT_HOST}")
+                }
+                None => format!("the host is not an http(s) URL such as {DEFAULT_HOST}"),
+            })
         })?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(Error::Config(
@@ -555,6 +569,18 @@ fn check_host(host: &str, allow_insecure_http: bool) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// `scheme://host[:port]` of any URL with a host, whatever its scheme (`origin()` says `null`
+/// for most), and never its user info, path, query or fragment; `None` when there is no host
+/// or the result would be too long to be a host anyone typed.
+fn named_origin(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str().filter(|h| !h.is_empty())?;
+    let origin = match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    };
+    (origin.len() <= 300).then_some(origin)
 }
 
 impl ManagementClient {
@@ -662,14 +688,18 @@ impl ManagementClient {
             Ok(answer) => answer,
             Err(e) => return (Err(e), report),
         };
-        // A success can quote the request back too.
+        // A success can quote the request back too; and it is the server's text, so bounded.
         let shared = self.shared();
+        let said = |text: &str, chars: usize| {
+            let text = shared.with_secrets(&secrets, |all| crate::error::clean(text, all));
+            crate::error::truncate(&text, chars)
+        };
         let receipt = ImportReceipt {
             imported,
-            message: shared.with_secrets(&secrets, |all| crate::error::clean(&answer.message, all)),
+            message: said(&answer.message, crate::error::MESSAGE_CHARS),
             request_id: answer
                 .request_id
-                .map(|id| shared.with_secrets(&secrets, |all| crate::error::clean(&id, all))),
+                .map(|id| said(&id, crate::error::REQUEST_ID_CHARS)),
         };
         (Ok(receipt), report)
     }
@@ -933,6 +963,51 @@ mod tests {
         let err = ManagementClient::builder().with_vars(env).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Config);
         assert!(err.to_string().contains("AUTHING_HOST"), "{err}");
+    }
+
+    /// Issue 15: `ftp://user:pass@…` was echoed whole, password included.
+    #[test]
+    fn a_bad_host_is_never_echoed_with_its_user_info() {
+        let build = |host: &str| {
+            ManagementClient::builder()
+                .access_key("ak", "sk")
+                .host(host)
+                .build()
+                .unwrap_err()
+        };
+        for (bad, named) in [
+            (
+                "ftp://admin:hunter2@api.authing.cn",
+                Some("ftp://api.authing.cn"),
+            ),
+            (
+                "ftp://admin:hunter2@files.example:2121/x?y#z",
+                Some("ftp://files.example:2121"),
+            ),
+            (
+                "gopher://admin:hunter2@h.example",
+                Some("gopher://h.example"),
+            ),
+            ("https://admin:hunter2@", None),
+            ("https://admin:hunter2@[::1", None),
+            ("admin:hunter2@api.authing.cn", None),
+            ("mailto:admin:hunter2@api.authing.cn", None),
+            ("//admin:hunter2@api.authing.cn", None),
+            ("https://admin:hunter2@api.authing.cn\n", None),
+            ("https://admin:hun ter2@api.authing.cn", None),
+            ("admin:hunter2", None),
+        ] {
+            let err = build(bad);
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{bad}");
+            let shown = format!("{} {err:?}", err.display_chain());
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("admin"),
+                "{bad}: {shown}"
+            );
+            if let Some(named) = named {
+                assert!(shown.contains(&format!("`{named}`")), "{bad}: {shown}");
+            }
+        }
     }
 
     #[test]

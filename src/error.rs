@@ -56,26 +56,35 @@ pub enum Error {
     },
     /// The server answered with a redirect, which is never followed: it would carry the access
     /// key secret, the token or the OTP secrets to wherever it points.
-    #[error(
-        "the server answered HTTP {status} redirecting to {}; redirects are not followed",
-        .location.as_deref().unwrap_or("an unnamed place")
-    )]
+    ///
+    /// Only 301, 302, 303, 307 and 308 are redirects; another 3xx (a 304 Not Modified, which
+    /// this client never asks for, a 300 Multiple Choices, …) is an
+    /// [`Error::UnexpectedResponse`]. When a client given to
+    /// [`http_client`](crate::ManagementClientBuilder::http_client) followed the redirect by
+    /// itself, `status` is that of the answer from where it led.
+    #[error("{}", describe_redirect(*.status, .location.as_deref()))]
     Redirect {
-        /// The HTTP status (301, 302, 303, 307, 308, …).
+        /// The HTTP status (301, 302, 303, 307 or 308; that of the answer from elsewhere when
+        /// a caller-supplied client followed the redirect).
         status: u16,
-        /// The origin (scheme, host, port) of the `location` header, never its path or query.
+        /// The origin (scheme, host, port) of the `location` header, never its path or query;
+        /// `None` when the answer named no usable location.
         location: Option<String>,
     },
     /// The answer was not the JSON the spec promises, or was larger than any answer of these
     /// operations can be.
-    #[error("unexpected response (HTTP {status}): {reason}; body: {excerpt}")]
+    #[error(
+        "unexpected response (HTTP {status}): {reason}{}{excerpt}",
+        if .excerpt.is_empty() { "" } else { "; body: " }
+    )]
     UnexpectedResponse {
         /// The HTTP status.
         status: u16,
         /// Why the answer was not accepted.
         reason: String,
         /// The start of the body, with secret-bearing JSON fields and the call's own secrets
-        /// redacted and control characters escaped.
+        /// redacted and control characters escaped; empty when there is nothing to show
+        /// (`Display` then leaves out `; body:`).
         excerpt: String,
     },
     /// The input was refused before anything was sent.
@@ -89,6 +98,27 @@ pub enum Error {
 impl From<InputError> for Error {
     fn from(e: InputError) -> Self {
         Error::InvalidInput(e)
+    }
+}
+
+/// What [`Error::Redirect`] says: where to, when the answer named a place, and whether it was
+/// refused or, by a caller-supplied client, already followed.
+fn describe_redirect(status: u16, location: Option<&str>) -> String {
+    match location {
+        // Not a 3xx: a client given to `http_client` followed the redirect itself.
+        Some(to) if !(300..400).contains(&status) => format!(
+            "the request was redirected to {to} by the HTTP client given to the builder, which \
+             follows redirects; its answer (HTTP {status}) was refused"
+        ),
+        Some(to) => {
+            format!(
+                "the server answered HTTP {status} redirecting to {to}; redirects are not followed"
+            )
+        }
+        None => format!(
+            "the server answered HTTP {status}, a redirect without a usable location; redirects \
+             are not followed"
+        ),
     }
 }
 
@@ -146,13 +176,18 @@ pub struct ApiError {
     /// The HTTP status of the answer (Authing often answers HTTP 200 with a failing
     /// `statusCode`).
     pub http_status: u16,
-    /// The body's `statusCode`.
+    /// The body's `statusCode`, exactly: an answer whose `statusCode` is not a whole number
+    /// (`200.5`), or is too large to be exact (±2⁵³ or beyond), is an
+    /// [`Error::UnexpectedResponse`] instead, never shown as another number.
     pub status_code: i64,
-    /// The body's `apiCode`, a finer error kind, when present.
+    /// The body's `apiCode`, a finer error kind, when present; held to the same rule as
+    /// `status_code`.
     pub api_code: Option<i64>,
-    /// The body's `message`.
+    /// The body's `message`, control characters escaped, the call's secrets redacted, and cut
+    /// to 1000 characters (with `…`).
     pub message: String,
-    /// The body's `requestId`, when present: quote it to Authing support.
+    /// The body's `requestId`, when present: quote it to Authing support. Cleaned as
+    /// `message` is, and cut to 200 characters.
     pub request_id: Option<String>,
 }
 
@@ -218,13 +253,13 @@ macro_rules! envelope_of {
 envelope_of!(GetManagementTokenRespDto, GetOtpSecretRespDto);
 
 /// A body that parsed but says `statusCode` != 200 (or came with HTTP 401) is a refusal all the
-/// same.
+/// same; one whose codes are not whole numbers is not an answer the spec allows.
 pub(crate) fn check_status(http_status: u16, answer: &impl Envelope) -> Result<(), Error> {
     if answer.status_code() == 200.0 && http_status != 401 {
         return Ok(());
     }
     let envelope = answer.envelope();
-    let api = ApiError::from_envelope(http_status, &envelope);
+    let api = ApiError::from_envelope(http_status, &envelope)?;
     Err(if api.is_unauthenticated() {
         Error::Unauthenticated(api)
     } else {
@@ -232,15 +267,56 @@ pub(crate) fn check_status(http_status: u16, answer: &impl Envelope) -> Result<(
     })
 }
 
+/// 2⁵³: below it every integer is exactly one `f64`; from it on, `2⁵³ + 1` reads as `2⁵³`.
+const MAX_EXACT_CODE: f64 = 9_007_199_254_740_992.0;
+
+/// A code the spec types as a JSON number, as the integer it must be; `Err` says why it is not
+/// one, rather than showing another number (`200.5 as i64` is 200).
+fn whole_code(field: &str, value: f64) -> Result<i64, String> {
+    if !value.is_finite() || value.fract() != 0.0 {
+        Err(format!("the body's {field} is not a whole number"))
+    } else if value.abs() >= MAX_EXACT_CODE {
+        Err(format!("the body's {field} is too large to be a code"))
+    } else {
+        Ok(value as i64)
+    }
+}
+
+/// The longest `message` an [`ApiError`] (or an import's receipt) keeps, in characters.
+pub(crate) const MESSAGE_CHARS: usize = 1000;
+/// The longest `requestId` an [`ApiError`] (or an import's receipt) keeps, in characters
+/// (Authing's are 32).
+pub(crate) const REQUEST_ID_CHARS: usize = 200;
+
 impl ApiError {
-    pub(crate) fn from_envelope(http_status: u16, body: &CommonResponseDto) -> Self {
-        ApiError {
+    /// The refusal a failing envelope says, or an [`Error::UnexpectedResponse`] when its codes
+    /// are not whole numbers.
+    pub(crate) fn from_envelope(http_status: u16, body: &CommonResponseDto) -> Result<Self, Error> {
+        let codes = whole_code("statusCode", body.status_code).and_then(|status_code| {
+            let api_code = body
+                .api_code
+                .map(|code| whole_code("apiCode", code))
+                .transpose()?;
+            Ok((status_code, api_code))
+        });
+        let (status_code, api_code) = codes.map_err(|reason| Error::UnexpectedResponse {
+            status: http_status,
+            reason,
+            excerpt: serde_json::to_vec(body)
+                .map(|json| excerpt(&json))
+                .unwrap_or_default(),
+        })?;
+        // Kept longer than shown until the call's secrets are scrubbed (see `excerpt`).
+        Ok(ApiError {
             http_status,
-            status_code: body.status_code as i64,
-            api_code: body.api_code.map(|c| c as i64),
-            message: clean(&body.message, &[]),
-            request_id: body.request_id.as_deref().map(|id| clean(id, &[])),
-        }
+            status_code,
+            api_code,
+            message: truncate(&clean(&body.message, &[]), MESSAGE_CHARS * 20),
+            request_id: body
+                .request_id
+                .as_deref()
+                .map(|id| truncate(&clean(id, &[]), REQUEST_ID_CHARS * 20)),
+        })
     }
 
     /// Whether the API rejected the credentials.
@@ -435,9 +511,29 @@ impl Error {
     }
 
     /// A transport error, without its URL: the query holds the user id, often an email
-    /// address or a phone number.
+    /// address or a phone number. A request that could not even be built (reqwest's "builder
+    /// error": a URL too long for HTTP, a value a header cannot hold) was never sent: it is
+    /// the input's fault, not the network's, and fails the same way again.
     pub(crate) fn from_reqwest(e: reqwest::Error) -> Self {
         let e = e.without_url();
+        if e.is_builder() {
+            // The causes say what was wrong (`invalid uri character`, …), never the value.
+            let mut why = Vec::new();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                why.push(c.to_string());
+                cause = c.source();
+            }
+            let why = match why.join(": ") {
+                why if why.is_empty() => String::new(),
+                why => format!(" ({})", truncate(&clean(&why, &[]), EXCERPT_CHARS)),
+            };
+            return InputError::new(
+                "request",
+                format!("cannot be made into an HTTP request{why}; nothing was sent"),
+            )
+            .into();
+        }
         if e.is_timeout() {
             Error::Timeout { source: Some(e) }
         } else {
@@ -452,8 +548,12 @@ impl Error {
     pub(crate) fn scrubbed(mut self, secrets: &[&str]) -> Self {
         match &mut self {
             Error::Api(api) | Error::Unauthenticated(api) => {
-                api.message = clean(&api.message, secrets);
-                api.request_id = api.request_id.as_deref().map(|id| clean(id, secrets));
+                // Scrubbed whole, then cut, as excerpts are.
+                api.message = truncate(&clean(&api.message, secrets), MESSAGE_CHARS);
+                api.request_id = api
+                    .request_id
+                    .as_deref()
+                    .map(|id| truncate(&clean(id, secrets), REQUEST_ID_CHARS));
             }
             Error::UnexpectedResponse {
                 reason, excerpt, ..
@@ -464,7 +564,9 @@ impl Error {
             }
             Error::Token { reason, .. } => *reason = clean(reason, secrets),
             Error::Redirect { location, .. } => {
-                *location = location.as_deref().map(|l| clean(l, secrets));
+                *location = location
+                    .as_deref()
+                    .map(|l| truncate(&clean(l, secrets), EXCERPT_CHARS));
             }
             Error::Transport(_)
             | Error::Timeout { .. }
@@ -514,6 +616,12 @@ impl Error {
             G::Custom(message) => Error::Config(message),
         }
     }
+}
+
+/// A value of the caller's shown back in a message about it: control characters escaped, and
+/// cut to 40 characters, so that a wrong value cannot flood a terminal or drive it.
+pub(crate) fn shown(value: &str) -> String {
+    truncate(&clean(value, &[]), 40)
 }
 
 /// Describes a JSON decoding failure for an unexpected answer.
@@ -652,7 +760,7 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 }
 
 /// `text` cut to `chars` characters, with `…` when something was cut.
-fn truncate(text: &str, chars: usize) -> String {
+pub(crate) fn truncate(text: &str, chars: usize) -> String {
     match text.char_indices().nth(chars) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
@@ -744,6 +852,123 @@ mod tests {
         );
         assert_eq!(clean("ab cd", &["ab"]), "ab cd", "too short to redact");
         assert_eq!(clean("é€ plain", &[]), "é€ plain");
+    }
+
+    /// Issue 15: a request too big to make was a `Transport` error saying "builder error".
+    #[tokio::test]
+    async fn a_request_that_cannot_be_built_is_invalid_input() {
+        let Ok(http) = crate::tls::http_client_builder()
+            .and_then(|b| b.build().map_err(|e| Error::Config(e.to_string())))
+        else {
+            return; // no TLS provider in this build
+        };
+        let long = format!("http://127.0.0.1:9/?userId={}", "a".repeat(120 * 1024));
+        let errors = [
+            http.get("http://[::1").build().unwrap_err(),
+            http.get(&long).send().await.unwrap_err(),
+        ];
+        for e in errors {
+            assert!(e.is_builder(), "{e:?}");
+            let err = Error::from_reqwest(e);
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err:?}");
+            assert!(!err.is_retryable());
+            let text = err.display_chain();
+            assert_eq!(err.input_error().unwrap().field(), "request");
+            assert!(
+                text.starts_with("invalid input: request: cannot be made into an HTTP request"),
+                "{text}"
+            );
+            assert!(text.ends_with("; nothing was sent"), "{text}");
+            assert!(!text.contains("aaaa") && text.len() < 400, "{text}");
+        }
+    }
+
+    #[test]
+    fn codes_are_whole_numbers_or_not_codes() {
+        assert_eq!(whole_code("statusCode", 200.0), Ok(200));
+        assert_eq!(whole_code("statusCode", -0.0), Ok(0));
+        assert_eq!(
+            whole_code("statusCode", 9_007_199_254_740_991.0),
+            Ok(9_007_199_254_740_991)
+        );
+        for odd in [200.5, f64::NAN, f64::INFINITY, -1e-300] {
+            assert_eq!(
+                whole_code("statusCode", odd),
+                Err("the body's statusCode is not a whole number".into()),
+                "{odd}"
+            );
+        }
+        for huge in [MAX_EXACT_CODE, -MAX_EXACT_CODE, 1e300, f64::MAX] {
+            assert_eq!(
+                whole_code("apiCode", huge),
+                Err("the body's apiCode is too large to be a code".into()),
+                "{huge}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_errors_keep_a_bounded_message_and_request_id() {
+        let body = CommonResponseDto {
+            api_code: None,
+            message: format!("{}HZ2F6J3AGNAVSOTV", "m".repeat(MESSAGE_CHARS - 8)),
+            request_id: Some("r".repeat(100_000)),
+            status_code: 400.0,
+        };
+        let err = check_status(200, &body)
+            .unwrap_err()
+            .scrubbed(&["HZ2F6J3AGNAVSOTV"]);
+        let api = err.api_error().unwrap();
+        assert_eq!(api.message.chars().count(), MESSAGE_CHARS + 1);
+        assert!(!api.message.contains("HZ2F6J3A"), "scrubbed, then cut");
+        assert_eq!(
+            api.request_id.as_deref().unwrap().chars().count(),
+            REQUEST_ID_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn redirects_say_where_to_when_they_can() {
+        let said = |status, location: Option<&str>| {
+            Error::Redirect {
+                status,
+                location: location.map(str::to_owned),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            said(307, Some("https://c.example:8443")),
+            "the server answered HTTP 307 redirecting to https://c.example:8443; redirects are \
+             not followed"
+        );
+        assert_eq!(
+            said(302, None),
+            "the server answered HTTP 302, a redirect without a usable location; redirects are \
+             not followed"
+        );
+        // A caller's client followed it: the answer came from elsewhere, with its own status.
+        assert_eq!(
+            said(200, Some("https://c.example")),
+            "the request was redirected to https://c.example by the HTTP client given to the \
+             builder, which follows redirects; its answer (HTTP 200) was refused"
+        );
+        assert!(!said(302, None).contains("unnamed"));
+    }
+
+    #[test]
+    fn values_shown_back_are_escaped_and_cut() {
+        assert_eq!(shown("fr\u{1b}[2J"), "fr\\u{1b}[2J");
+        assert_eq!(shown(&"x".repeat(100_000)).chars().count(), 41);
+        let long = "y".repeat(100_000);
+        for err in [
+            "\u{1b}[2J".parse::<crate::Lang>().unwrap_err(),
+            "\u{1b}[2J".parse::<crate::Brand>().unwrap_err(),
+            "\u{1b}[2J".parse::<crate::AuthScheme>().unwrap_err(),
+            long.parse::<crate::Lang>().unwrap_err(),
+        ] {
+            let text = err.to_string();
+            assert!(!text.contains('\u{1b}') && text.len() < 200, "{text}");
+        }
     }
 
     #[test]

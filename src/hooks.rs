@@ -3,8 +3,8 @@
 //!
 //! `pre` sets the headers every call carries, then authenticates (token or signature) last, so
 //! that a signature covers the request exactly as it leaves. `exec` sends it under the rate
-//! limit, reads the answer (never more than [`MAX_ANSWER_BYTES`], never following a redirect),
-//! and decides: success, a refused token to replace once (HTTP 401, or HTTP 200 with
+//! limit, reads the answer (never more than [`MAX_ANSWER_BYTES`] in [`MAX_ANSWER_CHUNKS`]
+//! pieces, never following a redirect), and decides: success, a refused token to replace once (HTTP 401, or HTTP 200 with
 //! `statusCode` 401), or a failure worth retrying ([`RetryConfig`]), re-signed afresh in
 //! signature mode.
 //!
@@ -43,6 +43,12 @@ use crate::{
 /// The largest answer read. Every answer of these operations is well under 1 KiB, and an
 /// error page a few KiB; a bigger body is refused as it arrives, without buffering it.
 pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// The most pieces (HTTP/1.1 chunks or reads, HTTP/2 DATA frames) an answer may arrive in. A
+/// real answer comes in one to three; a server sending 256 KiB a byte at a time would cost
+/// seconds of CPU before [`MAX_ANSWER_BYTES`] stopped it. Time is bounded too: the attempt's
+/// timeout covers reading the body, not only the headers.
+pub const MAX_ANSWER_CHUNKS: usize = 1024;
 
 /// What the hooks need, stored in the generated client (`with_inner_type`). Cheap to clone;
 /// clones share the token, the retry budget and the rate limit.
@@ -361,7 +367,8 @@ impl ClientHooks<HookState> for Client {
                     tracing::debug!(operation, attempt, "the call's deadline passed");
                     return Ok(stand_in(Error::Timeout { source: None }));
                 }
-                // A request that cannot be built fails the same way every time.
+                // A request that cannot be built fails the same way every time (the facade
+                // reports it as invalid input: see `Error::from_reqwest`).
                 Err(e) if e.is_builder() => return Err(e),
                 Err(e) => {
                     let reason = if e.is_timeout() {
@@ -376,15 +383,17 @@ impl ClientHooks<HookState> for Client {
                     tracing::warn!(operation, attempt, http_status = status, "redirect refused");
                     return Ok(stand_in(Error::Redirect { status, location }));
                 }
-                Ok(Answer::TooLarge { status }) => {
-                    tracing::warn!(operation, attempt, http_status = status, "answer too large");
+                Ok(Answer::Refused { status, why }) => {
+                    tracing::warn!(
+                        operation,
+                        attempt,
+                        http_status = status,
+                        why = why.as_str(),
+                        "answer refused"
+                    );
                     return Ok(stand_in(Error::UnexpectedResponse {
                         status,
-                        reason: format!(
-                            "the answer is larger than {} KiB, more than any answer of this \
-                             operation can be",
-                            MAX_ANSWER_BYTES / 1024
-                        ),
+                        reason: why.reason(status),
                         excerpt: String::new(),
                     }));
                 }
@@ -517,15 +526,67 @@ fn apply_token(request: &mut reqwest::Request, token: &Token, brand: Brand) {
 /// An answer, read.
 enum Answer {
     Complete(Complete),
-    /// A 3xx: never followed.
+    /// A redirect (301, 302, 303, 307, 308): never followed.
     Redirect {
         status: u16,
         location: Option<String>,
     },
-    /// More than [`MAX_ANSWER_BYTES`], announced or arriving.
-    TooLarge {
+    /// An answer refused before (or while) its body was read.
+    Refused {
         status: u16,
+        why: Refusal,
     },
+}
+
+/// Why an answer was refused unread.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// More than [`MAX_ANSWER_BYTES`], announced or arriving.
+    TooLarge,
+    /// More than [`MAX_ANSWER_CHUNKS`] pieces.
+    TooManyPieces,
+    /// A 3xx that is not a redirect: 304 Not Modified (this client never sends a conditional
+    /// request), 300 Multiple Choices, 305, 306, or an unassigned one.
+    NotARedirect,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::TooLarge => "too large",
+            Refusal::TooManyPieces => "too many pieces",
+            Refusal::NotARedirect => "a 3xx that is not a redirect",
+        }
+    }
+
+    /// The reason of the [`Error::UnexpectedResponse`] it becomes.
+    fn reason(self, status: u16) -> String {
+        match self {
+            Refusal::TooLarge => format!(
+                "the answer is larger than {} KiB, more than any answer of this operation can be",
+                MAX_ANSWER_BYTES / 1024
+            ),
+            Refusal::TooManyPieces => format!(
+                "the answer arrived in more than {MAX_ANSWER_CHUNKS} pieces, where any answer \
+                 of this operation takes a few"
+            ),
+            Refusal::NotARedirect if status == 304 => {
+                "304 Not Modified, which this client never asks for".into()
+            }
+            Refusal::NotARedirect => format!(
+                "{status} {}, which is not a redirect and not an answer of this operation",
+                StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("(an unassigned 3xx status)")
+            ),
+        }
+    }
+}
+
+/// The statuses that send the client elsewhere, all refused.
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
 /// An answer read whole, with its body's `statusCode` when it is a JSON envelope.
@@ -571,36 +632,47 @@ async fn send(
             location: Some(response.url().origin().ascii_serialization()),
         });
     }
-    if status.is_redirection() {
+    if is_redirect(status) {
+        // Only an http(s) target is a place to name: `origin()` of another scheme is "null".
         let location = response
             .headers()
             .get(LOCATION)
             .and_then(|l| l.to_str().ok())
             .and_then(|l| response.url().join(l).ok())
+            .filter(|target| matches!(target.scheme(), "http" | "https"))
             .map(|target| target.origin().ascii_serialization());
         return Ok(Answer::Redirect {
             status: status.as_u16(),
             location,
         });
     }
-    let too_large = Answer::TooLarge {
+    let refused = |why| Answer::Refused {
         status: status.as_u16(),
+        why,
     };
+    if status.is_redirection() {
+        return Ok(refused(Refusal::NotARedirect));
+    }
     if response
         .content_length()
         .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
     {
-        return Ok(too_large);
+        return Ok(refused(Refusal::TooLarge));
     }
     let headers = std::mem::take(response.headers_mut());
     let version = response.version();
     // Most answers arrive in one chunk, kept as it is; only several are copied together.
     let mut first: Option<Bytes> = None;
     let mut joined: Vec<u8> = Vec::new();
+    let mut pieces = 0;
     while let Some(chunk) = response.chunk().await? {
+        pieces += 1;
+        if pieces > MAX_ANSWER_CHUNKS {
+            return Ok(refused(Refusal::TooManyPieces));
+        }
         let so_far = first.as_ref().map_or(0, Bytes::len).max(joined.len());
         if so_far + chunk.len() > MAX_ANSWER_BYTES {
-            return Ok(too_large);
+            return Ok(refused(Refusal::TooLarge));
         }
         match &first {
             None => first = Some(chunk),

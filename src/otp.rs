@@ -77,7 +77,8 @@ impl fmt::Display for OtpSecret {
 /// Validated on construction and when deserialized (from upstream's shape,
 /// `{"userId": …, "otp": {"secret": …, "recoveryCode": …}}`): the user id must not be empty, the
 /// secret is taken as authenticator apps show it and kept in its canonical form (see
-/// [`new`](Self::new) for the rule) and the recovery code, when given, must not be empty.
+/// [`new`](Self::new) for the rule) and the recovery code, when given, must have at least
+/// [`MIN_RECOVERY_CODE_CHARS`](Self::MIN_RECOVERY_CODE_CHARS) characters.
 /// `Debug` redacts the secret and the recovery code.
 ///
 /// ```
@@ -150,6 +151,15 @@ impl OtpImport {
     /// The most base32 characters a secret may have once canonical: 128 (640 bits).
     pub const MAX_SECRET_CHARS: usize = 128;
 
+    /// The longest user id accepted, in bytes of UTF-8: 1024, as for
+    /// [`UserRef::MAX_USER_ID_BYTES`](crate::UserRef::MAX_USER_ID_BYTES).
+    pub const MAX_USER_ID_BYTES: usize = crate::UserRef::MAX_USER_ID_BYTES;
+
+    /// The fewest characters a recovery code may have, spaces at either end not counted: 6.
+    /// A shorter one is no protection, and could not be told apart from ordinary words of a
+    /// server's message, where it must be found to be redacted.
+    pub const MIN_RECOVERY_CODE_CHARS: usize = 6;
+
     /// An item for the user with this Authing user id, binding `secret`.
     ///
     /// The secret is taken as authenticator apps show it and kept in its canonical form, the
@@ -163,7 +173,8 @@ impl OtpImport {
     /// [`InputError`] on field `secret` whose reason never quotes the value (it may name a
     /// character's position, or the length).
     ///
-    /// The user id must not be empty, nor have surrounding whitespace or control characters.
+    /// The user id must not be empty, nor have surrounding whitespace or control characters,
+    /// nor be longer than [`MAX_USER_ID_BYTES`](Self::MAX_USER_ID_BYTES).
     ///
     /// ```
     /// use authing_otp::{ExposeSecret, OtpImport};
@@ -189,15 +200,20 @@ impl OtpImport {
         let user_id = user_id.into();
         let mut secret = secret.into();
         let user_problem = if user_id.trim().is_empty() {
-            Some("must not be empty")
+            Some(InputError::new("userId", "must not be empty"))
+        } else if let Err(too_long) = crate::user::check_length(&user_id) {
+            Some(too_long)
         } else if user_id.trim() != user_id || user_id.chars().any(char::is_control) {
-            Some("must not have surrounding whitespace or control characters")
+            Some(InputError::new(
+                "userId",
+                "must not have surrounding whitespace or control characters",
+            ))
         } else {
             None
         };
-        if let Some(reason) = user_problem {
+        if let Some(problem) = user_problem {
             secret.zeroize();
-            return Err(InputError::new("userId", reason));
+            return Err(problem);
         }
         Ok(OtpImport {
             user_id,
@@ -211,8 +227,11 @@ impl OtpImport {
     ///
     /// ```
     /// use authing_otp::OtpImport;
-    /// let item =
-    ///     OtpImport::from_parts("u1".into(), "HZ2F6J3AGNAVSOTV".into(), Some("b471".into()))?;
+    /// let item = OtpImport::from_parts(
+    ///     "u1".into(),
+    ///     "HZ2F6J3AGNAVSOTV".into(),
+    ///     Some("b471-8ec0".into()),
+    /// )?;
     /// assert!(item.recovery_code().is_some());
     /// # Ok::<(), authing_otp::InputError>(())
     /// ```
@@ -228,20 +247,38 @@ impl OtpImport {
         }
     }
 
-    /// The same item with a recovery code.
+    /// The same item with a recovery code: not empty, without control characters, and at least
+    /// [`MIN_RECOVERY_CODE_CHARS`](Self::MIN_RECOVERY_CODE_CHARS) (6) characters long once
+    /// spaces at either end are set aside (it is sent as given). A refusal is an
+    /// [`InputError`] on field `recoveryCode` that never quotes the code.
+    ///
+    /// ```
+    /// use authing_otp::OtpImport;
+    /// let item = OtpImport::new("u1", "HZ2F6J3AGNAVSOTV")?;
+    /// assert!(item.clone().with_recovery_code("b471-8ec0").is_ok());
+    /// let err = item.with_recovery_code("b47").unwrap_err();
+    /// assert_eq!(err.field(), "recoveryCode");
+    /// assert_eq!(err.reason(), "too short: a recovery code has at least 6 characters");
+    /// # Ok::<(), authing_otp::InputError>(())
+    /// ```
     pub fn with_recovery_code(mut self, code: impl Into<String>) -> Result<Self, InputError> {
-        let code = code.into();
-        if code.trim().is_empty() {
-            return Err(InputError::new(
-                "recoveryCode",
-                "must not be empty when given",
-            ));
-        }
-        if code.chars().any(char::is_control) {
-            return Err(InputError::new(
-                "recoveryCode",
-                "must not contain control characters",
-            ));
+        let mut code = code.into();
+        let problem = if code.trim().is_empty() {
+            Some("must not be empty when given".to_owned())
+        } else if code.chars().any(char::is_control) {
+            Some("must not contain control characters".to_owned())
+        } else if code.trim().chars().count() < Self::MIN_RECOVERY_CODE_CHARS {
+            // Neither the code nor its length: both are the secret's.
+            Some(format!(
+                "too short: a recovery code has at least {} characters",
+                Self::MIN_RECOVERY_CODE_CHARS
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = problem {
+            code.zeroize();
+            return Err(InputError::new("recoveryCode", reason));
         }
         self.recovery_code = Some(code.into());
         Ok(self)
@@ -498,9 +535,11 @@ pub struct ImportReceipt {
     /// How many items were sent in the request the API accepted (it reports no count of its
     /// own).
     pub imported: usize,
-    /// The API's `message`.
+    /// The API's `message`, cleaned and cut as [`ApiError::message`](crate::ApiError::message)
+    /// is.
     pub message: String,
-    /// The API's `requestId`, when it sent one.
+    /// The API's `requestId`, when it sent one, cleaned and cut as
+    /// [`ApiError::request_id`](crate::ApiError::request_id) is.
     pub request_id: Option<String>,
 }
 
@@ -625,6 +664,52 @@ mod tests {
         assert!(canonical(&"A".repeat(max + 1)).is_err());
         // A bad user id is reported first, as before.
         assert_eq!(OtpImport::new(" u1", "x").unwrap_err().field(), "userId");
+    }
+
+    /// Issue 15: a 3-character recovery code was too short to be scrubbed from what the
+    /// server wrote back, and reached files.
+    #[test]
+    fn recovery_codes_shorter_than_the_minimum_are_refused_unquoted() {
+        let item = || OtpImport::new("u1", "HZ2F6J3AGNAVSOTV").unwrap();
+        for short in ["b47", "x", "12345", " b4712 ", "  ab  ", "€€€€€"] {
+            let err = item().with_recovery_code(short).unwrap_err();
+            assert_eq!(err.field(), "recoveryCode", "{short:?}");
+            assert_eq!(
+                err.reason(),
+                "too short: a recovery code has at least 6 characters"
+            );
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(short.trim()), "{short:?}: {shown}");
+            let json = serde_json::json!(
+                {"userId": "u1", "otp": {"secret": "HZ2F6J3AGNAVSOTV", "recoveryCode": short}}
+            );
+            assert!(
+                serde_json::from_value::<OtpImport>(json).is_err(),
+                "{short:?}"
+            );
+        }
+        // Six characters, counted as characters, are enough; surrounding spaces are kept.
+        for ok in ["b471-8", "€€€€€€", " b471-8 "] {
+            let item = item().with_recovery_code(ok).unwrap();
+            assert_eq!(item.recovery_code().unwrap().expose_secret(), ok);
+        }
+        assert_eq!(OtpImport::MIN_RECOVERY_CODE_CHARS, 6);
+    }
+
+    #[test]
+    fn user_ids_longer_than_the_maximum_are_refused() {
+        let max = OtpImport::MAX_USER_ID_BYTES;
+        assert!(OtpImport::new("a".repeat(max), "HZ2F6J3AGNAVSOTV").is_ok());
+        for long in ["a".repeat(max + 1), "a".repeat(120_000)] {
+            let err = OtpImport::new(long.clone(), "HZ2F6J3AGNAVSOTV").unwrap_err();
+            assert_eq!(err.field(), "userId");
+            assert_eq!(
+                err.reason(),
+                format!("too long: {} bytes; at most {max}", long.len())
+            );
+            let json = serde_json::json!({"userId": long, "otp": {"secret": "HZ2F6J3AGNAVSOTV"}});
+            assert!(serde_json::from_value::<OtpImport>(json).is_err());
+        }
     }
 
     #[test]

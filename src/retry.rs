@@ -24,8 +24,10 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 /// (split the batch instead), any other 4xx, and anything refused before it was sent. The
 /// delay before attempt *n + 1* is drawn uniformly from zero to `initial_backoff × 2ⁿ⁻¹`, capped
 /// at `max_backoff` ("full jitter"); a `Retry-After` header (seconds or an HTTP date) is honoured
-/// instead, up to `max_backoff`. No retry starts that could not finish before the call's
-/// deadline.
+/// instead, up to `max_backoff`. A `Retry-After` too large to read (`99999999999999999999`,
+/// `1e9`, a date in the year 9999) means the longest wait, `max_backoff`; one that makes no
+/// sense (negative, a date already past, not a number or a date) is ignored, and the jittered
+/// delay applies. No retry starts that could not finish before the call's deadline.
 ///
 /// The budget works as aws-sdk's standard retry mode does: the client starts with 500 tokens; a
 /// retry costs 5 (10 after a timeout or a failed connection), a call that succeeds at once
@@ -202,15 +204,35 @@ pub(crate) fn classify(http_status: u16, status_code: Option<f64>) -> Option<Ret
 /// number never reaches clock arithmetic unbounded.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// The `Retry-After` header as a delay: delta-seconds or an HTTP date, at most an hour.
+/// The `Retry-After` header as a delay, at most an hour (and then at most `max_backoff`):
+///
+/// - delta-seconds (`120`) as that many seconds; more digits than any integer holds still say
+///   "wait", so they mean the longest wait rather than none;
+/// - an HTTP date as the time until then (a far-future one is the longest wait);
+/// - a decimal number (`1.5`, `1e9`), which is not HTTP but some servers send, as that many
+///   seconds (a huge one is the longest wait);
+/// - anything else, a negative number, or a date already past (the clocks disagree, or the
+///   server is confused) as no hint at all: the jittered backoff applies.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let delay = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => {
-            let at = httpdate::parse_http_date(value).ok()?;
-            at.duration_since(SystemTime::now()).unwrap_or_default()
-        }
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value.trim(), SystemTime::now())
+}
+
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let first = *value.as_bytes().first()?;
+    let delay = if value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is still a number of seconds: a very long one.
+        value
+            .parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs)
+    } else if first.is_ascii_digit() || first == b'.' {
+        // Only what starts like a number: `f64` would also read `inf` and `NaN`.
+        let seconds = value.parse::<f64>().ok()?;
+        // 1e400 reads as infinity: too long to say, so the longest wait.
+        Duration::try_from_secs_f64(seconds).unwrap_or(MAX_RETRY_AFTER)
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).ok().filter(|d| !d.is_zero())?
     };
     Some(delay.min(MAX_RETRY_AFTER))
 }
@@ -295,6 +317,40 @@ mod tests {
         // Found by review: a huge number must not reach clock arithmetic.
         headers.insert(RETRY_AFTER, "18446744073709551615".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
+    }
+
+    #[test]
+    fn odd_retry_after_values_wait_the_longest_or_not_at_all() {
+        let now = SystemTime::now();
+        let cases: [(&str, Option<Duration>); 17] = [
+            // Issue 15: digits beyond u64 were ignored and the retry went at once.
+            ("99999999999999999999", Some(MAX_RETRY_AFTER)),
+            (&"9".repeat(400), Some(MAX_RETRY_AFTER)),
+            ("0", Some(Duration::ZERO)),
+            ("1e9", Some(MAX_RETRY_AFTER)),
+            ("1e400", Some(MAX_RETRY_AFTER)),
+            ("1.5", Some(Duration::from_millis(1500))),
+            (".25", Some(Duration::from_millis(250))),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(MAX_RETRY_AFTER)),
+            ("-5", None),
+            ("-99999999999999999999", None),
+            ("+5", None),
+            ("inf", None),
+            ("NaN", None),
+            ("1.2.3", None),
+            ("", None),
+            ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+            ("5 seconds", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(parse_retry_after(value, now), expected, "{value:?}");
+        }
+        // The longest wait is then the backoff cap.
+        let config = RetryConfig::default().max_backoff(Duration::from_secs(2));
+        assert_eq!(
+            config.delay(1, parse_retry_after("99999999999999999999", now)),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

@@ -116,7 +116,8 @@ impl FromStr for UserIdType {
                 InputError::new(
                     "userIdType",
                     format!(
-                        "unknown user id type `{s}`; expected one of {}",
+                        "unknown user id type `{}`; expected one of {}",
+                        crate::error::shown(s),
                         known.join(", ")
                     ),
                 )
@@ -126,8 +127,8 @@ impl FromStr for UserIdType {
 
 /// A user, named by one of the kinds of id Authing accepts.
 ///
-/// Constructors validate: an empty id, or a composite id with an empty part, is refused before
-/// any request. It renders the `userId` and `userIdType` query values, and parses from and
+/// Constructors validate: an empty id, a composite id with an empty part, or an id longer than
+/// [`MAX_USER_ID_BYTES`](Self::MAX_USER_ID_BYTES) is refused before any request. It renders the `userId` and `userIdType` query values, and parses from and
 /// displays as `<userIdType>:<userId>` (a bare id means `user_id`).
 ///
 /// The facade always sends `userIdType`, `user_id` included, rather than leaving the server to
@@ -190,10 +191,24 @@ impl TryFrom<WireUserRef> for UserRef {
 }
 
 impl UserRef {
+    /// The longest `userId` accepted, in bytes of UTF-8, whatever its type (a composite id
+    /// counted whole, `:` included): 1024. Real ids are far shorter (an email address is at
+    /// most 254 bytes); a longer one would make a URL no HTTP stack sends.
+    ///
+    /// ```
+    /// use authing_otp::UserRef;
+    /// assert!(UserRef::username("a".repeat(UserRef::MAX_USER_ID_BYTES)).is_ok());
+    /// let err = UserRef::username("a".repeat(UserRef::MAX_USER_ID_BYTES + 1)).unwrap_err();
+    /// assert_eq!(err.field(), "userId");
+    /// assert_eq!(err.reason(), "too long: 1025 bytes; at most 1024");
+    /// ```
+    pub const MAX_USER_ID_BYTES: usize = 1024;
+
     /// A user of the given kind of id; composite kinds (`identity`, `sync_relation`) take the
     /// joined `<a>:<b>` form.
     pub fn new(user_id_type: UserIdType, user_id: impl Into<String>) -> Result<Self, InputError> {
         let user_id = user_id.into();
+        check_length(&user_id)?;
         match user_id_type {
             UserIdType::Identity => {
                 let (a, b) = split_composite(&user_id, "<extIdpId>:<userIdInIdp>")?;
@@ -293,6 +308,21 @@ impl UserRef {
     }
 }
 
+/// Refuses a `userId` longer than [`UserRef::MAX_USER_ID_BYTES`], without quoting it.
+pub(crate) fn check_length(user_id: &str) -> Result<(), InputError> {
+    if user_id.len() > UserRef::MAX_USER_ID_BYTES {
+        return Err(InputError::new(
+            "userId",
+            format!(
+                "too long: {} bytes; at most {}",
+                user_id.len(),
+                UserRef::MAX_USER_ID_BYTES
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn split_composite<'a>(id: &'a str, shape: &str) -> Result<(&'a str, &'a str), InputError> {
     id.split_once(':')
         .ok_or_else(|| InputError::new("userId", format!("must have the form {shape}")))
@@ -336,8 +366,9 @@ impl FromStr for UserRef {
                 Err(_) => Err(InputError::new(
                     "userIdType",
                     format!(
-                        "unknown user id type `{kind}` (expected one of {}); write user_id:<id> \
+                        "unknown user id type `{}` (expected one of {}); write user_id:<id> \
                          for a user id that contains `:`",
+                        crate::error::shown(kind),
                         UserIdType::ALL.map(UserIdType::as_str).join(", ")
                     ),
                 )),
@@ -410,6 +441,57 @@ mod tests {
             UserRef::sync_relation("lark", " ").unwrap_err().field(),
             "userIdInIdp"
         );
+    }
+
+    /// Issue 15: a 120 KB id became a "builder error" only when the request was made.
+    #[test]
+    fn ids_longer_than_the_maximum_are_refused_for_every_type() {
+        let max = UserRef::MAX_USER_ID_BYTES;
+        for t in UserIdType::ALL {
+            let fits = match t {
+                UserIdType::Email => format!("{}@x", "a".repeat(max - 2)),
+                UserIdType::Identity | UserIdType::SyncRelation => {
+                    format!("p:{}", "a".repeat(max - 2))
+                }
+                _ => "a".repeat(max),
+            };
+            assert_eq!(fits.len(), max);
+            assert!(UserRef::new(t, fits.clone()).is_ok(), "{t}");
+            for long in [format!("{fits}a"), format!("{fits}{}", "a".repeat(120_000))] {
+                let err = UserRef::new(t, long.clone()).unwrap_err();
+                assert_eq!(err.field(), "userId", "{t}");
+                assert_eq!(
+                    err.reason(),
+                    format!("too long: {} bytes; at most {max}", long.len())
+                );
+                // Parsed and deserialized ids go through the same check.
+                assert!(format!("{t}:{long}").parse::<UserRef>().is_err(), "{t}");
+                let json = serde_json::json!({"userId": long, "userIdType": t});
+                assert!(serde_json::from_value::<UserRef>(json).is_err(), "{t}");
+            }
+        }
+        // Bytes, not characters: 342 three-byte characters are 1026 bytes.
+        assert!(UserRef::username("€".repeat(341)).is_ok());
+        assert!(UserRef::username("€".repeat(342)).is_err());
+        // The composite constructors count the joined id.
+        let half = "a".repeat(max / 2);
+        assert!(UserRef::identity(&half, &half).is_err());
+        assert!(UserRef::sync_relation(&half, &half[1..]).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_kind_is_not_repeated_whole_or_raw() {
+        let err = format!("{}:x", "k".repeat(120_000))
+            .parse::<UserRef>()
+            .unwrap_err();
+        assert_eq!(err.field(), "userIdType");
+        assert!(err.reason().len() < 300, "{}", err.reason().len());
+        let err = "k\u{1b}[2J:x".parse::<UserRef>().unwrap_err();
+        assert!(err.reason().contains("`k\\u{1b}[2J`"), "{}", err.reason());
+        let err = format!("{}\u{7}", "t".repeat(5000))
+            .parse::<UserIdType>()
+            .unwrap_err();
+        assert!(err.reason().len() < 300 && !err.reason().contains('\u{7}'));
     }
 
     #[test]

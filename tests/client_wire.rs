@@ -2,6 +2,8 @@
 //! refresh, and every error kind.
 
 mod common;
+#[path = "support/piecemeal_server.rs"]
+mod piecemeal_server;
 
 use std::time::Duration;
 
@@ -243,15 +245,15 @@ async fn one_token_serves_many_calls() {
 #[tokio::test]
 async fn token_is_refreshed_ahead_of_expiry() {
     let wire = Wire::start().await;
-    // One second of life: replaced from 0.8 s on.
-    wire.token_route(1.0, Duration::ZERO).await;
+    // Ten seconds of life, the shortest kept: replaced from 8 s on.
+    wire.token_route(10.0, Duration::ZERO).await;
     wire.get_secret_route(|_, _| secret_ok()).await;
     let client = client(&wire);
     let user = UserRef::by_user_id("u1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     assert_eq!(wire.token_requests(), 1);
-    tokio::time::sleep(Duration::from_millis(850)).await;
+    tokio::time::sleep(Duration::from_millis(8200)).await;
     client.get_otp_secret_by_user(&user).await.unwrap();
     assert_eq!(wire.token_requests(), 2);
     let calls = wire.seen_at("/api/v3/get-otp-secret-by-user");
@@ -774,7 +776,7 @@ async fn an_absurd_expires_in_is_capped_not_a_panic() {
 #[tokio::test]
 async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
     let wire = Wire::start().await;
-    // The first token lives 2 s (replaced from 1.6 s on); every later token request fails.
+    // The first token lives 10 s (replaced from 8 s on); every later token request fails.
     wire.route(
         Method::POST,
         "/api/v3/get-management-token",
@@ -784,7 +786,7 @@ async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
                 json(
                     200,
                     &json!({"statusCode": 200, "message": "ok",
-                            "data": {"access_token": token_at(0), "expires_in": 2}}),
+                            "data": {"access_token": token_at(0), "expires_in": 10}}),
                 )
             } else {
                 raw(503, "text/html", "<html>maintenance</html>")
@@ -802,7 +804,7 @@ async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
         .unwrap();
     let user = UserRef::by_user_id("u1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1700)).await;
+    tokio::time::sleep(Duration::from_millis(8200)).await;
     // Due for replacement, the replacement fails, the current token still serves.
     client.get_otp_secret_by_user(&user).await.unwrap();
     assert_eq!(wire.token_requests(), 2);
@@ -907,4 +909,372 @@ async fn a_redirect_followed_by_a_caller_supplied_client_is_refused() {
         "{}",
         err.display_chain()
     );
+}
+
+// Issue 15: what a hostile or broken server can make the client do, and what the client says
+// about it.
+
+/// A client that signs its requests, so that the server sees no token request, and retries at
+/// once unless told to wait.
+fn signing_client(url: &str, retry: authing_otp::RetryConfig) -> ManagementClient {
+    ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(url)
+        .auth(authing_otp::AuthScheme::Signature)
+        .retry(retry)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retry_after_too_large_to_read_is_the_longest_wait() {
+    const CAP: Duration = Duration::from_millis(400);
+    for value in [
+        "99999999999999999999",
+        "1e9",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
+        let wire = Wire::start().await;
+        let answered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = answered.clone();
+        wire.get_secret_route(move |n, _| {
+            log.lock().unwrap().push(std::time::Instant::now());
+            if n == 0 {
+                httpmock::HttpMockResponse::builder()
+                    .status(429)
+                    .header("content-type", "application/json")
+                    .header("retry-after", value)
+                    .body(r#"{"statusCode":429,"message":"slow down"}"#)
+                    .build()
+            } else {
+                secret_ok()
+            }
+        })
+        .await;
+        // Without a usable Retry-After the retry would go at once.
+        let retry = authing_otp::RetryConfig::default()
+            .initial_backoff(Duration::ZERO)
+            .max_backoff(CAP)
+            .budget(false);
+        signing_client(&wire.url(), retry)
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap();
+        let at = answered.lock().unwrap().clone();
+        assert_eq!(at.len(), 2, "{value}");
+        let waited = at[1] - at[0];
+        assert!(waited >= CAP, "{value}: retried after {waited:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_status_code_that_is_not_a_whole_number_is_not_shown_as_another() {
+    for (http, body, says) in [
+        (
+            200,
+            json!({"statusCode": 200.5, "message": "ok", "data": {"secret": OTP_SECRET}}),
+            "the body's statusCode is not a whole number",
+        ),
+        (
+            200,
+            json!({"statusCode": 503.5, "message": "busy"}),
+            "the body's statusCode is not a whole number",
+        ),
+        (
+            400,
+            json!({"statusCode": 400, "apiCode": 2004.25, "message": "no such user"}),
+            "the body's apiCode is not a whole number",
+        ),
+        (
+            200,
+            json!({"statusCode": 1e300, "message": "huge"}),
+            "the body's statusCode is too large to be a code",
+        ),
+        (
+            200,
+            json!({"statusCode": 9007199254740993u64, "message": "2^53 + 1"}),
+            "the body's statusCode is too large to be a code",
+        ),
+    ] {
+        let wire = Wire::start().await;
+        let answer = body.clone();
+        wire.get_secret_route(move |_, _| json(http, &answer)).await;
+        let err = signing_client(&wire.url(), authing_otp::RetryConfig::default())
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap_err();
+        let text = err.display_chain();
+        assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{body}: {text}");
+        assert_eq!(err.http_status(), Some(http));
+        assert!(text.contains(says), "{body}: {text}");
+        // The number as it came is in the excerpt; never another one as the code.
+        assert!(!text.contains("said no"), "{body}: {text}");
+        assert!(!err.is_retryable(), "{body}");
+        assert_eq!(
+            wire.seen_at("/api/v3/get-otp-secret-by-user").len(),
+            1,
+            "not retried: {body}"
+        );
+    }
+    let text = {
+        let wire = Wire::start().await;
+        wire.get_secret_route(|_, _| json(200, &json!({"statusCode": 200.5, "message": "m"})))
+            .await;
+        signing_client(&wire.url(), authing_otp::RetryConfig::disabled())
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(text.contains(r#""statusCode":200.5"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_token_answer_with_a_fractional_status_code_is_not_a_refused_key_pair() {
+    let wire = Wire::start().await;
+    wire.route(
+        Method::POST,
+        "/api/v3/get-management-token",
+        Duration::ZERO,
+        |_, _| {
+            json(
+                200,
+                &json!({"statusCode": 401.5, "message": "ok",
+                        "data": {"access_token": token_at(0), "expires_in": 7200}}),
+            )
+        },
+    )
+    .await;
+    let err = client(&wire)
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    let text = err.display_chain();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{text}");
+    assert!(text.contains("answer could not be used"), "{text}");
+    assert!(!text.contains("refused the access key pair"), "{text}");
+    assert!(!text.contains(&token_at(0)), "{text}");
+    assert!(wire.seen_at("/api/v3/get-otp-secret-by-user").is_empty());
+}
+
+#[tokio::test]
+async fn a_3xx_that_is_not_a_redirect_is_an_unexpected_response() {
+    for (status, says) in [
+        (
+            304,
+            "unexpected response (HTTP 304): 304 Not Modified, which this client never asks for",
+        ),
+        (
+            300,
+            "(HTTP 300): 300 Multiple Choices, which is not a redirect",
+        ),
+        (305, "(HTTP 305): 305 Use Proxy, which is not a redirect"),
+        (
+            306,
+            "(HTTP 306): 306 (an unassigned 3xx status), which is not a redirect",
+        ),
+        (
+            399,
+            "(HTTP 399): 399 (an unassigned 3xx status), which is not a redirect",
+        ),
+    ] {
+        let wire = Wire::start().await;
+        wire.get_secret_route(move |_, _| {
+            httpmock::HttpMockResponse::builder()
+                .status(status)
+                .header("location", "https://elsewhere.example/x")
+                .build()
+        })
+        .await;
+        let err = signing_client(&wire.url(), authing_otp::RetryConfig::default())
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap_err();
+        let text = err.display_chain();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::UnexpectedResponse,
+            "{status}: {text}"
+        );
+        assert_eq!(err.http_status(), Some(status));
+        assert!(text.contains(says), "{status}: {text}");
+        if status == 304 {
+            assert_eq!(text, says);
+        }
+        assert!(!text.contains("redirecting"), "{text}");
+        assert!(!err.is_retryable());
+        assert_eq!(wire.seen_at("/api/v3/get-otp-secret-by-user").len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_redirect_without_a_usable_location_says_so() {
+    for (status, location) in [
+        (302, None),
+        (301, Some("https://exa mple.example/")),
+        (307, Some("ftp://files.example/x")),
+        (308, Some("http://[::1")),
+    ] {
+        let wire = Wire::start().await;
+        wire.get_secret_route(move |_, _| {
+            let mut answer = httpmock::HttpMockResponse::builder().status(status);
+            if let Some(location) = location {
+                answer = answer.header("location", location);
+            }
+            answer.build()
+        })
+        .await;
+        let err = signing_client(&wire.url(), authing_otp::RetryConfig::default())
+            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Redirect, "{status}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the server answered HTTP {status}, a redirect without a usable location; \
+                 redirects are not followed"
+            )
+        );
+        assert_eq!(wire.seen_at("/api/v3/get-otp-secret-by-user").len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn user_ids_up_to_the_maximum_are_sent_and_longer_ones_refused_before_sending() {
+    let wire = Wire::start().await;
+    wire.token_route(7200.0, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    wire.route(
+        Method::POST,
+        "/api/v3/import-otp",
+        Duration::ZERO,
+        |_, _| json(200, &json!({"statusCode": 200, "message": "ok"})),
+    )
+    .await;
+    let client = client(&wire);
+    let max = UserRef::MAX_USER_ID_BYTES;
+    assert_eq!(max, 1024);
+    let longest = format!("{}@x.example", "é".repeat((max - 10) / 2));
+    assert_eq!(longest.len(), max);
+    client
+        .get_otp_secret_by_user(&UserRef::email(&longest).unwrap())
+        .await
+        .unwrap();
+    let seen = &wire.seen_at("/api/v3/get-otp-secret-by-user")[0];
+    let (_, query) = seen.target.split_once('?').unwrap();
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    assert!(
+        params.contains(&("userId".to_owned(), longest.clone())),
+        "{params:?}"
+    );
+    client
+        .import_otp([OtpImport::new("a".repeat(max), OTP_SECRET).unwrap()])
+        .await
+        .unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(&wire.seen_at("/api/v3/import-otp")[0].body).unwrap();
+    assert_eq!(body["list"][0]["userId"], "a".repeat(max));
+
+    // One byte more, or the 120 KB of the issue, is refused where it is made.
+    let sent = wire.seen().len();
+    for long in [
+        format!("{longest}a"),
+        format!("{}@x", "a".repeat(120 * 1024)),
+    ] {
+        let err = authing_otp::Error::from(UserRef::email(&long).unwrap_err());
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid input: userId: too long: {} bytes; at most 1024",
+                long.len()
+            )
+        );
+        let err = OtpImport::new(long.clone(), OTP_SECRET).unwrap_err();
+        assert_eq!(err.field(), "userId");
+    }
+    assert_eq!(wire.seen().len(), sent, "nothing more was sent");
+}
+
+#[tokio::test]
+async fn a_token_said_to_live_a_nanosecond_is_kept_ten_seconds() {
+    let wire = Wire::start().await;
+    wire.token_route(1e-9, Duration::ZERO).await;
+    wire.get_secret_route(|_, _| secret_ok()).await;
+    let client = client(&wire);
+    let user = UserRef::by_user_id("u1").unwrap();
+    for _ in 0..20 {
+        client.get_otp_secret_by_user(&user).await.unwrap();
+    }
+    assert_eq!(wire.token_requests(), 1, "one token, not one per call");
+    let calls = wire.seen_at("/api/v3/get-otp-secret-by-user");
+    assert_eq!(calls.len(), 20);
+    let bearer = format!("Bearer {}", token_at(0));
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.header("authorization") == Some(bearer.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn an_answer_in_a_quarter_million_one_byte_pieces_is_refused_after_1024() {
+    const BYTES: usize = 256 * 1024;
+    // All of it within about 4 s: a client reading it all would see it finish.
+    let server =
+        piecemeal_server::PiecemealServer::start(BYTES, 256, Duration::from_millis(4)).await;
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(server.url())
+        .auth(authing_otp::AuthScheme::Signature)
+        // Long enough not to be what stops it.
+        .timeout(Duration::from_secs(60))
+        .retry(authing_otp::RetryConfig::default().call_timeout(Duration::from_secs(120)))
+        .build()
+        .unwrap();
+    let err = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{err}");
+    assert_eq!(
+        err.to_string(),
+        "unexpected response (HTTP 200): the answer arrived in more than 1024 pieces, where any \
+         answer of this operation takes a few"
+    );
+    assert!(!err.is_retryable());
+    // The client hung up long before the end: the server could not write it all.
+    let mut waited = Duration::ZERO;
+    while !server.sent().iter().all(|s| s.over()) && waited < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    let sent = server.sent();
+    assert_eq!(sent.len(), 1, "not retried: {sent:?}");
+    assert!(sent[0].hung_up && !sent[0].finished, "{sent:?}");
+    assert!(sent[0].chunks < BYTES, "{sent:?}");
+}
+
+#[tokio::test]
+async fn the_attempt_timeout_covers_an_answer_that_trickles_in_pieces() {
+    // 1024 pieces would take 50 s at this pace: the timeout stops it first.
+    let server = piecemeal_server::PiecemealServer::start(1000, 1, Duration::from_millis(50)).await;
+    let client = ManagementClient::builder()
+        .access_key(AK, SK)
+        .host(server.url())
+        .auth(authing_otp::AuthScheme::Signature)
+        .timeout(Duration::from_millis(500))
+        .retry(authing_otp::RetryConfig::disabled())
+        .build()
+        .unwrap();
+    let err = client
+        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.display_chain());
+    assert_eq!(err.to_string(), "the request timed out");
+    assert!(server.sent()[0].chunks < 1000, "{:?}", server.sent());
 }

@@ -439,9 +439,21 @@ mod error_scenarios {
             let tokens = python.iter().filter(|r| r.path.ends_with("token")).count();
             assert_eq!(tokens, 2);
         }
+        // The client keeps a token 10 s at least, whatever `expires_in` says: here the server
+        // refuses the first token once it has expired, and the refusal replaces it.
         let wire = Wire::start().await;
         wire.token_route(1.0, Duration::ZERO).await;
-        wire.get_secret_route(|_, _| secret_ok()).await;
+        let first = format!("Bearer {}", token(0));
+        let issued = std::time::Instant::now();
+        wire.get_secret_route(move |_, seen| {
+            let expired = issued.elapsed() > Duration::from_secs(1);
+            if expired && seen.header("authorization") == Some(first.as_str()) {
+                json(401, &json!({"statusCode": 401, "message": "token expired"}))
+            } else {
+                secret_ok()
+            }
+        })
+        .await;
         let client = client(&wire);
         let user = UserRef::by_user_id("u1").unwrap();
         client.get_otp_secret_by_user(&user).await.unwrap();

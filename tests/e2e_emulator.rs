@@ -133,22 +133,49 @@ async fn a_wrong_key_pair_is_a_token_error_without_the_secret() {
 
 #[tokio::test]
 async fn a_short_token_lifetime_is_refreshed_ahead() {
+    // Ten seconds, the shortest lifetime the client keeps a token for: replaced from 8 s on.
     let emulator = Emulator::builder()
         .user(everyone().otp(SECRET))
-        .token_ttl(Duration::from_secs(1))
+        .token_ttl(Duration::from_secs(10))
         .start()
         .await
         .unwrap();
     let client = client(&emulator);
     let user = UserRef::by_user_id("u-1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(8200)).await;
     client.get_otp_secret_by_user(&user).await.unwrap();
     let counters = emulator.counters();
     assert_eq!(counters.token_requests, 2);
     assert_eq!(
         counters.get_otp_secret_requests, 2,
         "the token was replaced before the server could refuse it"
+    );
+}
+
+#[tokio::test]
+async fn a_lifetime_under_ten_seconds_is_kept_ten_and_replaced_when_refused() {
+    // Issue 15: a token said to live less than 10 s is kept 10 s (no token request per call);
+    // a server that means it refuses the token, which is then replaced once.
+    let emulator = Emulator::builder()
+        .user(everyone().otp(SECRET))
+        .token_ttl(Duration::from_secs(2))
+        .start()
+        .await
+        .unwrap();
+    let client = client(&emulator);
+    let user = UserRef::by_user_id("u-1").unwrap();
+    for _ in 0..5 {
+        client.get_otp_secret_by_user(&user).await.unwrap();
+    }
+    assert_eq!(emulator.counters().token_requests, 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    client.get_otp_secret_by_user(&user).await.unwrap();
+    let counters = emulator.counters();
+    assert_eq!(counters.token_requests, 2);
+    assert_eq!(
+        counters.get_otp_secret_requests, 7,
+        "the expired token was refused once, then replaced"
     );
 }
 

@@ -18,12 +18,12 @@ fn main() {
         .map(|i| {
             format!(
                 "{{\"userId\":\"user-{i}\",\"secret\":\"HZ2F6J3AGNAVSOTV\",\
-                 \"recoveryCode\":\"rc-{i}\"}}\n"
+                 \"recoveryCode\":\"rc-{i:06}\"}}\n"
             )
         })
         .collect();
     let csv: String = std::iter::once("userId,secret,recoveryCode\n".to_owned())
-        .chain((0..LINES).map(|i| format!("user-{i},HZ2F6J3AGNAVSOTV,rc-{i}\n")))
+        .chain((0..LINES).map(|i| format!("user-{i},HZ2F6J3AGNAVSOTV,rc-{i:06}\n")))
         .collect();
     let uris: String = (0..LINES)
         .map(|i| {

@@ -212,38 +212,37 @@ pub struct GetSecretArgs {
     /// The user: user_id:…, email:…, phone:…, username:…, external_id:…,
     /// identity:<extIdpId>:<userIdInIdp>, sync_relation:<provider>:<userIdInIdp>,
     /// custom_field:…, or a bare id meaning user_id.
-    #[arg(value_name = "USER", value_parser = parse_user)]
-    user: UserRef,
+    // Parsed by the command, not by clap: clap's message would repeat the value whole (it may
+    // be 120 KB, or someone's email address); ours names the field and the rule.
+    #[arg(value_name = "USER")]
+    user: String,
 
     /// Print the whole answer as JSON instead of the secret alone.
     #[arg(long)]
     json: bool,
 }
 
-fn parse_user(value: &str) -> Result<UserRef, String> {
-    value
-        .parse()
-        .map_err(|e: authing_otp::InputError| e.to_string())
-}
-
 /// Prints the user's OTP secret alone on stdout.
 pub async fn get_secret(args: GetSecretArgs) -> ExitCode {
     let result = async {
+        // Before the client: a bad reference is refused before anything is sent.
+        let user: UserRef = args.user.parse()?;
         let client = args.client.client(None)?;
-        client.get_otp_secret_by_user(&args.user).await
+        let secret = client.get_otp_secret_by_user(&user).await?;
+        Ok::<_, Error>((user, secret))
     }
     .await;
     match result {
-        Ok(secret) if args.json => {
+        Ok((user, secret)) if args.json => {
             let answer = serde_json::json!({
-                "userId": args.user.user_id(),
-                "userIdType": args.user.user_id_type(),
+                "userId": user.user_id(),
+                "userIdType": user.user_id_type(),
                 "secret": secret.expose_secret(),
             });
             outln!("{answer:#}");
             ExitCode::SUCCESS
         }
-        Ok(secret) => {
+        Ok((_, secret)) => {
             outln!("{}", secret.expose_secret());
             ExitCode::SUCCESS
         }

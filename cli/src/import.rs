@@ -1283,9 +1283,9 @@ mod tests {
 
     #[test]
     fn json_lines_in_both_shapes() {
-        let text = br#"{"userId":"u1","secret":"HZ2F6J3AGNAVSOTV","recoveryCode":"r1"}
+        let text = br#"{"userId":"u1","secret":"HZ2F6J3AGNAVSOTV","recoveryCode":"rc-0001"}
 
-{"userId":"u2","otp":{"secret":"MZXW6YQMZXW6YQAA","recoveryCode":"r2"}}
+{"userId":"u2","otp":{"secret":"MZXW6YQMZXW6YQAA","recoveryCode":"rc-0002"}}
 {"userId":"u3","otp":{"secret":"mzxw 6yqm zxw6 yqaa="}}
 "#;
         let records = read(text, ImportFormat::JsonLines);
@@ -1423,14 +1423,14 @@ mod tests {
 
     #[test]
     fn csv_secrets_are_canonical() {
-        let text = b"userId,secret,recoveryCode\nu1,\"jbsw y3dp ehpk 3pxp\",\"rc,1\"\n";
+        let text = b"userId,secret,recoveryCode\nu1,\"jbsw y3dp ehpk 3pxp\",\"rc,0001\"\n";
         let records = read(text, ImportFormat::Csv);
         let record = records[0].as_ref().unwrap();
         assert_eq!(
             authing_otp::ExposeSecret::expose_secret(record.item.secret()),
             "JBSWY3DPEHPK3PXP"
         );
-        assert_eq!(record.raw(), b"u1,\"jbsw y3dp ehpk 3pxp\",\"rc,1\"");
+        assert_eq!(record.raw(), b"u1,\"jbsw y3dp ehpk 3pxp\",\"rc,0001\"");
     }
 
     /// The user id and secret of each Key URI line, or its error.
@@ -1615,17 +1615,17 @@ mod tests {
     #[test]
     fn raw_bytes_of_csv_records() {
         let text = b"\xef\xbb\xbfuserId,secret,recoveryCode\r\n\
-                     u1,JBSWY3DPEHPK3PXP,rc-1\r\n\
+                     u1,JBSWY3DPEHPK3PXP,rc-0001\r\n\
                      \r\n\
                      \n\
-                     u2,\"JBSW Y3DP\r\nEHPK 3PXP\",rc-2\r\n\
+                     u2,\"JBSW Y3DP\r\nEHPK 3PXP\",rc-0002\r\n\
                      u3,\"HZ2F6J3AGNAVSOTV\",\"two\nlines\"\n\
                      ,,\n\
                      u4 , JBSWY3DPEHPK3PXP ,\n\
                      u5,HZ2F6J3AGNAVSOTV";
         let expect: [(u64, &[u8]); 5] = [
-            (2, b"u1,JBSWY3DPEHPK3PXP,rc-1"),
-            (5, b"u2,\"JBSW Y3DP\r\nEHPK 3PXP\",rc-2"),
+            (2, b"u1,JBSWY3DPEHPK3PXP,rc-0001"),
+            (5, b"u2,\"JBSW Y3DP\r\nEHPK 3PXP\",rc-0002"),
             (7, b"u3,\"HZ2F6J3AGNAVSOTV\",\"two\nlines\""),
             (10, b"u4 , JBSWY3DPEHPK3PXP ,"),
             (11, b"u5,HZ2F6J3AGNAVSOTV"),
@@ -1983,7 +1983,7 @@ mod tests {
     #[test]
     fn csv_rows_with_more_fields_than_the_header_are_refused() {
         let text = b"userId,secret\n\
-                     u1,JBSWY3DPEHPK3PXP,rc-1\n\
+                     u1,JBSWY3DPEHPK3PXP,rc-0001\n\
                      u2,JBSWY3DPEHPK3PXP\n\
                      ,,,\n\
                      u3\n\
@@ -2010,7 +2010,7 @@ mod tests {
             ]
         );
         // A refused header leaves the widest: rows are read as rows.
-        let text = b"userId,secret,recoveryCode,extra\nu1,JBSWY3DPEHPK3PXP,rc\n";
+        let text = b"userId,secret,recoveryCode,extra\nu1,JBSWY3DPEHPK3PXP,rc-0001\n";
         let results = read_all(&text[..], ImportFormat::Csv);
         assert!(
             results[0]

@@ -179,7 +179,7 @@ async fn killed_at_random_and_resumed_it_imports_every_record_once() {
     for n in 0..USERS {
         if n % 1000 == 500 {
             let bad = format!(
-                "{{\"userId\":\"ghost-{n}\",\"secret\":\"{}\", \"recoveryCode\":\"r-{n}\"}}",
+                "{{\"userId\":\"ghost-{n}\",\"secret\":\"{}\", \"recoveryCode\":\"rc-{n:06}\"}}",
                 secret(n + 100_000)
             );
             planted.push(bad.clone());
@@ -296,7 +296,7 @@ async fn a_csv_failures_file_keeps_its_header_and_outputs_never_overwrite_the_in
     let emulator = start_emulator(&dir.join("users.jsonl"));
     let file = dir.join("secrets.csv");
     let input = format!(
-        "userId,secret,recoveryCode\r\nu-1,{},rc-1\r\nghost,{},\r\n",
+        "userId,secret,recoveryCode\r\nu-1,{},rc-0001\r\nghost,{},\r\n",
         secret(1),
         secret(2)
     );

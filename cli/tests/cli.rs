@@ -163,7 +163,7 @@ async fn import_jsonl_in_both_shapes() {
     let emulator = emulator().await;
     let file = temp_file(
         "secrets.jsonl",
-        br#"{"userId":"u-2","secret":"mzxw 6yqm zxw6 yqaa","recoveryCode":"rc-2"}
+        br#"{"userId":"u-2","secret":"mzxw 6yqm zxw6 yqaa","recoveryCode":"rc-2-8ec0"}
 {"userId":"u-3","otp":{"secret":"JBSWY3DPEHPK3PXP"}}
 "#,
     );
@@ -189,7 +189,7 @@ async fn import_csv_in_batches() {
     let emulator = emulator().await;
     let file = temp_file(
         "secrets.csv",
-        b"userId,secret,recoveryCode\nu-2,MZXW6YQMZXW6YQAA,rc-2\nu-3,JBSWY3DPEHPK3PXP,\n",
+        b"userId,secret,recoveryCode\nu-2,MZXW6YQMZXW6YQAA,rc-2-8ec0\nu-3,JBSWY3DPEHPK3PXP,\n",
     );
     let out = run_against(
         &emulator,
@@ -458,4 +458,88 @@ async fn quickstart_speaks_genauth_when_asked_in_both_auth_schemes() {
             "{stdout}"
         );
     }
+}
+
+// Issue 15.
+
+#[tokio::test]
+async fn a_host_with_a_password_is_refused_without_echoing_it() {
+    for (flag, env) in [
+        (Some("ftp://admin:hunter2@api.authing.cn"), None),
+        (None, Some("ftp://admin:hunter2@api.authing.cn")),
+        (Some("admin:hunter2@api.authing.cn"), None),
+    ] {
+        let mut args = vec!["get-secret", "u-1"];
+        if let Some(host) = flag {
+            args.extend(["--host", host]);
+        }
+        let mut vars = vec![
+            ("AUTHING_ACCESS_KEY_ID", "ak"),
+            ("AUTHING_ACCESS_KEY_SECRET", "sk-cli-secret"),
+        ];
+        if let Some(host) = env {
+            vars.push(("AUTHING_HOST", host));
+        }
+        let out = run(&args, &vars).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("is not an http(s) URL"), "{stderr}");
+        if flag.is_some_and(|h| h.starts_with("ftp:")) || env.is_some() {
+            assert!(stderr.contains("`ftp://api.authing.cn`"), "{stderr}");
+        }
+        for needle in ["hunter2", "admin", "sk-cli-secret"] {
+            assert!(!stderr.contains(needle), "{needle}: {stderr}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_id_of_120_kb_is_an_input_error_and_not_repeated() {
+    let emulator = emulator().await;
+    let id = format!("user_id:{}", "u".repeat(120 * 1024));
+    let out = run_against(&emulator, &["get-secret", &id]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        &stderr[..stderr.len().min(300)]
+    );
+    assert!(
+        stderr.contains("userId: too long: 122880 bytes; at most 1024"),
+        "{}",
+        &stderr[..stderr.len().min(300)]
+    );
+    assert!(stderr.len() < 1000, "{} bytes of stderr", stderr.len());
+    assert!(out.stdout.is_empty());
+    assert_eq!(emulator.counters().total(), 0, "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_short_recovery_code_is_refused_and_never_shown() {
+    let emulator = emulator().await;
+    for (name, contents) in [
+        (
+            "short.jsonl",
+            &b"{\"userId\":\"u-2\",\"secret\":\"MZXW6YQMZXW6YQAA\",\"recoveryCode\":\"q7z\"}\n"[..],
+        ),
+        (
+            "short.csv",
+            b"userId,secret,recoveryCode\nu-2,MZXW6YQMZXW6YQAA,q7z\n",
+        ),
+    ] {
+        let file = temp_file(name, contents);
+        let out = run_against(&emulator, &["import", file.to_str().unwrap()]).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("recoveryCode: too short: a recovery code has at least 6 characters"),
+            "{name}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("q7z") && !text(&out.stdout).contains("q7z"),
+            "{name}: {stderr}"
+        );
+    }
+    assert_eq!(emulator.counters().total(), 0, "nothing was sent");
 }
