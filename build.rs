@@ -19,14 +19,17 @@ fn main() {
     let mut settings = progenitor::GenerationSettings::new();
     settings
         .with_interface(progenitor::InterfaceStyle::Builder)
-        // Every request passes through `impl ClientHooks<Inner> for Client` in src/hooks.rs:
-        // authentication, signing and the retry-on-401 live there, in one place. `Expected`
-        // makes a missing impl a compile error rather than silently unauthenticated requests.
+        // Every request passes through `impl ClientHooks<HookState> for Client` in
+        // src/transport.rs, which decorates it (headers, token or signature) and bounds its
+        // answer; the call around it is src/call.rs. `Expected` makes a missing impl a compile
+        // error rather than silently unauthenticated requests.
         .with_hooks(progenitor::HooksMode::Expected)
         .with_inner_type(quote_inner())
         .with_derive("PartialEq");
     // The schemas that carry secrets become hand-written types of the same shape whose `Debug`
-    // redacts (src/wire.rs); tests/schema_guard.rs holds them to the fragment's schemas.
+    // redacts (src/wire.rs); the three answers become the envelope of src/envelope.rs, whose
+    // `data` is optional, so that a refusal in an HTTP 200 decodes as well as a success: each
+    // answer is decoded once. tests/schema_guard.rs holds them to the fragment's schemas.
     for (schema, replacement) in SECRET_BEARING {
         settings.with_replacement(schema, replacement, std::iter::empty());
     }
@@ -41,7 +44,8 @@ fn main() {
     fs::write(out.join("authing_otp_client.rs"), code).expect("writing the generated client");
 }
 
-/// Schemas whose generated `Debug` would print a secret, and the types that replace them.
+/// Schemas whose generated `Debug` would print a secret, and the answers, and the types that
+/// replace them.
 const SECRET_BEARING: &[(&str, &str)] = &[
     (
         "GetManagementAccessTokenDto",
@@ -50,9 +54,12 @@ const SECRET_BEARING: &[(&str, &str)] = &[
     ("AccessTokenResDto", "crate::wire::AccessTokenResDto"),
     ("ImportOtpItemDataDto", "crate::wire::ImportOtpItemDataDto"),
     ("OtpSecretRespDto", "crate::wire::OtpSecretRespDto"),
+    ("CommonResponseDto", "crate::envelope::ImportAnswer"),
+    ("GetOtpSecretRespDto", "crate::envelope::SecretAnswer"),
+    ("GetManagementTokenRespDto", "crate::envelope::TokenAnswer"),
 ];
 
 /// The type progenitor stores in the generated `Client` and hands to the hooks.
 fn quote_inner() -> proc_macro2::TokenStream {
-    quote::quote!(crate::hooks::HookState)
+    quote::quote!(crate::transport::HookState)
 }

@@ -173,7 +173,7 @@ impl FromStr for Brand {
             .ok_or_else(|| {
                 Error::Config(format!(
                     "unknown brand `{}`; expected `authing` or `genauth`",
-                    crate::error::shown(s)
+                    crate::redact::shown(s)
                 ))
             })
     }

@@ -10,8 +10,10 @@
 //!   whether retrying is safe;
 //! - secrets ([`OtpSecret`], access key secret, tokens) that never show in `Debug` or `Display`.
 //!
-//! Every request, generated or not, passes through one place: the `ClientHooks` implementation
-//! in `hooks.rs`, which later retry and tracing layers hook into.
+//! Every call of the facade is owned by one loop (`call.rs`): the deadline, the rate limit, the
+//! token, the attempts, the decision (return, retry, refresh the token once, give up) and the
+//! scrubbing of what the server said. The generated client builds and sends each attempt; its
+//! hooks (`transport.rs`) only decorate the request and bound the answer.
 //!
 //! Beside this crate: `authing-otp-emulator`, a loopback Authing to test against, and
 //! `authing-otp-cli`, the `authing-otp` command (quickstart, get-secret, import, emulator, spec
@@ -42,42 +44,54 @@
 //! [progenitor]: https://github.com/oxidecomputer/progenitor
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
-mod auth;
 mod brand;
 pub mod bulk;
+mod call;
 mod client;
+mod config;
+pub mod envelope;
 mod error;
-mod hooks;
 mod otp;
 mod rate_limit;
+mod redact;
 mod retry;
 pub mod signing;
+mod state;
 pub mod tls;
+mod token;
+mod transport;
 mod user;
 pub mod wire;
 
-pub use auth::AuthScheme;
 pub use brand::Brand;
-pub use client::{ClientStats, Lang, ManagementClient, ManagementClientBuilder};
-pub use error::{ApiError, Error, ErrorKind, InputError, json_error_summary};
-pub use otp::{DuplicateUsers, ImportReceipt, OtpImport, OtpSecret};
+pub use client::{ClientStats, ManagementClient};
+pub use config::{AuthScheme, IntoSecret, Lang, ManagementClientBuilder};
+pub use error::{ApiError, Error, ErrorKind, InputError};
+pub use otp::{ImportReceipt, OtpImport, OtpSecret};
 pub use retry::RetryConfig;
 pub use user::{UserIdType, UserRef};
+
+/// Describes a JSON decoding failure without quoting any value of the input.
+///
+/// Not part of the API: the `authing-otp` command's import reader describes a bad line with
+/// it, as the client describes a bad answer.
+#[doc(hidden)]
+pub use redact::json_error_summary;
 
 /// Reveals an [`OtpSecret`]: re-exported from [`secrecy`] so that no direct dependency on it
 /// is needed.
 pub use secrecy::ExposeSecret;
 
-/// The client progenitor generates from `openapi/authing-otp.json`, for power users.
+/// The client progenitor generates from `openapi/authing-otp.json`.
 ///
-/// Reach it through [`ManagementClient::generated`]: its requests pass through the same hooks as
-/// the facade's (authentication, retries, rate limit, bounded answers). Its types mirror the
-/// wire format exactly (numbers are `f64` because upstream declares them `number`); the four
-/// that carry secrets are the hand-written ones in [`wire`], whose `Debug` redacts.
-///
-/// Its shape follows the spec: a `spec sync` that changes the spec can change it in ways semver
-/// does not cover. The facade is the stable API.
+/// Not part of the API: the facade ([`ManagementClient`]) sends every request through it, and
+/// its requests made directly skip the facade's retries, deadline, `statusCode` check and
+/// scrubbing. Its types mirror the wire format (numbers are `f64` because upstream declares
+/// them `number`); those that carry secrets are the hand-written ones in [`wire`], whose
+/// `Debug` redacts, and its answers are the [`envelope`]s.
+#[doc(hidden)]
 #[allow(missing_docs, clippy::all, unreachable_pub)]
 pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/authing_otp_client.rs"));

@@ -1,6 +1,6 @@
 //! OTP data: what is imported and what is read back.
 
-use std::{collections::HashMap, fmt};
+use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString, zeroize::Zeroize};
 use serde::Deserialize;
@@ -460,63 +460,6 @@ pub(crate) fn check_base32(secret: &str) -> Result<(), InputError> {
         ));
     }
     Ok(())
-}
-
-/// Finds the items that name a user an earlier item named: `importOtp` binds one secret per
-/// user, so a list (or a whole file) naming a user twice is refused before anything is sent.
-///
-/// Positions are the caller's: item indexes for one request, line numbers for a file. `Debug`
-/// shows only how many users were seen, not their ids.
-///
-/// ```
-/// use authing_otp::{DuplicateUsers, OtpImport};
-///
-/// let mut seen = DuplicateUsers::new();
-/// let a = OtpImport::new("u1", "HZ2F6J3AGNAVSOTV")?;
-/// let b = OtpImport::new("u2", "HZ2F6J3AGNAVSOTV")?;
-/// assert_eq!(seen.first_seen(&a, 2), None);
-/// assert_eq!(seen.first_seen(&b, 3), None);
-/// assert_eq!(seen.first_seen(&a, 7), Some(2));
-/// assert_eq!(seen.first_seen(&a, 9), Some(2)); // always the first position
-/// assert_eq!(format!("{seen:?}"), "DuplicateUsers { users: 2 }");
-/// # Ok::<(), authing_otp::InputError>(())
-/// ```
-pub struct DuplicateUsers<P> {
-    first: HashMap<String, P>,
-}
-
-impl<P: Copy> DuplicateUsers<P> {
-    /// Nothing seen yet.
-    pub fn new() -> Self {
-        DuplicateUsers {
-            first: HashMap::new(),
-        }
-    }
-
-    /// Records `item`, found at `at`. When an earlier item named the same user, returns that
-    /// item's position and records nothing.
-    pub fn first_seen(&mut self, item: &OtpImport, at: P) -> Option<P> {
-        // Look up before inserting: a new user costs one allocation, a repeated one none.
-        if let Some(first) = self.first.get(item.user_id()) {
-            return Some(*first);
-        }
-        self.first.insert(item.user_id().to_owned(), at);
-        None
-    }
-}
-
-impl<P: Copy> Default for DuplicateUsers<P> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<P> fmt::Debug for DuplicateUsers<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DuplicateUsers")
-            .field("users", &self.first.len())
-            .finish()
-    }
 }
 
 /// What Authing said to a successful import.

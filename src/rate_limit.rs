@@ -1,65 +1,58 @@
 //! A client-side limit of requests per second, shared by a client's clones, that slows down
-//! for a while when the server throttles anyway (as aws-sdk's adaptive retry mode does).
+//! for a while when the server throttles anyway.
+//!
+//! Each caller takes the next free slot of a schedule (GCRA: a "theoretical arrival time"
+//! moved one period per request) and sleeps until it: callers go first come, first served,
+//! and a waiter wakes once, at its own turn, not at every slot. A burst of two is allowed (a
+//! slot may start up to one period late without the next one waiting): timer ticks and late
+//! wake-ups then do not cost throughput, and any one-second window holds at most one request
+//! more than the rate. A caller that gives up while it waits leaves its slot unused.
 
 use std::{
-    num::NonZeroU32,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
+    sync::{Mutex, PoisonError},
+    time::Duration,
 };
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+// Tokio's clock, so that deadlines and slots follow a paused clock in tests.
+use tokio::time::Instant;
 
 /// How long the limiter stays slowed down after a 429, unless `Retry-After` says longer.
 const SLOWDOWN: Duration = Duration::from_secs(10);
-/// The slowest the limiter goes: one request every ten seconds.
-const FLOOR_RPS: f64 = 0.1;
-
-/// Requests per second, evenly spaced (bursts of at most 2: a pool's QPS cap is counted per
-/// second).
-pub(crate) struct RateLimit {
-    configured: f64,
-    /// The bucket at the configured rate, read by every request without a lock.
-    normal: DefaultDirectRateLimiter,
-    /// Set while slowed down: the common path reads this flag and nothing else of the slowdown.
-    slowed: AtomicBool,
-    slowdown: Mutex<Slowdown>,
-}
-
-struct Slowdown {
-    rate: f64,
-    until: Option<Instant>,
-    /// The bucket in force while slowed down (shared by the requests waiting on it).
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
-}
 
 /// The fastest rate accepted: one request a microsecond.
 pub(crate) const MAX_RPS: f64 = 1e6;
+/// The slowest rate accepted: one request every 100 seconds. Below it, the period would be
+/// longer than any call's deadline, and the arithmetic of much slower rates overflows.
+pub(crate) const MIN_RPS: f64 = 0.01;
 
-fn limiter(rate: f64) -> DefaultDirectRateLimiter {
-    let period = Duration::from_secs_f64(1.0 / rate.clamp(FLOOR_RPS.min(rate), MAX_RPS));
-    // A burst of 2: a request that comes late (timers tick in milliseconds, tasks wake late)
-    // lets the next one go at once, so the long-run rate is the one asked for. Any one-second
-    // window then holds at most one request more than the rate.
-    let quota = Quota::with_period(period)
-        .expect("the period is positive")
-        .allow_burst(NonZeroU32::new(2).expect("2 is not zero"));
-    RateLimiter::direct(quota)
+/// Requests per second, evenly spaced.
+pub(crate) struct RateLimit {
+    configured: f64,
+    schedule: Mutex<Schedule>,
+}
+
+struct Schedule {
+    /// When the next request would be due if requests came exactly at the rate.
+    arrival: Instant,
+    /// The period in force.
+    period: Duration,
+    /// Slowed down until then, after a 429.
+    slowed_until: Option<Instant>,
+}
+
+fn period(rate: f64) -> Duration {
+    Duration::from_secs_f64(1.0 / rate.clamp(MIN_RPS, MAX_RPS))
 }
 
 impl RateLimit {
-    /// `rps` must be finite and positive (the builder checks).
+    /// `rps` must be within [`MIN_RPS`] and [`MAX_RPS`] (the builder checks).
     pub(crate) fn new(rps: f64) -> Self {
         RateLimit {
             configured: rps,
-            normal: limiter(rps),
-            slowed: AtomicBool::new(false),
-            slowdown: Mutex::new(Slowdown {
-                rate: rps,
-                until: None,
-                limiter: None,
+            schedule: Mutex::new(Schedule {
+                arrival: Instant::now(),
+                period: period(rps),
+                slowed_until: None,
             }),
         }
     }
@@ -69,47 +62,45 @@ impl RateLimit {
         self.configured
     }
 
-    /// Waits for the next free slot.
-    pub(crate) async fn acquire(&self) {
-        if self.slowed.load(Ordering::Acquire)
-            && let Some(slow) = self.slow_limiter()
-        {
-            return slow.until_ready().await;
-        }
-        self.normal.until_ready().await;
-    }
-
-    /// The slowed-down bucket, or `None` when the slowdown is over (which ends it).
-    fn slow_limiter(&self) -> Option<Arc<DefaultDirectRateLimiter>> {
-        let mut slowdown = self.slowdown.lock().unwrap_or_else(PoisonError::into_inner);
-        if slowdown.until.is_some_and(|until| Instant::now() >= until) {
-            slowdown.rate = self.configured;
-            slowdown.until = None;
-            slowdown.limiter = None;
-            self.slowed.store(false, Ordering::Release);
-        }
-        slowdown.limiter.clone()
-    }
-
-    /// The server answered 429 although the limit was kept: halve the rate for a while.
-    /// Returns the new rate.
-    pub(crate) fn throttled(&self, retry_after: Option<Duration>) -> f64 {
-        let mut slowdown = self.slowdown.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Takes the next slot: when the caller may send.
+    fn slot(&self) -> Instant {
+        let mut schedule = self.schedule.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        // One halving per burst of 429s: the answers to requests already in flight say the
-        // same thing again.
-        let recently = slowdown
-            .until
+        if schedule.slowed_until.is_some_and(|until| now >= until) {
+            schedule.slowed_until = None;
+            schedule.period = period(self.configured);
+        }
+        let period = schedule.period;
+        // One period of tolerance: a burst of two.
+        let at = now.max(schedule.arrival.checked_sub(period).unwrap_or(now));
+        schedule.arrival = schedule.arrival.max(at) + period;
+        at
+    }
+
+    /// Waits for the next slot.
+    pub(crate) async fn acquire(&self) {
+        let at = self.slot();
+        if at > Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    /// The server answered 429 although the limit was kept: halve the rate for a while (one
+    /// halving per burst of 429s). Returns the new rate.
+    pub(crate) fn throttled(&self, retry_after: Option<Duration>) -> f64 {
+        let mut schedule = self.schedule.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        // The answers to requests already in flight say the same thing again.
+        let recently = schedule
+            .slowed_until
             .is_some_and(|until| until > now + SLOWDOWN - Duration::from_secs(1));
         if !recently {
-            slowdown.rate = (slowdown.rate / 2.0).max(FLOOR_RPS.min(self.configured));
-            slowdown.limiter = Some(Arc::new(limiter(slowdown.rate)));
+            schedule.period = (schedule.period * 2).min(period(MIN_RPS));
         }
         // `retry_after` is at most an hour (see retry::retry_after).
         let hold = retry_after.unwrap_or_default().max(SLOWDOWN);
-        slowdown.until = Some(now.checked_add(hold).unwrap_or(now + SLOWDOWN));
-        self.slowed.store(true, Ordering::Release);
-        slowdown.rate
+        schedule.slowed_until = Some(now.checked_add(hold).unwrap_or(now + SLOWDOWN));
+        1.0 / schedule.period.as_secs_f64()
     }
 }
 
@@ -117,18 +108,50 @@ impl RateLimit {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn spaces_requests_and_slows_down_after_a_throttle() {
         let limit = RateLimit::new(100.0);
         let start = Instant::now();
         for _ in 0..21 {
             limit.acquire().await;
         }
-        // 21 slots 10 ms apart, the first two at once: about 190 ms.
+        // 21 slots 10 ms apart, the first two at once: 190 ms on the paused clock (timers
+        // round up to the millisecond).
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(180), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(190) && elapsed <= Duration::from_millis(191),
+            "{elapsed:?}"
+        );
         assert_eq!(limit.throttled(None), 50.0);
         assert_eq!(limit.throttled(None), 50.0, "one halving per burst of 429s");
         assert_eq!(limit.rps(), 100.0);
+    }
+
+    /// Issue 16: 1,000 waiters all woke at every slot; now each sleeps until its own.
+    #[tokio::test(start_paused = true)]
+    async fn waiters_go_in_order_each_at_its_own_slot() {
+        let limit = std::sync::Arc::new(RateLimit::new(200.0));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for n in 0..1000u32 {
+            let limit = limit.clone();
+            tasks.push(tokio::spawn(async move {
+                limit.acquire().await;
+                (n, start.elapsed())
+            }));
+        }
+        let mut done = Vec::new();
+        for task in tasks {
+            done.push(task.await.unwrap());
+        }
+        // First come, first served, 5 ms apart: the last after 4.99 s, not later.
+        for window in done.windows(2) {
+            assert!(window[0].1 <= window[1].1, "{window:?}");
+        }
+        let last = done[999].1;
+        assert!(
+            last >= Duration::from_millis(4990) && last <= Duration::from_millis(4991),
+            "{last:?}"
+        );
     }
 }

@@ -50,7 +50,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 ///     .build()?;
 /// # drop(client);
 /// let none = RetryConfig::disabled();
-/// assert_eq!(none.get_max_attempts(), 1);
+/// assert_eq!(none, RetryConfig::default().max_attempts(1));
 /// # Ok::<(), authing_otp::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,12 +120,12 @@ impl RetryConfig {
     }
 
     /// Attempts per call.
-    pub fn get_max_attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.max_attempts
     }
 
     /// The deadline of a whole call.
-    pub fn get_call_timeout(&self) -> Duration {
+    pub(crate) fn deadline(&self) -> Duration {
         self.call_timeout
     }
 
@@ -276,9 +276,66 @@ impl RetryBudget {
             });
     }
 
+    /// Gives back tokens a call took but did not use up: its retries were cancelled.
+    fn refund(&self, tokens: u32) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                Some(left.saturating_add(tokens).min(BUDGET_CAPACITY))
+            });
+    }
+
     #[cfg(test)]
     fn left(&self) -> u32 {
         self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The tokens one call took from the budget for its retries. A call that ends well gives them
+/// back (and earns one more when it took none), as aws-sdk's retry quota does; a call that
+/// fails keeps them spent; a call cancelled before it ends (dropped while it waits to retry)
+/// gives them back too, as aws-sdk's permits do when dropped.
+pub(crate) struct Spent<'a> {
+    budget: &'a RetryBudget,
+    tokens: u32,
+    settled: bool,
+}
+
+impl<'a> Spent<'a> {
+    pub(crate) fn new(budget: &'a RetryBudget) -> Self {
+        Spent {
+            budget,
+            tokens: 0,
+            settled: false,
+        }
+    }
+
+    /// Takes the cost of one more retry; false when the budget cannot pay it.
+    pub(crate) fn take(&mut self, reason: RetryReason) -> bool {
+        let paid = self.budget.withdraw(reason);
+        if paid {
+            self.tokens += reason.cost();
+        }
+        paid
+    }
+
+    /// The call succeeded.
+    pub(crate) fn succeeded(mut self) {
+        self.settled = true;
+        self.budget.deposit(self.tokens);
+    }
+
+    /// The call failed for good: its retries stay spent.
+    pub(crate) fn failed(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for Spent<'_> {
+    fn drop(&mut self) {
+        if !self.settled && self.tokens > 0 {
+            self.budget.refund(self.tokens);
+        }
     }
 }
 
@@ -366,6 +423,33 @@ mod tests {
         }
         assert_eq!(classify(200, Some(413.0)), None);
         assert_eq!(classify(200, Some(200.0)), None);
+    }
+
+    /// Issue 16: a retry wait that was cancelled kept its tokens spent.
+    #[test]
+    fn a_call_cancelled_while_it_waits_gives_its_tokens_back() {
+        let budget = RetryBudget::default();
+        let mut spent = Spent::new(&budget);
+        assert!(spent.take(RetryReason::Timeout) && spent.take(RetryReason::Throttled));
+        assert_eq!(budget.left(), BUDGET_CAPACITY - 15);
+        drop(spent); // the call's future dropped during its backoff
+        assert_eq!(budget.left(), BUDGET_CAPACITY);
+        let mut spent = Spent::new(&budget);
+        assert!(spent.take(RetryReason::ServerError));
+        spent.failed();
+        assert_eq!(
+            budget.left(),
+            BUDGET_CAPACITY - 5,
+            "a failure keeps them spent"
+        );
+        let mut spent = Spent::new(&budget);
+        assert!(spent.take(RetryReason::ServerError));
+        spent.succeeded();
+        assert_eq!(
+            budget.left(),
+            BUDGET_CAPACITY - 5,
+            "a success gives back its own"
+        );
     }
 
     #[test]

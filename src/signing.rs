@@ -248,11 +248,6 @@ impl Signer {
         }
     }
 
-    /// Stamps and signs `request` as it stands; call it last, after every other header is set.
-    pub(crate) fn access_key_secret(&self) -> &SecretString {
-        &self.access_key_secret
-    }
-
     pub(crate) fn sign_request(&self, request: &mut reqwest::Request) {
         let Stamp { date, nonce } = self.stamper.stamp();
         let dialect = self.brand.dialect();

@@ -117,7 +117,7 @@ impl FromStr for UserIdType {
                     "userIdType",
                     format!(
                         "unknown user id type `{}`; expected one of {}",
-                        crate::error::shown(s),
+                        crate::redact::shown(s),
                         known.join(", ")
                     ),
                 )
@@ -368,7 +368,7 @@ impl FromStr for UserRef {
                     format!(
                         "unknown user id type `{}` (expected one of {}); write user_id:<id> \
                          for a user id that contains `:`",
-                        crate::error::shown(kind),
+                        crate::redact::shown(kind),
                         UserIdType::ALL.map(UserIdType::as_str).join(", ")
                     ),
                 )),

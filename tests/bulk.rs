@@ -14,7 +14,7 @@ use std::{
 
 use authing_otp::{
     ExposeSecret, ManagementClient, OtpImport, RetryConfig, UserRef,
-    bulk::{BatchDone, BulkEvent, BulkOptions, Outcome, ReadOutcome, StopReason, UserFingerprints},
+    bulk::{BatchDone, BulkEvent, BulkOptions, Outcome, ReadOutcome, StopReason},
 };
 use authing_otp_emulator::{Emulator, Fault, Operation, RetryAfter, User};
 use outage_proxy::OutageProxy;
@@ -424,7 +424,8 @@ async fn a_broken_endpoint_stops_the_run_and_marks_nothing(fault: Fault) -> Stop
     let stopped = summary.stopped.clone().expect("the run stopped");
     let sent = emulator.counters().import_otp_requests;
     assert_eq!(sent, summary.requests);
-    assert!(sent <= 16, "{sent} requests for a broken endpoint");
+    // 4 batches, then a record at a time until 6 are refused alike, and what was in flight.
+    assert!(sent <= 14, "{sent} requests for a broken endpoint");
     assert_eq!((summary.imported, summary.refused), (0, 0));
     assert_eq!(summary.not_attempted, summary.records);
     assert!(summary.records <= 400, "{} records read", summary.records);
@@ -590,18 +591,4 @@ async fn read_back_gives_every_user_an_outcome() {
         summary.requests,
         emulator.counters().get_otp_secret_requests
     );
-}
-
-#[test]
-fn fingerprints_find_repeats_among_many() {
-    let mut seen = UserFingerprints::with_capacity(100_001);
-    for n in 0..100_000 {
-        seen.push(&format!("user-{n}@example.com"));
-    }
-    seen.push("user-99999@example.com");
-    let repeated = seen.repeated();
-    assert_eq!(repeated.len(), 1);
-    assert!(repeated.contains(&seen.hash("user-99999@example.com")));
-    assert_eq!(seen.len(), 100_001);
-    assert_eq!(format!("{seen:?}"), "UserFingerprints { users: 100001 }");
 }

@@ -206,6 +206,8 @@ async fn a_typed_call_rebuilds_the_recorded_node_requests() {
         let ours = ours_signed(rec, async |client| {
             client
                 .generated()
+                .await
+                .unwrap()
                 .get_otp_secret_by_user()
                 .user_id("u1")
                 .user_id_type(authing_otp::UserIdType::Email)
@@ -299,13 +301,16 @@ async fn token_mode_matches_the_recorded_python_requests() {
         .host(wire.url())
         .build()
         .unwrap();
-    let get = || {
+    let get = async || {
         client
             .generated()
+            .await
+            .unwrap()
             .get_otp_secret_by_user()
             .user_id("u1")
             .user_id_type(authing_otp::UserIdType::Email)
             .send()
+            .await
     };
     get().await.unwrap();
     client
@@ -634,6 +639,8 @@ mod genauth {
             let ours = ours_signed(rec, async |client| {
                 client
                     .generated()
+                    .await
+                    .unwrap()
                     .get_otp_secret_by_user()
                     .user_id("u1")
                     .user_id_type(authing_otp::UserIdType::Email)
@@ -705,6 +712,8 @@ mod genauth {
             .unwrap();
         client
             .generated()
+            .await
+            .unwrap()
             .get_otp_secret_by_user()
             .user_id("u1")
             .user_id_type(authing_otp::UserIdType::Email)

@@ -270,13 +270,15 @@ async fn power_users_reach_the_generated_client_with_the_same_auth() {
     let client = client(&emulator);
     let answer = client
         .generated()
+        .await
+        .unwrap()
         .get_otp_secret_by_user()
         .user_id("alice@example.com")
         .user_id_type(UserIdType::Email)
         .send()
         .await
         .unwrap();
-    assert_eq!(answer.data.secret, SECRET);
+    assert_eq!(answer.data.as_ref().unwrap().secret, SECRET);
     assert_eq!(answer.status_code, 200.0);
 }
 

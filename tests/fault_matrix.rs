@@ -315,7 +315,10 @@ async fn the_whole_call_deadline_bounds_attempts_times_timeout() {
     emulator.set_latency(Duration::from_secs(5));
     let started = Instant::now();
     let err = client.get_otp_secret_by_user(&user()).await.unwrap_err();
-    assert!(matches!(err, Error::Timeout { source: None }), "{err:?}");
+    assert!(
+        matches!(err, Error::Timeout { source: None, .. }),
+        "{err:?}"
+    );
     assert_eq!(err.to_string(), "the call's deadline passed");
     within(started, Duration::from_millis(1300));
     assert_eq!(seen(&emulator, Operation::GetOtpSecretByUser, before), 1);

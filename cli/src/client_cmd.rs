@@ -121,7 +121,10 @@ impl ClientArgs {
 
     /// The client these options describe; `overrides` replaces host and keys (the quickstart's
     /// emulator).
-    pub fn client(&self, overrides: Option<(&str, &str, &str)>) -> Result<ManagementClient, Error> {
+    pub fn client(
+        &self,
+        overrides: Option<(&str, &str, &str)>,
+    ) -> Result<ManagementClient, Failure> {
         let nonempty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
         let mut builder = ManagementClient::builder();
         match overrides {
@@ -177,7 +180,7 @@ impl ClientArgs {
         if let Some(rps) = self.rps {
             builder = builder.rate_limit(rps);
         }
-        builder.build()
+        Ok(builder.build()?)
     }
 }
 
@@ -185,22 +188,57 @@ impl ClientArgs {
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A duration flag given in seconds: more than 0, at most an hour.
-fn seconds_flag(flag: &str, seconds: f64) -> Result<Duration, Error> {
+fn seconds_flag(flag: &str, seconds: f64) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(seconds)
         .ok()
         .filter(|t| !t.is_zero() && *t <= MAX_TIMEOUT)
         .ok_or_else(|| {
-            Error::Config(format!(
+            Failure::Usage(format!(
                 "{flag} must be more than 0 and at most {} seconds",
                 MAX_TIMEOUT.as_secs()
             ))
         })
 }
 
-/// Prints `error` with its causes and returns the exit code for it.
-pub fn fail(command: &str, error: &Error) -> ExitCode {
-    errln!("authing-otp {command}: {}", error.display_chain());
-    fail_code(error)
+/// Why a command failed: the client's error, or one of the command's own.
+#[derive(Debug)]
+pub enum Failure {
+    /// The client's.
+    Client(Error),
+    /// A flag or value the user can fix (exit 2).
+    Usage(String),
+    /// Anything else (exit 1).
+    Other(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Client(e)
+    }
+}
+
+impl From<authing_otp::InputError> for Failure {
+    fn from(e: authing_otp::InputError) -> Self {
+        Failure::Client(e.into())
+    }
+}
+
+/// Prints `failure` with its causes and returns the exit code for it.
+pub fn fail(command: &str, failure: &Failure) -> ExitCode {
+    match failure {
+        Failure::Client(error) => {
+            errln!("authing-otp {command}: {}", error.display_chain());
+            fail_code(error)
+        }
+        Failure::Usage(message) => {
+            errln!("authing-otp {command}: {message}");
+            ExitCode::from(2)
+        }
+        Failure::Other(message) => {
+            errln!("authing-otp {command}: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Options of `authing-otp get-secret`.
@@ -229,7 +267,7 @@ pub async fn get_secret(args: GetSecretArgs) -> ExitCode {
         let user: UserRef = args.user.parse()?;
         let client = args.client.client(None)?;
         let secret = client.get_otp_secret_by_user(&user).await?;
-        Ok::<_, Error>((user, secret))
+        Ok::<_, Failure>((user, secret))
     }
     .await;
     match result {

@@ -18,13 +18,11 @@ use std::{
 
 use authing_otp::{
     ManagementClient, UserRef,
-    bulk::{
-        BatchDone, BulkEvent, BulkOptions, Outcome, ReadDone, ReadOutcome, StopReason,
-        UserFingerprints,
-    },
+    bulk::{BatchDone, BulkEvent, BulkOptions, Outcome, ReadDone, ReadOutcome, StopReason},
 };
 use authing_otp_cli::{
     files::{self, FileError, Input, PendingOutput},
+    fingerprints::UserFingerprints,
     import::{ImportFileError, ImportFormat, ImportReader, ImportRecord},
     journal::{
         self, IdentifyingReader, InputIdentity, Journal, JournalError, LockedJournal, Problem,

@@ -9,6 +9,7 @@
 //! - [`import`]: JSON Lines, CSV and Key URI files of OTP secrets, streamed and validated line by
 //!   line.
 //! - [`journal`]: what a bulk import has done, so that a killed run resumes where it stopped.
+//! - [`fingerprints`]: the users a file names twice, found in 8 bytes per record.
 //! - [`files`]: the input and the outputs of a bulk import, checked and opened so that no run
 //!   harms a file it touches.
 //! - [`spec`]: derive the OpenAPI fragment from the vendor's document, report drift, sync.
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod files;
+pub mod fingerprints;
 pub mod import;
 pub mod journal;
 pub mod spec;

@@ -6,11 +6,11 @@
 
 use std::process::ExitCode;
 
-use authing_otp::{Brand, Error, ManagementClient, OtpImport, UserRef};
+use authing_otp::{Brand, ManagementClient, OtpImport, UserRef};
 use authing_otp_emulator::{Emulator, User};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::client_cmd::{ClientArgs, fail, parse_secret};
+use crate::client_cmd::{ClientArgs, Failure, fail, parse_secret};
 
 /// The classic RFC 6238 demonstration secret: public, so printing it leaks nothing.
 const DEMO_SECRET: &str = "JBSWY3DPEHPK3PXP";
@@ -56,7 +56,7 @@ pub async fn run(args: QuickstartArgs) -> ExitCode {
     }
 }
 
-async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
+async fn against_emulator(args: &ClientArgs) -> Result<(), Failure> {
     // The emulator accepts only the chosen brand's dialect: the run proves the client speaks it.
     let named = ["AUTHING_BRAND", "GENAUTH_BRAND"]
         .iter()
@@ -78,7 +78,7 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
         )
         .start()
         .await
-        .map_err(|e| Error::Config(format!("starting the emulator: {e}")))?;
+        .map_err(|e| Failure::Other(format!("starting the emulator: {e}")))?;
     outln!(
         "  emulator listening on {}, accepting only {brand}'s dialect ({}* headers)",
         emulator.base_url(),
@@ -113,7 +113,9 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
             secret.expose_secret()
         );
         if secret.expose_secret() != DEMO_SECRET {
-            return Err(Error::Config("the emulator returned another secret".into()));
+            return Err(Failure::Other(
+                "the emulator returned another secret".into(),
+            ));
         }
     }
     let counters = emulator.counters();
@@ -126,7 +128,7 @@ async fn against_emulator(args: &ClientArgs) -> Result<(), Error> {
     Ok(())
 }
 
-async fn against_host(args: QuickstartArgs) -> Result<(), Error> {
+async fn against_host(args: QuickstartArgs) -> Result<(), Failure> {
     let client: ManagementClient = args.client.client(None)?;
     outln!("Credentials are set: talking to {}.", client.host());
     if let (Some(user_id), Some(secret)) = (&args.import_user_id, &args.secret) {

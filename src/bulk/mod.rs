@@ -69,7 +69,7 @@ mod run;
 
 use std::{
     collections::hash_map::RandomState,
-    collections::{HashMap, HashSet, hash_map::Entry},
+    collections::{HashMap, hash_map::Entry},
     fmt,
     future::Future,
     hash::BuildHasher,
@@ -81,7 +81,7 @@ use std::{
 use tokio::{sync::mpsc, task::JoinSet};
 
 use self::run::{Judgement, Notice, Run, Sent, Settings};
-use crate::{ApiError, Error, ManagementClient, OtpImport, OtpSecret, UserRef, hooks::Policy};
+use crate::{ApiError, Error, ManagementClient, OtpImport, OtpSecret, UserRef, call::Policy};
 
 /// How a bulk run batches, sends and waits.
 ///
@@ -653,7 +653,8 @@ impl<K: Clone> SeenUsers<K> {
 
 /// One batch of an import: sent whole, then, when refused for what it holds, split in halves
 /// down to the records at fault; while the endpoint has accepted nothing yet, probed a record
-/// at a time instead, so that a refusal of every record costs a request each, not two.
+/// at a time instead, so that a refusal of every record costs a request each, not two, and
+/// the run stops after a few.
 async fn import_unit<K: Send + 'static>(
     run: Arc<Run>,
     client: ManagementClient,
@@ -677,12 +678,18 @@ async fn import_unit<K: Send + 'static>(
     }
     let mut requests = 0;
     let mut saw_413 = false;
-    // Ranges of `sendable` still to send, as a stack: the left one goes first.
-    let mut pending = vec![(0, sendable.len())];
-    pending.retain(|&(start, end)| start < end);
-    while let Some((start, end)) = pending.pop() {
+    // Ranges of `sendable` still to send, as a stack: the left one goes first. A range marked
+    // `probe` is sent a record at a time while the endpoint has accepted nothing yet.
+    let mut pending = vec![(0, sendable.len(), false)];
+    pending.retain(|&(start, end, _)| start < end);
+    while let Some((start, end, probe)) = pending.pop() {
         if run.is_stopped() {
             break;
+        }
+        if probe && end - start > 1 && !run.trusted() {
+            pending.push((start + 1, end, true));
+            pending.push((start, start + 1, false));
+            continue;
         }
         let chunk: Vec<&OtpImport> = sendable[start..end].iter().map(|&i| &items[i]).collect();
         let sent = run
@@ -692,8 +699,8 @@ async fn import_unit<K: Send + 'static>(
             .await;
         let mut halves = || {
             let mid = start + (end - start) / 2;
-            pending.push((mid, end));
-            pending.push((start, mid));
+            pending.push((mid, end, false));
+            pending.push((start, mid, false));
         };
         match sent {
             Sent::Ok(_) => {
@@ -724,8 +731,7 @@ async fn import_unit<K: Send + 'static>(
                 Judgement::Stopped => break,
             },
             Sent::Records(error) if run.probing_records(&error) => {
-                pending.push((start + 1, end));
-                pending.push((start, start + 1));
+                pending.push((start, end, true));
             }
             Sent::Records(_) => halves(),
             Sent::Stopped => break,
@@ -1057,85 +1063,5 @@ impl run::Counts {
         *requests = self.requests.load(Ordering::Relaxed);
         *throttled = self.throttled.load(Ordering::Relaxed);
         *unavailable = self.unavailable.load(Ordering::Relaxed);
-    }
-}
-
-/// Finds user ids named twice in a stream of millions, in bounded memory: each id is kept as
-/// a 64-bit keyed hash, not as a string, in one flat array: 8 bytes per record, 8 MB per
-/// million, whatever the ids' length. [`repeated`](Self::repeated) sorts the array and returns
-/// the hashes seen more than once.
-///
-/// Two different ids share a hash with a probability of about 3 × 10⁻⁸ in a file of a million:
-/// a caller that must be exact confirms each repeated hash by looking at the records that carry
-/// it (the command re-reads the file to name the earlier line, which settles it).
-///
-/// ```
-/// use authing_otp::bulk::UserFingerprints;
-///
-/// let mut seen = UserFingerprints::with_capacity(3);
-/// for user in ["alice@example.com", "bob@example.com", "alice@example.com"] {
-///     seen.push(user);
-/// }
-/// let repeated = seen.repeated();
-/// assert!(repeated.contains(&seen.hash("alice@example.com")));
-/// assert!(!repeated.contains(&seen.hash("bob@example.com")));
-/// ```
-pub struct UserFingerprints {
-    keys: RandomState,
-    hashes: Vec<u64>,
-}
-
-impl UserFingerprints {
-    /// An empty set with room for `records` ids (a count of lines is a fine upper bound).
-    pub fn with_capacity(records: usize) -> Self {
-        UserFingerprints {
-            keys: RandomState::new(),
-            hashes: Vec::with_capacity(records),
-        }
-    }
-
-    /// The hash `user_id` is kept as.
-    pub fn hash(&self, user_id: &str) -> u64 {
-        self.keys.hash_one(user_id)
-    }
-
-    /// Records `user_id`.
-    pub fn push(&mut self, user_id: &str) {
-        let hash = self.hash(user_id);
-        self.hashes.push(hash);
-    }
-
-    /// The hashes recorded more than once (the array is sorted in place to find them).
-    pub fn repeated(&mut self) -> HashSet<u64> {
-        self.hashes.sort_unstable();
-        self.hashes
-            .windows(2)
-            .filter(|pair| pair[0] == pair[1])
-            .map(|pair| pair[0])
-            .collect()
-    }
-
-    /// How many ids were recorded.
-    pub fn len(&self) -> usize {
-        self.hashes.len()
-    }
-
-    /// Whether nothing was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
-    }
-}
-
-impl Default for UserFingerprints {
-    fn default() -> Self {
-        Self::with_capacity(0)
-    }
-}
-
-impl fmt::Debug for UserFingerprints {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UserFingerprints")
-            .field("users", &self.hashes.len())
-            .finish()
     }
 }

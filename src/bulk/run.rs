@@ -33,7 +33,7 @@ use std::{
 use tokio::sync::{Notify, mpsc};
 
 use super::{StopReason, pace::Pace};
-use crate::{Error, ErrorKind, hooks::CallReport};
+use crate::{Error, ErrorKind, call::CallReport};
 
 /// How many records refused alike, before the endpoint has accepted anything, make the run
 /// stop: a permission the key pair lacks, a wrong pool or a wrong kind of id answers every
