@@ -72,7 +72,7 @@ pub(crate) enum AuthFailure {
 
 impl AuthFailure {
     /// The `apiCode` and message the emulator answers with.
-    pub(crate) fn describe(self) -> (u32, &'static str) {
+    pub(crate) fn describe(self) -> (i64, &'static str) {
         match self {
             Self::MissingAuthorization => (
                 codes::MISSING_AUTHORIZATION,

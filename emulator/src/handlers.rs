@@ -62,7 +62,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 }
 
 /// `{"statusCode", "message", "apiCode", "requestId"}`, the shape of every Authing failure.
-fn error_body(status_code: u16, api_code: u32, message: &str) -> Value {
+fn error_body(status_code: u16, api_code: i64, message: &str) -> Value {
     json!({
         "statusCode": status_code,
         "message": message,
@@ -72,7 +72,7 @@ fn error_body(status_code: u16, api_code: u32, message: &str) -> Value {
 }
 
 /// A business error: HTTP 200 with the failure in the body.
-fn business(status_code: u16, api_code: u32, message: &str) -> Response {
+fn business(status_code: u16, api_code: i64, message: &str) -> Response {
     Json(error_body(status_code, api_code, message)).into_response()
 }
 

@@ -95,7 +95,7 @@
 //! nonce is accepted once. Signed requests need no `x-authing-userpool-id`: the key names the
 //! pool. Authing reports signing failures with apiCodes 1300–1306 and documents 1305 (clock
 //! skew) and 1306 (nonce replay); the emulator uses the same range, and the meanings it gives
-//! 1300–1304 are its own choice.
+//! 1300–1304 are its own choice (see [business errors](#business-errors)).
 //!
 //! # Validation
 //!
@@ -112,32 +112,39 @@
 //! # Business errors
 //!
 //! Failures are HTTP 200 with `{"statusCode": 4xx, "message", "apiCode", "requestId"}` (except
-//! authentication in the HTTP 401 style). Apart from the signing range 1300–1306 described
-//! above, Authing does not publish the `apiCode`s for these situations, so the emulator uses
-//! its own, in [`codes`]:
+//! authentication in the HTTP 401 style). The `apiCode`s are in [`codes`], as `i64` like the
+//! client's [`Error::api_code`](authing_otp::Error::api_code). **Only 1305 and 1306 are
+//! Authing's codes with Authing's meaning.** 1300–1304 are in Authing's signing range, with
+//! meanings the emulator chose. **Every 400xx–413xx code is the emulator's own**: Authing does
+//! not publish the apiCodes of these situations, and its server is not known to send these
+//! (it documents others, such as 2004 user not found, 2224 user pool not found and 6001–6004
+//! TOTP code errors, without saying which of them these endpoints use). Match the emulator's
+//! own codes only in tests against the emulator; against the real server, decide on
+//! `statusCode`.
 //!
-//! | situation | statusCode | apiCode |
-//! |---|---|---|
-//! | request does not match the fragment | 400 | [`codes::INVALID_REQUEST`] 40001 |
-//! | no `authorization` header, or an unknown scheme | 401 | [`codes::MISSING_AUTHORIZATION`] 40101 |
-//! | token not issued by this emulator (or revoked) | 401 | [`codes::INVALID_TOKEN`] 40102 |
-//! | token expired | 401 | [`codes::TOKEN_EXPIRED`] 40103 |
-//! | no `x-authing-userpool-id` header | 401 | [`codes::MISSING_USERPOOL`] 40104 |
-//! | `x-authing-userpool-id` is not the token's pool | 401 | [`codes::USERPOOL_MISMATCH`] 40105 |
-//! | AK/SK: a signature header missing | 401 | [`codes::SIGNATURE_HEADER_MISSING`] 1300 |
-//! | AK/SK: unknown access key id | 401 | [`codes::UNKNOWN_ACCESS_KEY`] 1301 |
-//! | AK/SK: method or version not HMAC-SHA1 1.0 | 401 | [`codes::SIGNATURE_METHOD_UNSUPPORTED`] 1302 |
-//! | AK/SK: signature does not match | 401 | [`codes::SIGNATURE_MISMATCH`] 1303 |
-//! | AK/SK: malformed `authorization` or `date` | 401 | [`codes::SIGNATURE_MALFORMED`] 1304 |
-//! | AK/SK: `date` too far from the clock | 401 | [`codes::CLOCK_SKEW`] 1305 |
-//! | AK/SK: nonce used before | 401 | [`codes::NONCE_REUSED`] 1306 |
-//! | wrong access key pair | 403 | [`codes::INVALID_ACCESS_KEY`] 40301 |
-//! | unknown user (read), unknown user ids (import) | 404 | [`codes::USER_NOT_FOUND`] 40401 |
-//! | user has no OTP bound | 404 | [`codes::OTP_NOT_BOUND`] 40402 |
-//! | `custom_field` id matches several users | 409 | [`codes::AMBIGUOUS_USER`] 40901 |
-//! | import `list` too long (**HTTP 413**) | 413 | [`codes::LIST_TOO_LARGE`] 41301 |
-//! | over the rate limit (**HTTP 429**) | 429 | none |
-//! | body not received within 10 s (**HTTP 408**, see [limits](#connections-and-limits)) | 408 | none |
+//! | situation | statusCode | apiCode | the code is |
+//! |---|---|---|---|
+//! | request does not match the fragment | 400 | [`codes::INVALID_REQUEST`] 40001 | emulator's own |
+//! | no `authorization` header, or an unknown scheme | 401 | [`codes::MISSING_AUTHORIZATION`] 40101 | emulator's own |
+//! | token not issued by this emulator (or revoked) | 401 | [`codes::INVALID_TOKEN`] 40102 | emulator's own |
+//! | token expired | 401 | [`codes::TOKEN_EXPIRED`] 40103 | emulator's own |
+//! | no `x-authing-userpool-id` header | 401 | [`codes::MISSING_USERPOOL`] 40104 | emulator's own |
+//! | `x-authing-userpool-id` is not the token's pool | 401 | [`codes::USERPOOL_MISMATCH`] 40105 | emulator's own |
+//! | the other brand's dialect, with [`EmulatorBuilder::only_brand`] | 401 | [`codes::DIALECT_NOT_ACCEPTED`] 40106 | emulator's own |
+//! | AK/SK: a signature header missing | 401 | [`codes::SIGNATURE_HEADER_MISSING`] 1300 | Authing's range, emulator's meaning |
+//! | AK/SK: unknown access key id | 401 | [`codes::UNKNOWN_ACCESS_KEY`] 1301 | Authing's range, emulator's meaning |
+//! | AK/SK: method or version not HMAC-SHA1 1.0 | 401 | [`codes::SIGNATURE_METHOD_UNSUPPORTED`] 1302 | Authing's range, emulator's meaning |
+//! | AK/SK: signature does not match | 401 | [`codes::SIGNATURE_MISMATCH`] 1303 | Authing's range, emulator's meaning |
+//! | AK/SK: malformed `authorization` or `date` | 401 | [`codes::SIGNATURE_MALFORMED`] 1304 | Authing's range, emulator's meaning |
+//! | AK/SK: `date` too far from the clock | 401 | [`codes::CLOCK_SKEW`] 1305 | **Authing's** |
+//! | AK/SK: nonce used before | 401 | [`codes::NONCE_REUSED`] 1306 | **Authing's** |
+//! | wrong access key pair | 403 | [`codes::INVALID_ACCESS_KEY`] 40301 | emulator's own |
+//! | unknown user (read), unknown user ids (import) | 404 | [`codes::USER_NOT_FOUND`] 40401 | emulator's own (Authing documents 2004) |
+//! | user has no OTP bound | 404 | [`codes::OTP_NOT_BOUND`] 40402 | emulator's own |
+//! | `custom_field` id matches several users | 409 | [`codes::AMBIGUOUS_USER`] 40901 | emulator's own |
+//! | import `list` too long (**HTTP 413**) | 413 | [`codes::LIST_TOO_LARGE`] 41301 | emulator's own |
+//! | over the rate limit (**HTTP 429**) | 429 | none | as Authing |
+//! | body not received within 10 s (**HTTP 408**, see [limits](#connections-and-limits)) | 408 | none |  |
 //!
 //! Messages are in English, whatever `x-authing-lang` asks for.
 //!
