@@ -46,6 +46,29 @@ static FILLER: [u8; OVERSIZED_CHUNK] = [b'x'; OVERSIZED_CHUNK];
 
 /// What a failed request gets instead of its normal answer (see
 /// [`Emulator::fail_next`](crate::Emulator::fail_next)).
+///
+/// The statuses are [`StatusCode`](crate::StatusCode)s, re-exported by this crate:
+///
+/// ```
+/// use authing_otp_emulator::{Emulator, Fault, Operation, StatusCode};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let emulator = Emulator::builder().start().await?;
+/// emulator.fail_next(2, Fault::Status(StatusCode::SERVICE_UNAVAILABLE));
+/// emulator.fail_next_on(
+///     Operation::ImportOtp,
+///     1,
+///     Fault::Raw {
+///         status: StatusCode::BAD_GATEWAY,
+///         content_type: "text/html".to_owned(),
+///         body: "<html>502 Bad Gateway</html>".to_owned(),
+///     },
+/// );
+/// assert_eq!(emulator.pending_faults(), 3);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {

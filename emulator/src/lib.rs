@@ -282,6 +282,12 @@ pub use operation::Operation;
 pub use state::{Counters, UnauthorizedStyle};
 pub use users::{Identity, Otp, Seed, SyncRelation, User};
 
+/// The HTTP status of [`Fault::Status`], [`Fault::Raw`] and [`Fault::Redirect`], re-exported
+/// from the `http` crate (1.x) so that building a fault needs no dependency of your own:
+/// `Fault::Status(StatusCode::SERVICE_UNAVAILABLE)`. It is the same type as `http::StatusCode`
+/// and `reqwest::StatusCode` (with reqwest 0.12 or later).
+pub use http::StatusCode;
+
 use state::{CounterCells, FaultRule, Knobs, RateLimiter, Shared};
 
 /// The user pool id an emulator uses unless told otherwise.
@@ -546,13 +552,13 @@ impl EmulatorBuilder {
 /// A running emulator. It stops when dropped or on [`shutdown`](Self::shutdown).
 ///
 /// ```
-/// use authing_otp_emulator::{Emulator, Fault, User};
+/// use authing_otp_emulator::{Emulator, Fault, StatusCode, User};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let emulator = Emulator::builder().start().await?;
 /// emulator.seed_user(User::new("u1").email("alice@example.com"))?;
-/// emulator.fail_next(1, Fault::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+/// emulator.fail_next(1, Fault::Status(StatusCode::SERVICE_UNAVAILABLE));
 ///
 /// let http = authing_otp::tls::http_client_builder()?.no_proxy().build()?;
 /// let url = format!("{}/api/v3/get-otp-secret-by-user?userId=u1", emulator.base_url());
