@@ -243,6 +243,9 @@
 //! The access key secret, tokens, OTP secrets and recovery codes never appear in `Debug` output
 //! or in error messages, and the emulator does not log.
 
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
