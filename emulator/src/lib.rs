@@ -95,7 +95,7 @@
 //! nonce is accepted once. Signed requests need no `x-authing-userpool-id`: the key names the
 //! pool. Authing reports signing failures with apiCodes 1300–1306 and documents 1305 (clock
 //! skew) and 1306 (nonce replay); the emulator uses the same range, and the meanings it gives
-//! 1300–1304 are its own choice.
+//! 1300–1304 are its own choice (see [business errors](#business-errors)).
 //!
 //! # Validation
 //!
@@ -112,32 +112,39 @@
 //! # Business errors
 //!
 //! Failures are HTTP 200 with `{"statusCode": 4xx, "message", "apiCode", "requestId"}` (except
-//! authentication in the HTTP 401 style). Apart from the signing range 1300–1306 described
-//! above, Authing does not publish the `apiCode`s for these situations, so the emulator uses
-//! its own, in [`codes`]:
+//! authentication in the HTTP 401 style). The `apiCode`s are in [`codes`], as `i64` like the
+//! client's [`Error::api_code`](authing_otp::Error::api_code). **Only 1305 and 1306 are
+//! Authing's codes with Authing's meaning.** 1300–1304 are in Authing's signing range, with
+//! meanings the emulator chose. **Every 400xx–413xx code is the emulator's own**: Authing does
+//! not publish the apiCodes of these situations, and its server is not known to send these
+//! (it documents others, such as 2004 user not found, 2224 user pool not found and 6001–6004
+//! TOTP code errors, without saying which of them these endpoints use). Match the emulator's
+//! own codes only in tests against the emulator; against the real server, decide on
+//! `statusCode`.
 //!
-//! | situation | statusCode | apiCode |
-//! |---|---|---|
-//! | request does not match the fragment | 400 | [`codes::INVALID_REQUEST`] 40001 |
-//! | no `authorization` header, or an unknown scheme | 401 | [`codes::MISSING_AUTHORIZATION`] 40101 |
-//! | token not issued by this emulator (or revoked) | 401 | [`codes::INVALID_TOKEN`] 40102 |
-//! | token expired | 401 | [`codes::TOKEN_EXPIRED`] 40103 |
-//! | no `x-authing-userpool-id` header | 401 | [`codes::MISSING_USERPOOL`] 40104 |
-//! | `x-authing-userpool-id` is not the token's pool | 401 | [`codes::USERPOOL_MISMATCH`] 40105 |
-//! | AK/SK: a signature header missing | 401 | [`codes::SIGNATURE_HEADER_MISSING`] 1300 |
-//! | AK/SK: unknown access key id | 401 | [`codes::UNKNOWN_ACCESS_KEY`] 1301 |
-//! | AK/SK: method or version not HMAC-SHA1 1.0 | 401 | [`codes::SIGNATURE_METHOD_UNSUPPORTED`] 1302 |
-//! | AK/SK: signature does not match | 401 | [`codes::SIGNATURE_MISMATCH`] 1303 |
-//! | AK/SK: malformed `authorization` or `date` | 401 | [`codes::SIGNATURE_MALFORMED`] 1304 |
-//! | AK/SK: `date` too far from the clock | 401 | [`codes::CLOCK_SKEW`] 1305 |
-//! | AK/SK: nonce used before | 401 | [`codes::NONCE_REUSED`] 1306 |
-//! | wrong access key pair | 403 | [`codes::INVALID_ACCESS_KEY`] 40301 |
-//! | unknown user (read), unknown user ids (import) | 404 | [`codes::USER_NOT_FOUND`] 40401 |
-//! | user has no OTP bound | 404 | [`codes::OTP_NOT_BOUND`] 40402 |
-//! | `custom_field` id matches several users | 409 | [`codes::AMBIGUOUS_USER`] 40901 |
-//! | import `list` too long (**HTTP 413**) | 413 | [`codes::LIST_TOO_LARGE`] 41301 |
-//! | over the rate limit (**HTTP 429**) | 429 | none |
-//! | body not received within 10 s (**HTTP 408**, see [limits](#connections-and-limits)) | 408 | none |
+//! | situation | statusCode | apiCode | the code is |
+//! |---|---|---|---|
+//! | request does not match the fragment | 400 | [`codes::INVALID_REQUEST`] 40001 | emulator's own |
+//! | no `authorization` header, or an unknown scheme | 401 | [`codes::MISSING_AUTHORIZATION`] 40101 | emulator's own |
+//! | token not issued by this emulator (or revoked) | 401 | [`codes::INVALID_TOKEN`] 40102 | emulator's own |
+//! | token expired | 401 | [`codes::TOKEN_EXPIRED`] 40103 | emulator's own |
+//! | no `x-authing-userpool-id` header | 401 | [`codes::MISSING_USERPOOL`] 40104 | emulator's own |
+//! | `x-authing-userpool-id` is not the token's pool | 401 | [`codes::USERPOOL_MISMATCH`] 40105 | emulator's own |
+//! | the other brand's dialect, with [`EmulatorBuilder::only_brand`] | 401 | [`codes::DIALECT_NOT_ACCEPTED`] 40106 | emulator's own |
+//! | AK/SK: a signature header missing | 401 | [`codes::SIGNATURE_HEADER_MISSING`] 1300 | Authing's range, emulator's meaning |
+//! | AK/SK: unknown access key id | 401 | [`codes::UNKNOWN_ACCESS_KEY`] 1301 | Authing's range, emulator's meaning |
+//! | AK/SK: method or version not HMAC-SHA1 1.0 | 401 | [`codes::SIGNATURE_METHOD_UNSUPPORTED`] 1302 | Authing's range, emulator's meaning |
+//! | AK/SK: signature does not match | 401 | [`codes::SIGNATURE_MISMATCH`] 1303 | Authing's range, emulator's meaning |
+//! | AK/SK: malformed `authorization` or `date` | 401 | [`codes::SIGNATURE_MALFORMED`] 1304 | Authing's range, emulator's meaning |
+//! | AK/SK: `date` too far from the clock | 401 | [`codes::CLOCK_SKEW`] 1305 | **Authing's** |
+//! | AK/SK: nonce used before | 401 | [`codes::NONCE_REUSED`] 1306 | **Authing's** |
+//! | wrong access key pair | 403 | [`codes::INVALID_ACCESS_KEY`] 40301 | emulator's own |
+//! | unknown user (read), unknown user ids (import) | 404 | [`codes::USER_NOT_FOUND`] 40401 | emulator's own (Authing documents 2004) |
+//! | user has no OTP bound | 404 | [`codes::OTP_NOT_BOUND`] 40402 | emulator's own |
+//! | `custom_field` id matches several users | 409 | [`codes::AMBIGUOUS_USER`] 40901 | emulator's own |
+//! | import `list` too long (**HTTP 413**) | 413 | [`codes::LIST_TOO_LARGE`] 41301 | emulator's own |
+//! | over the rate limit (**HTTP 429**) | 429 | none | as Authing |
+//! | body not received within 10 s (**HTTP 408**, see [limits](#connections-and-limits)) | 408 | none |  |
 //!
 //! Messages are in English, whatever `x-authing-lang` asks for.
 //!
@@ -236,30 +243,55 @@
 //! The access key secret, tokens, OTP secrets and recovery codes never appear in `Debug` output
 //! or in error messages, and the emulator does not log.
 
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
 use std::collections::VecDeque;
 use std::fmt;
-use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use http::StatusCode;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+// Modules by role. Imports between them point one way (tests/module_graph.rs checks it): this
+// file (the handle and its builder) uses them all and none uses it; `server` uses `handlers`,
+// which use `auth`, which uses `state`, which uses the stores (`credentials`, `users`) and
+// `faults`, down to modules that use none of the others.
 mod auth;
+pub mod codes;
 mod connections;
+mod credentials;
 mod echo;
+mod error;
+mod faults;
+mod handlers;
+mod operation;
+mod random;
 mod schema;
 mod server;
+mod state;
 mod users;
 
+pub use credentials::{MAX_NONCES, MAX_TOKENS};
+pub use error::Error;
+pub use faults::{Fault, RetryAfter};
+pub use handlers::BINDINGS_PATH;
+pub use operation::Operation;
+pub use state::{Counters, UnauthorizedStyle};
 pub use users::{Identity, Otp, Seed, SyncRelation, User};
 
-use server::{CounterCells, FaultRule, Knobs, RateLimiter, Shared};
+/// The HTTP status of [`Fault::Status`], [`Fault::Raw`] and [`Fault::Redirect`], re-exported
+/// from the `http` crate (1.x) so that building a fault needs no dependency of your own:
+/// `Fault::Status(StatusCode::SERVICE_UNAVAILABLE)`. It is the same type as `http::StatusCode`
+/// and `reqwest::StatusCode` (with reqwest 0.12 or later).
+pub use http::StatusCode;
+
+use state::{CounterCells, FaultRule, Knobs, RateLimiter, Shared};
 
 /// The user pool id an emulator uses unless told otherwise.
 pub const DEFAULT_USER_POOL_ID: &str = "emulator-userpool";
@@ -275,295 +307,6 @@ pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 /// The most connections an emulator keeps open at once unless told otherwise (see
 /// [`EmulatorBuilder::max_connections`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
-/// The most management tokens an emulator remembers at once. Issuing one more forgets the one
-/// due to be forgotten first (the oldest, unless lifetimes differ), which then reads as unknown
-/// ([`codes::INVALID_TOKEN`]): a client that asks for a token per request cannot grow the
-/// emulator's memory without bound.
-pub const MAX_TOKENS: usize = 100_000;
-/// The most signature nonces an emulator remembers at once (it remembers each for twice
-/// [`EmulatorBuilder::max_clock_skew`]). Past it, the oldest is forgotten, and a replay of it
-/// is no longer refused with [`codes::NONCE_REUSED`] (though one outside the allowed skew
-/// still fails the date check).
-pub const MAX_NONCES: usize = 1_000_000;
-/// The path of the emulator's own inspection endpoint, which lists every bound secret as JSON
-/// Lines without authentication (see [the crate docs](crate#inspecting-bindings)).
-pub const BINDINGS_PATH: &str = "/__emulator/bindings";
-
-/// The `apiCode` values of the emulator's business errors.
-///
-/// Authing documents few codes for these situations, so most are the emulator's own. The
-/// request-signing codes 1300–1306 are Authing's range, with 1305 (clock skew) and 1306 (nonce
-/// replay) as Authing uses them and 1300–1304 assigned by the emulator. Match on `statusCode`
-/// for portable client logic; use these in tests of the emulator itself.
-pub mod codes {
-    /// The request does not match the OpenAPI fragment (statusCode 400).
-    pub const INVALID_REQUEST: u32 = 40001;
-    /// No `authorization` header, or a scheme other than Bearer (statusCode 401).
-    pub const MISSING_AUTHORIZATION: u32 = 40101;
-    /// A token this emulator did not issue, or revoked (statusCode 401).
-    pub const INVALID_TOKEN: u32 = 40102;
-    /// An expired token (statusCode 401).
-    pub const TOKEN_EXPIRED: u32 = 40103;
-    /// No `x-authing-userpool-id` header (statusCode 401).
-    pub const MISSING_USERPOOL: u32 = 40104;
-    /// `x-authing-userpool-id` is not the token's pool (statusCode 401).
-    pub const USERPOOL_MISMATCH: u32 = 40105;
-    /// AK/SK signing: a signature header (`date`, `x-authing-signature-nonce`, `-method`,
-    /// `-version`) is missing (statusCode 401).
-    pub const SIGNATURE_HEADER_MISSING: u32 = 1300;
-    /// AK/SK signing: the access key id is not the configured one (statusCode 401).
-    pub const UNKNOWN_ACCESS_KEY: u32 = 1301;
-    /// AK/SK signing: a signature method or version other than HMAC-SHA1 1.0 (statusCode 401).
-    pub const SIGNATURE_METHOD_UNSUPPORTED: u32 = 1302;
-    /// AK/SK signing: the signature does not match the request (statusCode 401).
-    pub const SIGNATURE_MISMATCH: u32 = 1303;
-    /// AK/SK signing: `authorization` is not `authing <accessKeyId>:<signature>`, or `date` is
-    /// not an HTTP date (statusCode 401).
-    pub const SIGNATURE_MALFORMED: u32 = 1304;
-    /// AK/SK signing: `date` is further from the emulator's clock than the allowed skew
-    /// (statusCode 401).
-    pub const CLOCK_SKEW: u32 = 1305;
-    /// AK/SK signing: the nonce was already used (statusCode 401).
-    pub const NONCE_REUSED: u32 = 1306;
-    /// The access key pair is wrong (statusCode 403).
-    pub const INVALID_ACCESS_KEY: u32 = 40301;
-    /// No such user, or (import) some listed user ids are unknown (statusCode 404).
-    pub const USER_NOT_FOUND: u32 = 40401;
-    /// The user has no OTP bound (statusCode 404).
-    pub const OTP_NOT_BOUND: u32 = 40402;
-    /// A `custom_field` id matches more than one user (statusCode 409).
-    pub const AMBIGUOUS_USER: u32 = 40901;
-    /// An importOtp `list` has more items than [`EmulatorBuilder::max_list`](
-    /// crate::EmulatorBuilder::max_list) allows (statusCode 413, with HTTP 413).
-    pub const LIST_TOO_LARGE: u32 = 41301;
-    /// The request speaks the dialect of a brand the emulator was told not to accept
-    /// ([`EmulatorBuilder::only_brand`](crate::EmulatorBuilder::only_brand)) (statusCode 401).
-    pub const DIALECT_NOT_ACCEPTED: u32 = 40106;
-}
-
-/// An operation the emulator serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Operation {
-    /// `POST /api/v3/get-management-token`.
-    GetManagementToken,
-    /// `POST /api/v3/import-otp`.
-    ImportOtp,
-    /// `GET /api/v3/get-otp-secret-by-user`.
-    GetOtpSecretByUser,
-}
-
-impl Operation {
-    /// All operations.
-    pub const ALL: [Self; 3] = [
-        Self::GetManagementToken,
-        Self::ImportOtp,
-        Self::GetOtpSecretByUser,
-    ];
-
-    /// The HTTP method.
-    pub fn method(self) -> &'static str {
-        match self {
-            Self::GetManagementToken | Self::ImportOtp => "POST",
-            Self::GetOtpSecretByUser => "GET",
-        }
-    }
-
-    /// The path.
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::GetManagementToken => "/api/v3/get-management-token",
-            Self::ImportOtp => "/api/v3/import-otp",
-            Self::GetOtpSecretByUser => "/api/v3/get-otp-secret-by-user",
-        }
-    }
-
-    /// The operationId in the fragment.
-    pub fn operation_id(self) -> &'static str {
-        match self {
-            Self::GetManagementToken => "getManagementToken",
-            Self::ImportOtp => "importOtp",
-            Self::GetOtpSecretByUser => "getOtpSecretByUser",
-        }
-    }
-
-    /// The operation at `path` (any method).
-    pub fn from_path(path: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|op| op.path() == path)
-    }
-}
-
-/// How authentication failures are answered. Both occur in the wild: the docs say every
-/// endpoint answers HTTP 200 with the status in the body, yet 401 and 429 come as HTTP statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum UnauthorizedStyle {
-    /// HTTP 401 with `{"statusCode":401, …}` (the default).
-    #[default]
-    Http401,
-    /// HTTP 200 with `{"statusCode":401, …}`.
-    Http200,
-}
-
-/// What a failed request gets instead of its normal answer (see [`Emulator::fail_next`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// This HTTP status, with an Authing-style JSON body `{"statusCode": <status>, "message",
-    /// "requestId"}` (e.g. 429, 500, 503).
-    Status(StatusCode),
-    /// The connection is closed after the request is read, without any response.
-    DropConnection,
-    /// HTTP 200, `content-type: application/json`, and a body cut off mid-object (not JSON).
-    MalformedBody,
-    /// Any status, content type and body, e.g. a gateway's HTML error page.
-    Raw {
-        /// The HTTP status.
-        status: StatusCode,
-        /// The `content-type` header.
-        content_type: String,
-        /// The body.
-        body: String,
-    },
-    /// Rate limiting as an HTTP status: HTTP 429, `content-type: application/json`, the body
-    /// Authing sends, `{"statusCode":429,"message":"您的请求已超过最大数量限制，请稍后重试",
-    /// "requestId":"<uuid>"}`, and a `Retry-After` header when `retry_after` is set (none
-    /// otherwise).
-    TooManyRequests {
-        /// The `Retry-After` header, if any.
-        retry_after: Option<RetryAfter>,
-    },
-    /// Rate limiting in the body, Authing's other style: the body of
-    /// [`TooManyRequests`](Self::TooManyRequests) (`"statusCode":429` included) with HTTP 200,
-    /// and a `Retry-After` header when `retry_after` is set (none otherwise).
-    ThrottledInBody {
-        /// The `Retry-After` header, if any.
-        retry_after: Option<RetryAfter>,
-    },
-    /// A connection reset in the middle of the body: HTTP 200, `content-type:
-    /// application/json`, `content-length: 64`, then only the first 20 bytes of a JSON object
-    /// (`{"statusCode":200,"m`), after which the connection is closed without the other 44. A
-    /// client reading the body gets an error, never a short body.
-    ResetMidBody,
-    /// A slow body: HTTP 200, `content-type: application/json`, a `content-length`, and a
-    /// valid getOtpSecretByUser success, `{"statusCode":200,"message":"success","requestId":
-    /// "<uuid>","data":{"secret":"TRICKLEDSECRETAA"}}` (whatever the path), written one byte
-    /// at a time with `interval` before each byte. The status and headers are sent at once,
-    /// so this exercises a client's timeout while it reads the body.
-    Trickle {
-        /// The pause before each byte of the body.
-        interval: Duration,
-    },
-    /// A redirect: this status (meant for 3xx, e.g. 302, 307, 308) with a `location` header
-    /// and an empty body (`content-length: 0`). Control and non-ASCII bytes of `location` are
-    /// sent percent-encoded; everything else (`%` included) as given.
-    Redirect {
-        /// The HTTP status.
-        status: StatusCode,
-        /// The `location` header.
-        location: String,
-    },
-    /// A body larger than any client should accept: HTTP 200, `content-type:
-    /// application/json`, no `content-length` (`transfer-encoding: chunked`), and exactly
-    /// `bytes` bytes that start like an Authing envelope, `{"statusCode":200,"message":"`
-    /// (cut short if `bytes` is smaller), followed by `x` up to the end, so the body is never
-    /// valid JSON. It is produced in chunks of at most 64 KiB as the client reads, never held
-    /// whole in memory, so a client has to enforce its own size limit.
-    Oversized {
-        /// The exact length of the body.
-        bytes: usize,
-    },
-}
-
-/// The `Retry-After` header of [`Fault::TooManyRequests`] and [`Fault::ThrottledInBody`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RetryAfter {
-    /// A delay in seconds: `Retry-After: 3`.
-    Seconds(u64),
-    /// A point in time, as an HTTP date in GMT to the second (the sub-second part is dropped):
-    /// `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT`.
-    At(SystemTime),
-}
-
-impl RetryAfter {
-    /// The header value.
-    pub(crate) fn header_value(self) -> String {
-        match self {
-            Self::Seconds(seconds) => seconds.to_string(),
-            Self::At(at) => httpdate::fmt_http_date(at),
-        }
-    }
-}
-
-/// How many requests an emulator received, per operation, counting faulted and refused ones.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Counters {
-    /// Requests to `/api/v3/get-management-token`.
-    pub token_requests: u64,
-    /// Requests to `/api/v3/import-otp`.
-    pub import_otp_requests: u64,
-    /// Requests to `/api/v3/get-otp-secret-by-user`.
-    pub get_otp_secret_requests: u64,
-    /// Requests to any other path.
-    pub other_requests: u64,
-}
-
-impl Counters {
-    /// Requests to either OTP operation.
-    pub fn otp_requests(&self) -> u64 {
-        self.import_otp_requests + self.get_otp_secret_requests
-    }
-
-    /// All requests.
-    pub fn total(&self) -> u64 {
-        self.token_requests + self.otp_requests() + self.other_requests
-    }
-}
-
-/// Why an emulator could not start or take a user.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The emulator only binds loopback addresses.
-    #[error("the emulator only binds loopback addresses (127.0.0.0/8, ::1); {0} is not one")]
-    NonLoopback(SocketAddr),
-    /// The address could not be bound.
-    #[error("binding {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// What the OS said.
-        #[source]
-        source: io::Error,
-    },
-    /// A seed file could not be read.
-    #[error("reading seed file {}: {source}", path.display())]
-    SeedRead {
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: io::Error,
-    },
-    /// Seed JSON could not be parsed.
-    #[error("parsing {origin}: {message}")]
-    SeedParse {
-        /// The file (or `seed` for a string).
-        origin: String,
-        /// What is wrong and where (values from the input are left out).
-        message: String,
-    },
-    /// A user was refused (empty id, an id another user has, a `:` in a custom field key).
-    #[error("user {id:?} refused: {problem}")]
-    InvalidUser {
-        /// The user's Authing user id.
-        id: String,
-        /// Why.
-        problem: String,
-    },
-}
 
 /// Configures and starts an [`Emulator`]; from [`Emulator::builder`].
 #[derive(Debug, Clone)]
@@ -812,13 +555,13 @@ impl EmulatorBuilder {
 /// A running emulator. It stops when dropped or on [`shutdown`](Self::shutdown).
 ///
 /// ```
-/// use authing_otp_emulator::{Emulator, Fault, User};
+/// use authing_otp_emulator::{Emulator, Fault, StatusCode, User};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let emulator = Emulator::builder().start().await?;
 /// emulator.seed_user(User::new("u1").email("alice@example.com"))?;
-/// emulator.fail_next(1, Fault::Status(http::StatusCode::SERVICE_UNAVAILABLE));
+/// emulator.fail_next(1, Fault::Status(StatusCode::SERVICE_UNAVAILABLE));
 ///
 /// let http = authing_otp::tls::http_client_builder()?.no_proxy().build()?;
 /// let url = format!("{}/api/v3/get-otp-secret-by-user?userId=u1", emulator.base_url());
@@ -910,8 +653,7 @@ impl Emulator {
 
     /// Issues a token as the token endpoint would (not counted as a request).
     pub fn issue_token(&self) -> SecretString {
-        let ttl = self.shared.knobs().token_ttl;
-        SecretString::from(self.shared.tokens().issue(&self.shared.user_pool_id, ttl))
+        SecretString::from(auth::issue_token(&self.shared).0)
     }
 
     /// Sets the lifetime of tokens issued from now on.

@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 use http::HeaderMap;
 use serde_json::{Map, Number, Value};
 
-use super::echo::{PROBLEM_CHARS, SHOWN, clip};
+use crate::echo::{PROBLEM_CHARS, SHOWN, clip};
 
 /// The parsed fragment the client was generated from (the single source of truth for what a
 /// request must look like), shared by every emulator in the process.

@@ -10,7 +10,7 @@ use std::path::Path;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
 
-use super::Error;
+use crate::error::Error;
 
 /// A user of the emulated user pool.
 ///

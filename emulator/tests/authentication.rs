@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 #[track_caller]
-fn unauthorized(reply: &(StatusCode, Value), http_status: StatusCode, api_code: u32) {
+fn unauthorized(reply: &(StatusCode, Value), http_status: StatusCode, api_code: i64) {
     let (status, body) = reply;
     assert_eq!(*status, http_status, "{body}");
     assert_eq!(body["statusCode"], 401, "{body}");

@@ -105,7 +105,7 @@ pub async fn import(emu: &Emulator, token: &str, body: &Value) -> (StatusCode, V
 
 /// Asserts an HTTP 200 business error and returns its message.
 #[track_caller]
-pub fn business_error(reply: &(StatusCode, Value), status_code: u16, api_code: u32) -> String {
+pub fn business_error(reply: &(StatusCode, Value), status_code: u16, api_code: i64) -> String {
     let (status, body) = reply;
     assert_eq!(*status, StatusCode::OK, "{body}");
     assert_eq!(body["statusCode"], status_code, "{body}");
