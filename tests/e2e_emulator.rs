@@ -96,20 +96,20 @@ async fn unknown_users_and_users_without_otp_are_api_errors() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Api);
-    assert_eq!(err.api_code(), Some(i64::from(codes::USER_NOT_FOUND)));
+    assert_eq!(err.api_code(), Some(codes::USER_NOT_FOUND));
     assert!(err.request_id().is_some());
 
     let err = client
         .get_otp_secret_by_user(&UserRef::email("bob@example.com").unwrap())
         .await
         .unwrap_err();
-    assert_eq!(err.api_code(), Some(i64::from(codes::OTP_NOT_BOUND)));
+    assert_eq!(err.api_code(), Some(codes::OTP_NOT_BOUND));
 
     let err = client
         .import_otp([OtpImport::new("u-404", SECRET).unwrap()])
         .await
         .unwrap_err();
-    assert_eq!(err.api_code(), Some(i64::from(codes::USER_NOT_FOUND)));
+    assert_eq!(err.api_code(), Some(codes::USER_NOT_FOUND));
     assert!(!err.is_retryable());
 }
 
@@ -126,7 +126,7 @@ async fn a_wrong_key_pair_is_a_token_error_without_the_secret() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Token { .. }), "{err:?}");
-    assert_eq!(err.api_code(), Some(i64::from(codes::INVALID_ACCESS_KEY)));
+    assert_eq!(err.api_code(), Some(codes::INVALID_ACCESS_KEY));
     assert!(!err.to_string().contains("not-the-secret-XYZ"));
     assert_eq!(emulator.counters().get_otp_secret_requests, 0);
 }
@@ -324,7 +324,7 @@ async fn the_emulator_refuses_stale_dates_and_reused_nonces_from_the_client() {
     });
     let err = stale.get_otp_secret_by_user(&user).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication);
-    assert_eq!(err.api_code(), Some(i64::from(codes::CLOCK_SKEW)));
+    assert_eq!(err.api_code(), Some(codes::CLOCK_SKEW));
 
     let fixed_nonce = signed_with(Stamp {
         date: httpdate::fmt_http_date(std::time::SystemTime::now()),
@@ -333,11 +333,11 @@ async fn the_emulator_refuses_stale_dates_and_reused_nonces_from_the_client() {
     let first = fixed_nonce.get_otp_secret_by_user(&user).await.unwrap_err();
     assert_eq!(
         first.api_code(),
-        Some(i64::from(codes::OTP_NOT_BOUND)),
+        Some(codes::OTP_NOT_BOUND),
         "authenticated"
     );
     let second = fixed_nonce.get_otp_secret_by_user(&user).await.unwrap_err();
-    assert_eq!(second.api_code(), Some(i64::from(codes::NONCE_REUSED)));
+    assert_eq!(second.api_code(), Some(codes::NONCE_REUSED));
 }
 
 #[tokio::test]
@@ -372,7 +372,7 @@ async fn both_brands_work_end_to_end_and_an_emulator_for_one_refuses_the_other()
                 let err = result.unwrap_err();
                 assert_eq!(
                     err.api_code(),
-                    Some(i64::from(codes::DIALECT_NOT_ACCEPTED)),
+                    Some(codes::DIALECT_NOT_ACCEPTED),
                     "{err}"
                 );
             }
