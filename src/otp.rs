@@ -7,16 +7,23 @@ use serde::Deserialize;
 
 use crate::InputError;
 
-/// An OTP (TOTP) secret read from Authing. Neither `Debug` nor `Display` prints it; call
-/// [`ExposeSecret::expose_secret`] where the value is really needed.
+/// An OTP (TOTP) secret read from Authing. `Debug` does not print it, and it has no
+/// `Display` (as secrecy's own `SecretString` has none): `secret.to_string()` does not compile
+/// rather than silently store `<redacted>`. Call [`ExposeSecret::expose_secret`] where the value
+/// is really needed.
 ///
 /// ```
 /// use authing_otp::OtpSecret;
 /// use authing_otp::ExposeSecret;
 ///
 /// let secret = OtpSecret::from("HZ2F6J3AGNAVSOTV".to_owned());
-/// assert_eq!(format!("{secret:?} {secret}"), "OtpSecret(<redacted>) <redacted>");
+/// assert_eq!(format!("{secret:?}"), "OtpSecret(<redacted>)");
 /// assert_eq!(secret.expose_secret(), "HZ2F6J3AGNAVSOTV");
+/// ```
+///
+/// ```compile_fail
+/// let secret = authing_otp::OtpSecret::from("HZ2F6J3AGNAVSOTV".to_owned());
+/// let stored: String = secret.to_string();
 /// ```
 #[derive(Clone)]
 #[cfg_attr(
@@ -63,12 +70,6 @@ impl ExposeSecret<str> for OtpSecret {
 impl fmt::Debug for OtpSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("OtpSecret(<redacted>)")
-    }
-}
-
-impl fmt::Display for OtpSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
     }
 }
 

@@ -138,12 +138,12 @@ impl FromStr for UserIdType {
 /// use authing_otp::{UserIdType, UserRef};
 ///
 /// let user = UserRef::identity("62f20932716fbcc10d966ee5", "ou_8bae746eac07")?;
-/// assert_eq!(user.user_id(), "62f20932716fbcc10d966ee5:ou_8bae746eac07");
-/// assert_eq!(user.user_id_type(), UserIdType::Identity);
+/// assert_eq!(user.id(), "62f20932716fbcc10d966ee5:ou_8bae746eac07");
+/// assert_eq!(user.id_type(), UserIdType::Identity);
 ///
 /// let parsed: UserRef = "sync_relation:lark:ou_8bae".parse()?;
 /// assert_eq!(parsed, UserRef::sync_relation("lark", "ou_8bae")?);
-/// assert_eq!("6229ffaxxxxxxxxcade3e3d9".parse::<UserRef>()?.user_id_type(), UserIdType::UserId);
+/// assert_eq!("6229ffaxxxxxxxxcade3e3d9".parse::<UserRef>()?.id_type(), UserIdType::UserId);
 /// assert!(UserRef::identity("", "ou_8bae").is_err());
 /// # Ok::<(), authing_otp::InputError>(())
 /// ```
@@ -234,19 +234,19 @@ impl UserRef {
         })
     }
 
-    /// The id, of the kind [`user_id_type`](Self::user_id_type) says (composite ids joined by
-    /// `:`), as sent in `userId`.
-    pub fn user_id(&self) -> &str {
+    /// The id, of the kind [`id_type`](Self::id_type) says (composite ids joined by `:`), as
+    /// sent in `userId`.
+    pub fn id(&self) -> &str {
         &self.user_id
     }
 
-    /// The kind of id.
-    pub fn user_id_type(&self) -> UserIdType {
+    /// The kind of id, as sent in `userIdType`.
+    pub fn id_type(&self) -> UserIdType {
         self.user_id_type
     }
 
     /// By Authing user id, e.g. `6319a1504f3xxxxf214dd5b7`.
-    pub fn by_user_id(id: impl Into<String>) -> Result<Self, InputError> {
+    pub fn user_id(id: impl Into<String>) -> Result<Self, InputError> {
         Self::new(UserIdType::UserId, id)
     }
 
@@ -360,7 +360,7 @@ impl FromStr for UserRef {
     /// `sync_relation:<provider>:<userIdInIdp>`, …, or a bare id meaning `user_id`.
     fn from_str(s: &str) -> Result<Self, InputError> {
         match s.split_once(':') {
-            None => UserRef::by_user_id(s),
+            None => UserRef::user_id(s),
             Some((kind, rest)) => match kind.parse::<UserIdType>() {
                 Ok(t) => UserRef::new(t, rest),
                 Err(_) => Err(InputError::new(
@@ -409,7 +409,7 @@ mod tests {
         ];
         for (text, t, id) in cases {
             let user: UserRef = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
-            assert_eq!((user.user_id_type(), user.user_id()), (t, id), "{text}");
+            assert_eq!((user.id_type(), user.id()), (t, id), "{text}");
         }
     }
 
@@ -499,7 +499,7 @@ mod tests {
         for user in [
             UserRef::email("a@b.c").unwrap(),
             UserRef::identity("x", "y:z").unwrap(),
-            UserRef::by_user_id("plain").unwrap(),
+            UserRef::user_id("plain").unwrap(),
         ] {
             assert_eq!(user.to_string().parse::<UserRef>().unwrap(), user);
         }

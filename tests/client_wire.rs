@@ -101,7 +101,7 @@ async fn user_ids_are_form_encoded_and_user_id_type_is_always_sent() {
             "userId=a+b%2Bc%40x.com%3A%C3%A9%2F%3F%26%3D%5B%5D&userIdType=email",
         ),
         (
-            UserRef::by_user_id("6229ffaxxxxxxxxcade3e3d9").unwrap(),
+            UserRef::user_id("6229ffaxxxxxxxxcade3e3d9").unwrap(),
             "userId=6229ffaxxxxxxxxcade3e3d9&userIdType=user_id",
         ),
         (
@@ -209,7 +209,7 @@ async fn lang_tenant_and_pool_options_become_headers() {
         .build()
         .unwrap();
     client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap();
     for seen in wire.seen() {
@@ -232,7 +232,7 @@ async fn one_token_serves_many_calls() {
     wire.token_route(7200.0, Duration::ZERO).await;
     wire.get_secret_route(|_, _| secret_ok()).await;
     let client = client(&wire);
-    let user = UserRef::by_user_id("u1").unwrap();
+    let user = UserRef::user_id("u1").unwrap();
     for _ in 0..5 {
         client.get_otp_secret_by_user(&user).await.unwrap();
     }
@@ -261,7 +261,7 @@ async fn token_is_refreshed_ahead_of_expiry() {
     wire.token_route(10.0, Duration::ZERO).await;
     wire.get_secret_route(|_, _| secret_ok()).await;
     let client = client(&wire);
-    let user = UserRef::by_user_id("u1").unwrap();
+    let user = UserRef::user_id("u1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     assert_eq!(wire.token_requests(), 1);
@@ -290,7 +290,7 @@ async fn sixty_four_concurrent_first_calls_share_one_token_request() {
     let calls = (0..64).map(|i| {
         let client = client.clone();
         tokio::spawn(async move {
-            let user = UserRef::by_user_id(format!("u{i}")).unwrap();
+            let user = UserRef::user_id(format!("u{i}")).unwrap();
             client.get_otp_secret_by_user(&user).await
         })
     });
@@ -307,7 +307,7 @@ async fn rejected_once(first: impl Fn() -> httpmock::HttpMockResponse + Send + S
     wire.get_secret_route(move |n, _| if n == 0 { first() } else { secret_ok() })
         .await;
     let secret = client(&wire)
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap();
     assert_eq!(secret.expose_secret(), OTP_SECRET);
@@ -367,7 +367,7 @@ async fn a_second_rejection_is_an_error() {
     })
     .await;
     let err = client(&wire)
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication);
@@ -424,7 +424,7 @@ async fn rate_limiting_is_a_retryable_api_error() {
     wire.get_secret_route(|_, _| json(429, &json!({"statusCode": 429, "message": "slow down"})))
         .await;
     let err = client(&wire)
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Api);
@@ -445,7 +445,7 @@ async fn html_500_is_an_unexpected_response_with_an_excerpt() {
     })
     .await;
     let err = client(&wire)
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnexpectedResponse);
@@ -470,7 +470,7 @@ async fn a_200_answer_that_is_not_the_promised_json_is_unexpected() {
         wire.get_secret_route(move |_, _| raw(200, "application/json", body))
             .await;
         let err = client(&wire)
-            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{body}: {err}");
@@ -496,7 +496,7 @@ async fn a_slow_answer_times_out() {
         .build()
         .unwrap();
     let err = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
@@ -526,7 +526,7 @@ async fn the_timeout_also_bounds_a_caller_supplied_client() {
         .build()
         .unwrap();
     let err = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     // The token error keeps its cause's kind: a timeout, not a refused key pair.
@@ -550,7 +550,7 @@ async fn a_closed_port_is_a_transport_error() {
         .build()
         .unwrap();
     let err = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Transport);
@@ -575,7 +575,7 @@ async fn token_failure(answer: httpmock::HttpMockResponse) -> (authing_otp::Erro
     .await;
     wire.get_secret_route(|_, _| secret_ok()).await;
     let err = client(&wire)
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert!(matches!(err, authing_otp::Error::Token { .. }), "{err:?}");
@@ -662,7 +662,7 @@ async fn an_opaque_token_works_with_an_explicit_pool_id() {
         .user_pool_id("pool-9")
         .build()
         .unwrap()
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap();
     let call = &wire.seen_at("/api/v3/get-otp-secret-by-user")[0];
@@ -716,7 +716,7 @@ async fn nothing_secret_shows_in_debug_or_display() {
     let builder_debug = format!("{builder:?}");
     let client = builder.build().unwrap();
     let secret = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap();
     let item = OtpImport::new("u1", OTP_SECRET)
@@ -728,7 +728,7 @@ async fn nothing_secret_shows_in_debug_or_display() {
         format!("{client:?}"),
         format!("{client:#?}"),
         builder_debug,
-        format!("{secret:?} {secret}"),
+        format!("{secret:?}"), // no Display: it does not compile (a doc test checks)
         format!("{item:?}"),
     ];
     for text in &shown {
@@ -760,7 +760,7 @@ async fn callers_queued_behind_a_failed_token_request_share_its_error() {
         .map(|i| {
             let client = client.clone();
             tokio::spawn(async move {
-                let user = UserRef::by_user_id(format!("u{i}")).unwrap();
+                let user = UserRef::user_id(format!("u{i}")).unwrap();
                 client.get_otp_secret_by_user(&user).await
             })
         })
@@ -774,7 +774,7 @@ async fn callers_queued_behind_a_failed_token_request_share_its_error() {
     assert_eq!(token_mock.calls_async().await, 1, "one attempt, shared");
     // The next call tries again.
     let _ = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u").unwrap())
         .await;
     assert_eq!(token_mock.calls_async().await, 2);
 }
@@ -785,7 +785,7 @@ async fn an_absurd_expires_in_is_capped_not_a_panic() {
     wire.token_route(1e30, Duration::ZERO).await;
     wire.get_secret_route(|_, _| secret_ok()).await;
     let client = client(&wire);
-    let user = UserRef::by_user_id("u1").unwrap();
+    let user = UserRef::user_id("u1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     assert_eq!(wire.token_requests(), 1);
@@ -820,7 +820,7 @@ async fn a_failed_early_refresh_keeps_the_unexpired_token_in_service() {
         .retry(authing_otp::RetryConfig::disabled())
         .build()
         .unwrap();
-    let user = UserRef::by_user_id("u1").unwrap();
+    let user = UserRef::user_id("u1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     tokio::time::sleep(Duration::from_millis(8200)).await;
     // Due for replacement, the replacement fails, the current token still serves.
@@ -851,7 +851,7 @@ async fn every_retry_is_signed_afresh_on_the_wire() {
         .build()
         .unwrap();
     client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap();
     let seen = wire.seen_at("/api/v3/get-otp-secret-by-user");
@@ -918,7 +918,7 @@ async fn a_redirect_followed_by_a_caller_supplied_client_is_refused() {
         .build()
         .unwrap();
     let err = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Redirect, "{}", err.display_chain());
@@ -975,7 +975,7 @@ async fn a_retry_after_too_large_to_read_is_the_longest_wait() {
             .max_backoff(CAP)
             .budget(false);
         signing_client(&wire.url(), retry)
-            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
             .await
             .unwrap();
         let at = answered.lock().unwrap().clone();
@@ -1018,7 +1018,7 @@ async fn a_status_code_that_is_not_a_whole_number_is_not_shown_as_another() {
         let answer = body.clone();
         wire.get_secret_route(move |_, _| json(http, &answer)).await;
         let err = signing_client(&wire.url(), authing_otp::RetryConfig::default())
-            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
             .await
             .unwrap_err();
         let text = err.display_chain();
@@ -1039,7 +1039,7 @@ async fn a_status_code_that_is_not_a_whole_number_is_not_shown_as_another() {
         wire.get_secret_route(|_, _| json(200, &json!({"statusCode": 200.5, "message": "m"})))
             .await;
         signing_client(&wire.url(), authing_otp::RetryConfig::disabled())
-            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
             .await
             .unwrap_err()
             .to_string()
@@ -1064,7 +1064,7 @@ async fn a_token_answer_with_a_fractional_status_code_is_not_a_refused_key_pair(
     )
     .await;
     let err = client(&wire)
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     let text = err.display_chain();
@@ -1105,7 +1105,7 @@ async fn a_3xx_that_is_not_a_redirect_is_an_unexpected_response() {
         })
         .await;
         let err = signing_client(&wire.url(), authing_otp::RetryConfig::default())
-            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
             .await
             .unwrap_err();
         let text = err.display_chain();
@@ -1143,7 +1143,7 @@ async fn a_redirect_without_a_usable_location_says_so() {
         })
         .await;
         let err = signing_client(&wire.url(), authing_otp::RetryConfig::default())
-            .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+            .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Redirect, "{status}");
@@ -1223,7 +1223,7 @@ async fn a_token_said_to_live_a_nanosecond_is_kept_ten_seconds() {
     wire.token_route(1e-9, Duration::ZERO).await;
     wire.get_secret_route(|_, _| secret_ok()).await;
     let client = client(&wire);
-    let user = UserRef::by_user_id("u1").unwrap();
+    let user = UserRef::user_id("u1").unwrap();
     for _ in 0..20 {
         client.get_otp_secret_by_user(&user).await.unwrap();
     }
@@ -1254,7 +1254,7 @@ async fn an_answer_in_a_quarter_million_one_byte_pieces_is_refused_after_1024() 
         .build()
         .unwrap();
     let err = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnexpectedResponse, "{err}");
@@ -1289,7 +1289,7 @@ async fn the_attempt_timeout_covers_an_answer_that_trickles_in_pieces() {
         .build()
         .unwrap();
     let err = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{}", err.display_chain());

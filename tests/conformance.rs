@@ -460,7 +460,7 @@ mod error_scenarios {
         })
         .await;
         let client = client(&wire);
-        let user = UserRef::by_user_id("u1").unwrap();
+        let user = UserRef::user_id("u1").unwrap();
         client.get_otp_secret_by_user(&user).await.unwrap();
         tokio::time::sleep(Duration::from_millis(2100)).await;
         client.get_otp_secret_by_user(&user).await.unwrap();
@@ -547,7 +547,7 @@ async fn signing_mode_does_not_retry_a_rejection() {
         .build()
         .unwrap();
     let err = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Authentication);

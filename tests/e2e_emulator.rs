@@ -48,7 +48,7 @@ fn client(emulator: &Emulator) -> ManagementClient {
 
 fn every_kind_of_reference() -> Vec<UserRef> {
     let refs = vec![
-        UserRef::by_user_id("u-1").unwrap(),
+        UserRef::user_id("u-1").unwrap(),
         UserRef::email("alice@example.com").unwrap(),
         UserRef::phone("+86 13800000000").unwrap(),
         UserRef::username("alice").unwrap(),
@@ -59,7 +59,7 @@ fn every_kind_of_reference() -> Vec<UserRef> {
     ];
     // One of each kind the spec knows.
     for kind in UserIdType::ALL {
-        assert!(refs.iter().any(|r| r.user_id_type() == kind), "{kind}");
+        assert!(refs.iter().any(|r| r.id_type() == kind), "{kind}");
     }
     refs
 }
@@ -122,7 +122,7 @@ async fn a_wrong_key_pair_is_a_token_error_without_the_secret() {
         .build()
         .unwrap();
     let err = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("u-1").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("u-1").unwrap())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Token { .. }), "{err:?}");
@@ -141,7 +141,7 @@ async fn a_short_token_lifetime_is_refreshed_ahead() {
         .await
         .unwrap();
     let client = client(&emulator);
-    let user = UserRef::by_user_id("u-1").unwrap();
+    let user = UserRef::user_id("u-1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     tokio::time::sleep(Duration::from_millis(8200)).await;
     client.get_otp_secret_by_user(&user).await.unwrap();
@@ -164,7 +164,7 @@ async fn a_lifetime_under_ten_seconds_is_kept_ten_and_replaced_when_refused() {
         .await
         .unwrap();
     let client = client(&emulator);
-    let user = UserRef::by_user_id("u-1").unwrap();
+    let user = UserRef::user_id("u-1").unwrap();
     for _ in 0..5 {
         client.get_otp_secret_by_user(&user).await.unwrap();
     }
@@ -189,7 +189,7 @@ async fn expired_and_revoked_tokens_are_replaced_once_in_both_refusal_styles() {
             .await
             .unwrap();
         let client = client(&emulator);
-        let user = UserRef::by_user_id("u-1").unwrap();
+        let user = UserRef::user_id("u-1").unwrap();
         client.get_otp_secret_by_user(&user).await.unwrap();
         emulator.expire_tokens();
         client.get_otp_secret_by_user(&user).await.unwrap();
@@ -209,7 +209,7 @@ async fn faults_map_to_error_kinds() {
         .await
         .unwrap();
     let client = client(&emulator);
-    let user = UserRef::by_user_id("u-1").unwrap();
+    let user = UserRef::user_id("u-1").unwrap();
     // Warm the token so that faults hit the OTP call.
     client.get_otp_secret_by_user(&user).await.unwrap();
 
@@ -253,7 +253,7 @@ async fn latency_beyond_the_timeout_is_a_timeout() {
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let user = UserRef::by_user_id("u-1").unwrap();
+    let user = UserRef::user_id("u-1").unwrap();
     client.get_otp_secret_by_user(&user).await.unwrap();
     emulator.set_latency(Duration::from_secs(2));
     let err = client.get_otp_secret_by_user(&user).await.unwrap_err();
@@ -360,7 +360,7 @@ async fn both_brands_work_end_to_end_and_an_emulator_for_one_refuses_the_other()
             .build()
             .unwrap();
         assert_eq!(genauth.brand(), Brand::GenAuth);
-        let user = UserRef::by_user_id("u-1").unwrap();
+        let user = UserRef::user_id("u-1").unwrap();
         let secret = genauth.get_otp_secret_by_user(&user).await.unwrap();
         assert_eq!(secret.expose_secret(), SECRET, "{accepted:?} {scheme:?}");
         // Authing's dialect: accepted by default, refused by a GenAuth-only emulator.
@@ -370,11 +370,7 @@ async fn both_brands_work_end_to_end_and_an_emulator_for_one_refuses_the_other()
             None => assert_eq!(result.unwrap().expose_secret(), SECRET),
             Some(_) => {
                 let err = result.unwrap_err();
-                assert_eq!(
-                    err.api_code(),
-                    Some(codes::DIALECT_NOT_ACCEPTED),
-                    "{err}"
-                );
+                assert_eq!(err.api_code(), Some(codes::DIALECT_NOT_ACCEPTED), "{err}");
             }
         }
     }

@@ -39,7 +39,7 @@ async fn warm(client: ManagementClient) -> ManagementClient {
 }
 
 fn user() -> UserRef {
-    UserRef::by_user_id("u1").unwrap()
+    UserRef::user_id("u1").unwrap()
 }
 
 fn item() -> OtpImport {
@@ -436,7 +436,7 @@ async fn a_business_refusal_is_not_retried() {
     let client = warm(builder(&emulator).build().unwrap()).await;
     let before = emulator.counters();
     let err = client
-        .get_otp_secret_by_user(&UserRef::by_user_id("nobody").unwrap())
+        .get_otp_secret_by_user(&UserRef::user_id("nobody").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Api);

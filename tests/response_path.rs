@@ -186,7 +186,7 @@ proptest! {
         let world = world();
         world.server.set(Canned { status, headers, body });
         world.runtime.block_on(async {
-            let user = UserRef::by_user_id("u1").unwrap();
+            let user = UserRef::user_id("u1").unwrap();
             match world.client.get_otp_secret_by_user(&user).await {
                 Ok(secret) => {
                     let s = secret.expose_secret();

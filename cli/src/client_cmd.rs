@@ -273,8 +273,8 @@ pub async fn get_secret(args: GetSecretArgs) -> ExitCode {
     match result {
         Ok((user, secret)) if args.json => {
             let answer = serde_json::json!({
-                "userId": user.user_id(),
-                "userIdType": user.user_id_type(),
+                "userId": user.id(),
+                "userIdType": user.id_type(),
                 "secret": secret.expose_secret(),
             });
             outln!("{answer:#}");

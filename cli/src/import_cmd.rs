@@ -635,7 +635,7 @@ async fn verify_phase(
     let todo = records(input, broken)?
         .filter(move |(n, _)| snapshot.imported(*n) && !snapshot.verified.contains(*n))
         .filter_map(|(n, record)| {
-            let user = UserRef::by_user_id(record.item.user_id()).ok()?;
+            let user = UserRef::user_id(record.item.user_id()).ok()?;
             let key: VerifyKey = (n, record.line, record.item.secret().clone());
             Some((key, user))
         });
@@ -654,7 +654,7 @@ async fn verify_phase(
                 let failure = |message: String| RefusedRecord {
                     record: n,
                     line,
-                    user_id: user.user_id().to_owned(),
+                    user_id: user.id().to_owned(),
                     http_status: None,
                     status_code: None,
                     api_code: None,
