@@ -61,5 +61,5 @@ const SECRET_BEARING: &[(&str, &str)] = &[
 
 /// The type progenitor stores in the generated `Client` and hands to the hooks.
 fn quote_inner() -> proc_macro2::TokenStream {
-    quote::quote!(crate::transport::HookState)
+    quote::quote!(crate::attempt::HookState)
 }

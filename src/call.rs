@@ -35,12 +35,13 @@ use serde::Serialize;
 
 use crate::{
     Error,
+    attempt::{CallAuth, HookState},
     envelope::{self, Envelope, Verdict},
     generated,
     retry::{RetryReason, Spent, classify, retry_after},
     state::{Auth, Inner},
     token::{Fetch, Token},
-    transport::{AnswerRefused, CallAuth, HookState, refused_in},
+    transport::{AnswerRefused, refused_in},
     wire,
 };
 

@@ -91,15 +91,15 @@ impl ManagementClient {
     #[doc(hidden)]
     pub async fn generated(&self) -> Result<generated::Client, Error> {
         let auth = match &self.inner.auth {
-            crate::state::Auth::Signature => crate::transport::CallAuth::Signature,
+            crate::state::Auth::Signature => crate::attempt::CallAuth::Signature,
             crate::state::Auth::Token { .. } => {
-                crate::transport::CallAuth::Token(call::token_for(&self.inner).await?)
+                crate::attempt::CallAuth::Token(call::token_for(&self.inner).await?)
             }
         };
         Ok(generated::Client::new_with_client(
             &self.inner.base_url,
             self.inner.http.clone(),
-            crate::transport::HookState {
+            crate::attempt::HookState {
                 decor: self.inner.decor.clone(),
                 auth,
                 timeout: self.inner.timeout,
@@ -239,19 +239,17 @@ impl ManagementClient {
     ) -> (Result<OtpSecret, Error>, CallReport) {
         let span = tracing::info_span!(
             "authing_otp.get_otp_secret_by_user",
-            user_id_type = user.user_id_type().as_str(),
+            user_id_type = user.id_type().as_str(),
             user_id = tracing::field::Empty,
         );
         if self.inner.log_user_ids {
-            span.record("user_id", user.user_id());
+            span.record("user_id", user.id());
         }
         let send = |client: generated::Client| async move {
             client
                 .get_otp_secret_by_user()
-                .user_id(user.user_id())
-                .user_id_type(types::GetOtpSecretByUserUserIdType::from(
-                    user.user_id_type(),
-                ))
+                .user_id(user.id())
+                .user_id_type(types::GetOtpSecretByUserUserIdType::from(user.id_type()))
                 .send()
                 .await
         };

@@ -1,108 +1,24 @@
 //! Configuring a client: the builder, the environment, and the checks on the host.
 
-use std::{ffi::OsString, fmt, str::FromStr, sync::Arc, time::Duration};
+use std::{ffi::OsString, fmt, sync::Arc, time::Duration};
 
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
-    Brand, Error, ManagementClient, RetryConfig, SDK_VERSION,
+    AuthScheme, Brand, Error, Lang, ManagementClient, RetryConfig, SDK_VERSION,
+    attempt::Decor,
     rate_limit::{MAX_RPS, MIN_RPS, RateLimit},
     retry::RetryBudget,
     signing::{Signer, Stamper, SystemStamper},
     state::{Auth, Inner, Shown, Stats},
     token::TokenCache,
-    transport::Decor,
 };
 
 /// The default API host (Authing's; GenAuth's is [`Brand::default_host`]).
 pub(crate) const DEFAULT_HOST: &str = "https://api.authing.cn";
 /// The default timeout of one request.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The language of the API's messages (`x-authing-lang`).
-///
-/// ```
-/// assert_eq!("en-US".parse::<authing_otp::Lang>().unwrap(), authing_otp::Lang::EnUs);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Lang {
-    /// `zh-CN`, the server's default.
-    ZhCn,
-    /// `en-US`.
-    EnUs,
-    /// `ja-JP`.
-    JaJp,
-    /// `zh-TW`.
-    ZhTw,
-}
-
-impl Lang {
-    /// The header value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Lang::ZhCn => "zh-CN",
-            Lang::EnUs => "en-US",
-            Lang::JaJp => "ja-JP",
-            Lang::ZhTw => "zh-TW",
-        }
-    }
-}
-
-impl FromStr for Lang {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        [Lang::ZhCn, Lang::EnUs, Lang::JaJp, Lang::ZhTw]
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "unknown language `{}`; expected zh-CN, en-US, ja-JP or zh-TW",
-                    crate::redact::shown(s)
-                ))
-            })
-    }
-}
-
-/// How requests prove who sends them.
-///
-/// ```
-/// use authing_otp::AuthScheme;
-/// assert_eq!("signature".parse::<AuthScheme>().unwrap(), AuthScheme::Signature);
-/// assert_eq!("Token".parse::<AuthScheme>().unwrap(), AuthScheme::Token);
-/// assert_eq!(AuthScheme::default(), AuthScheme::Token);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AuthScheme {
-    /// Exchange the access key pair for a management token (as the Java, Go and Python SDKs
-    /// do) and send `authorization: Bearer <token>` with `x-authing-userpool-id`.
-    #[default]
-    Token,
-    /// Sign every request with HMAC-SHA1 over the access key secret (as the Node SDK 4.x does);
-    /// no token request at all.
-    Signature,
-}
-
-impl std::str::FromStr for AuthScheme {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        // Case-insensitive, as `Lang` is: environment values are often upper case.
-        if s.eq_ignore_ascii_case("token") {
-            Ok(AuthScheme::Token)
-        } else if s.eq_ignore_ascii_case("signature") {
-            Ok(AuthScheme::Signature)
-        } else {
-            Err(Error::Config(format!(
-                "unknown auth scheme `{}`; expected `token` or `signature`",
-                crate::redact::shown(s)
-            )))
-        }
-    }
-}
 
 /// Builds a [`ManagementClient`]; every setting but the access key pair has a default.
 ///
@@ -952,5 +868,73 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Config);
+    }
+
+    /// Issue 16: `rate_limit(1e-11)` panicked in `build()`, `1e-10` in every call.
+    #[test]
+    fn tiny_or_absurd_rates_and_a_zero_timeout_are_configuration_errors() {
+        for rps in [1e-11, 1e-10, 0.009, 0.0, -1.0, f64::NAN, f64::INFINITY, 2e6] {
+            let err = ManagementClient::builder()
+                .access_key("ak", "sk")
+                .rate_limit(rps)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{rps}");
+            assert!(
+                err.to_string().contains("between 0.01 and 1000000"),
+                "{err}"
+            );
+        }
+        assert!(
+            ManagementClient::builder()
+                .access_key("ak", "sk")
+                .rate_limit(0.01)
+                .build()
+                .is_ok()
+        );
+        let err = ManagementClient::builder()
+            .with_vars(vars(&[
+                ("AUTHING_ACCESS_KEY_ID", "ak"),
+                ("AUTHING_ACCESS_KEY_SECRET", "sk"),
+                ("AUTHING_RPS", "1e-11"),
+            ]))
+            .and_then(ManagementClientBuilder::build)
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Config);
+        let err = ManagementClient::builder()
+            .access_key("ak", "sk")
+            .timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bad configuration: the timeout must be more than zero (it bounds each request)"
+        );
+    }
+
+    /// Issue 16: the client's `Debug` was 700 characters of reqwest and hook internals.
+    #[test]
+    fn debug_shows_what_was_configured_and_no_secret() {
+        let client = ManagementClient::builder()
+            .access_key("ak-1", "sk-very-secret")
+            .host("https://api.genauth.ai")
+            .lang(Lang::EnUs)
+            .rate_limit(100.0)
+            .build()
+            .unwrap();
+        let shown = format!("{client:?}");
+        assert!(shown.len() < 500, "{} characters: {shown}", shown.len());
+        for part in [
+            "ManagementClient",
+            "host: \"https://api.genauth.ai\"",
+            "brand: GenAuth",
+            "access_key_id: \"ak-1\"",
+            "access_key_secret: \"<redacted>\"",
+            "lang: Some(EnUs)",
+            "rate_limit: Some(100.0)",
+        ] {
+            assert!(shown.contains(part), "{part} not in {shown}");
+        }
+        assert!(!shown.contains("sk-very-secret"));
     }
 }

@@ -46,6 +46,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod attempt;
 mod brand;
 pub mod bulk;
 mod call;
@@ -53,10 +54,12 @@ mod client;
 mod config;
 pub mod envelope;
 mod error;
+mod fragment;
 mod otp;
 mod rate_limit;
 mod redact;
 mod retry;
+mod settings;
 pub mod signing;
 mod state;
 pub mod tls;
@@ -67,10 +70,11 @@ pub mod wire;
 
 pub use brand::Brand;
 pub use client::{ClientStats, ManagementClient};
-pub use config::{AuthScheme, IntoSecret, Lang, ManagementClientBuilder};
+pub use config::{IntoSecret, ManagementClientBuilder};
 pub use error::{ApiError, Error, ErrorKind, InputError};
 pub use otp::{ImportReceipt, OtpImport, OtpSecret};
 pub use retry::RetryConfig;
+pub use settings::{AuthScheme, Lang};
 pub use user::{UserIdType, UserRef};
 
 /// Describes a JSON decoding failure without quoting any value of the input.
@@ -102,15 +106,4 @@ pub mod generated {
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-/// The OpenAPI fragment this client was generated from (`openapi/authing-otp.json`, as built):
-/// the three operations and the schemas they reach, drawn from the vendor's V3 management
-/// document. Tools that validate requests or check for drift read it from here.
-///
-/// ```
-/// let fragment: serde_json::Value = serde_json::from_str(authing_otp::OPENAPI_FRAGMENT).unwrap();
-/// assert!(fragment["paths"]["/api/v3/import-otp"]["post"].is_object());
-/// ```
-pub const OPENAPI_FRAGMENT: &str = include_str!("../openapi/authing-otp.json");
-
-/// The value sent as `x-authing-sdk-version` on every request.
-pub const SDK_VERSION: &str = concat!("authing-otp-rust:", env!("CARGO_PKG_VERSION"));
+pub use fragment::{OPENAPI_FRAGMENT, SDK_VERSION};

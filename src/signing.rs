@@ -14,7 +14,12 @@
 //! object and array values written as compact JSON exactly as they appear in the body.
 //!
 //! The client signs in its request hook, after every header is set, over the request exactly as
-//! it leaves; the emulator verifies with the same functions.
+//! it leaves. What is part of the API here is [`Stamper`] (where a signature takes its date and
+//! nonce, see [`signature_stamper`](crate::ManagementClientBuilder::signature_stamper)) with
+//! [`Stamp`] and [`SystemStamper`]. The signing functions themselves are public only so that
+//! the emulator (`authing-otp-emulator`) verifies signatures with the very code that makes
+//! them, and the conformance tests recompute the official SDKs' recorded ones: they are hidden
+//! from the documentation and may change.
 //!
 //! ```
 //! use authing_otp::signing::{sign, string_to_sign};
@@ -44,11 +49,14 @@ use serde_json::value::RawValue;
 
 use crate::Brand;
 
+#[doc(hidden)]
+#[doc(hidden)]
 /// The `x-authing-signature-method` (or `x-genauth-…`) value.
 pub const SIGNATURE_METHOD: &str = "HMAC-SHA1";
 /// The `x-authing-signature-version` (or `x-genauth-…`) value.
 pub const SIGNATURE_VERSION: &str = "1.0";
 
+#[doc(hidden)]
 /// Builds Authing's string to sign. `headers` may hold any headers: only `x-authing-*` and
 /// `date` (names compared case-insensitively) are used. [`string_to_sign_for`] is the same for
 /// either brand.
@@ -61,6 +69,7 @@ pub fn string_to_sign<'a>(
     string_to_sign_for(Brand::Authing, method, path, headers, params)
 }
 
+#[doc(hidden)]
 /// Builds the string to sign in `brand`'s dialect: only its headers (`x-authing-*` or
 /// `x-genauth-*`) and `date` are used. GenAuth's SDK signs exactly as Authing's Node SDK does,
 /// over its own headers.
@@ -117,12 +126,14 @@ pub fn string_to_sign_for<'a>(
     out
 }
 
+#[doc(hidden)]
 /// `base64(HMAC-SHA1(secret, string_to_sign))`.
 pub fn sign(secret: &str, string_to_sign: &str) -> String {
     base64::engine::general_purpose::STANDARD
         .encode(mac(secret, string_to_sign).finalize().into_bytes())
 }
 
+#[doc(hidden)]
 /// Whether `signature` (base64) is [`sign`]`(secret, string_to_sign)`, compared in constant
 /// time, for a server that verifies requests (the emulator does).
 ///
@@ -148,6 +159,7 @@ fn mac(secret: &str, string_to_sign: &str) -> Hmac<sha1::Sha1> {
     mac
 }
 
+#[doc(hidden)]
 /// The parameters of a query string, decoded (`+` and `%XX`), in order.
 pub fn params_from_query(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
@@ -155,6 +167,7 @@ pub fn params_from_query(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+#[doc(hidden)]
 /// The top-level keys of a JSON object body: strings unquoted, anything else as it is written in
 /// the body (compact JSON when the body is compact). A body that is not a JSON object has no
 /// parameters.

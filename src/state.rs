@@ -10,8 +10,8 @@ use std::{
 use secrecy::SecretString;
 
 use crate::{
-    AuthScheme, Brand, RetryConfig, rate_limit::RateLimit, retry::RetryBudget, token::TokenCache,
-    transport::Decor,
+    AuthScheme, Brand, RetryConfig, attempt::Decor, rate_limit::RateLimit, retry::RetryBudget,
+    token::TokenCache,
 };
 
 /// How a client authenticates, with what it needs.

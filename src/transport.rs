@@ -18,20 +18,18 @@
 use std::{
     fmt,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll},
-    time::Duration,
 };
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use progenitor_client::{ClientHooks, OperationInfo};
-use reqwest::{
-    ResponseBuilderExt as _,
-    header::{AUTHORIZATION, HeaderName, HeaderValue},
-};
+use reqwest::{ResponseBuilderExt as _, header::AUTHORIZATION};
 
-use crate::{generated::Client, signing::Signer, token::Token};
+use crate::{
+    attempt::{CallAuth, HookState},
+    generated::Client,
+};
 
 /// The largest answer read. Every answer of these operations is well under 1 KiB, and an
 /// error page a few KiB; a bigger body is refused as it arrives, without buffering it.
@@ -42,56 +40,6 @@ pub(crate) const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// before [`MAX_ANSWER_BYTES`] stopped it. Time is bounded too: the attempt's timeout covers
 /// reading the body.
 pub(crate) const MAX_ANSWER_PIECES: usize = 1024;
-
-/// What every request of a client carries, whatever its attempt.
-pub(crate) struct Decor {
-    /// The dialect's headers with their values: the SDK version, and the language and tenant
-    /// when set.
-    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
-    /// The header the user pool id goes in (token mode).
-    pub(crate) userpool: HeaderName,
-    /// Signs requests, in signature mode.
-    pub(crate) signer: Option<Signer>,
-    /// Whether the HTTP client may follow redirects by itself (one the caller gave): then an
-    /// answer from another URL than the request's is refused.
-    pub(crate) foreign_client: bool,
-}
-
-/// How one attempt proves who sends it.
-#[derive(Clone)]
-pub(crate) enum CallAuth {
-    /// The token request itself.
-    None,
-    /// `authorization: Bearer …` and the user pool header.
-    Token(Arc<Token>),
-    /// AK/SK signing, afresh for this attempt.
-    Signature,
-}
-
-/// What the hooks of one attempt decorate its request with: the generated client's inner type
-/// (public only because the generated client's constructor names it).
-#[derive(Clone)]
-#[allow(unreachable_pub)]
-pub struct HookState {
-    pub(crate) decor: Arc<Decor>,
-    pub(crate) auth: CallAuth,
-    /// This attempt's timeout: the client's, cut to what is left of the call's deadline.
-    pub(crate) timeout: Duration,
-}
-
-impl fmt::Debug for HookState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let auth = match self.auth {
-            CallAuth::None => "none",
-            CallAuth::Token(_) => "token",
-            CallAuth::Signature => "signature",
-        };
-        f.debug_struct("HookState")
-            .field("auth", &auth)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
 
 impl ClientHooks<HookState> for Client {
     async fn pre<E>(

@@ -66,6 +66,9 @@
 
 mod pace;
 mod run;
+mod stop;
+
+pub use stop::StopReason;
 
 use std::{
     collections::hash_map::RandomState,
@@ -93,8 +96,7 @@ use crate::{ApiError, Error, ManagementClient, OtpImport, OtpSecret, UserRef, ca
 ///     .batch_size(50)
 ///     .concurrency(8)
 ///     .stall_timeout(Duration::from_secs(30 * 60));
-/// assert_eq!((options.get_batch_size(), options.get_concurrency()), (50, 8));
-/// assert_eq!(options.get_stall_timeout(), Duration::from_secs(1800));
+/// assert_ne!(options, BulkOptions::default());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BulkOptions {
@@ -174,31 +176,6 @@ impl BulkOptions {
     pub fn check_duplicates(mut self, check: bool) -> Self {
         self.check_duplicates = check;
         self
-    }
-
-    /// Records per request.
-    pub fn get_batch_size(&self) -> usize {
-        self.batch_size
-    }
-
-    /// Requests in flight at once.
-    pub fn get_concurrency(&self) -> usize {
-        self.concurrency
-    }
-
-    /// How long the run may go without progress.
-    pub fn get_stall_timeout(&self) -> Duration {
-        self.stall_timeout
-    }
-
-    /// The longest wait between two tries.
-    pub fn get_longest_wait(&self) -> Duration {
-        self.longest_wait
-    }
-
-    /// Whether duplicates are checked.
-    pub fn get_check_duplicates(&self) -> bool {
-        self.check_duplicates
     }
 }
 
@@ -412,87 +389,6 @@ impl<D> From<Notice> for BulkEvent<D> {
                 error,
             },
             Notice::Recovered { down_for } => BulkEvent::Recovered { down_for },
-        }
-    }
-}
-
-/// Why a bulk run stopped before the end of its input. Records after it were not read;
-/// records not settled are [`Outcome::NotAttempted`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum StopReason {
-    /// The server refused a request for a reason that is not about the records: the
-    /// credentials or a permission (401, 403), a redirect, a route that does not exist, an
-    /// answer that is not Authing's JSON (a proxy's or a wrong host's page), a refusal of
-    /// another kind.
-    Refused(Arc<Error>),
-    /// The first records tried were all refused the same way before the endpoint accepted
-    /// anything: a permission the key pair lacks, a wrong pool, or a wrong kind of user id
-    /// looks like this. None of them is marked refused.
-    RefusedAlike {
-        /// The refusal they all got.
-        error: Arc<Error>,
-        /// How many records were refused alike.
-        records: u64,
-    },
-    /// No record finished for this long (the stall timeout): the server was unavailable, or
-    /// throttled every request, all along.
-    Stalled {
-        /// How long without progress.
-        after: Duration,
-        /// The last failure seen, if any.
-        last_error: Option<Arc<Error>>,
-    },
-}
-
-impl fmt::Display for StopReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StopReason::Refused(_) => f.write_str(
-                "the server refused a request for a reason that is not about the records",
-            ),
-            StopReason::RefusedAlike { records, .. } => write!(
-                f,
-                "the first {records} records tried were all refused the same way before any \
-                 was accepted, which points at the endpoint, the credentials or the pool \
-                 rather than the records; none of them is marked done"
-            ),
-            StopReason::Stalled { after, .. } => {
-                write!(f, "no record finished for {} s", after.as_secs())
-            }
-        }
-    }
-}
-
-impl std::error::Error for StopReason {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            StopReason::Refused(error) | StopReason::RefusedAlike { error, .. } => Some(&**error),
-            StopReason::Stalled { last_error, .. } => last_error
-                .as_deref()
-                .map(|e| e as &(dyn std::error::Error + 'static)),
-        }
-    }
-}
-
-impl StopReason {
-    /// This reason and its causes, `: `-separated (see [`Error::display_chain`]).
-    pub fn display_chain(&self) -> String {
-        let mut text = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
-    }
-
-    /// The error behind the stop, if any.
-    pub fn error(&self) -> Option<&Error> {
-        match self {
-            StopReason::Refused(error) | StopReason::RefusedAlike { error, .. } => Some(error),
-            StopReason::Stalled { last_error, .. } => last_error.as_deref(),
         }
     }
 }
@@ -825,7 +721,7 @@ fn provisional_stands(run: &Run) -> bool {
 }
 
 impl ManagementClient {
-    /// Imports `records` in batches, with up to [`BulkOptions::get_concurrency`] requests in
+    /// Imports `records` in batches, with up to [`BulkOptions::concurrency`] requests in
     /// flight, at a pace that follows the server (never above the client's rate limit), and
     /// calls `on_event` with the outcome of every record of each batch as it completes, and
     /// with the server's throttling and outages as they happen. See the [`bulk`](crate::bulk)
@@ -933,9 +829,9 @@ impl ManagementClient {
     }
 
     /// Reads back the secret bound to each user of `users`, one request per user, with up to
-    /// [`BulkOptions::get_concurrency`] in flight, under the same pace, throttling, outage and
+    /// [`BulkOptions::concurrency`] in flight, under the same pace, throttling, outage and
     /// stall rules as [`bulk_import`](Self::bulk_import), and calls `on_event` with the
-    /// outcome of every user of each batch of [`BulkOptions::get_batch_size`] as it
+    /// outcome of every user of each batch of [`BulkOptions::batch_size`] as it
     /// completes. A user the server does not know, or who has no OTP bound, is a
     /// [`ReadOutcome::Refused`], never a stop of the run.
     ///

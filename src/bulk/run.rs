@@ -32,7 +32,7 @@ use std::{
 
 use tokio::sync::{Notify, mpsc};
 
-use super::{StopReason, pace::Pace};
+use super::{pace::Pace, stop::StopReason};
 use crate::{Error, ErrorKind, call::CallReport};
 
 /// How many records refused alike, before the endpoint has accepted anything, make the run
