@@ -40,8 +40,9 @@ pub(crate) enum CallAuth {
 pub struct HookState {
     pub(crate) decor: Arc<Decor>,
     pub(crate) auth: CallAuth,
-    /// This attempt's timeout: the client's, cut to what is left of the call's deadline.
-    pub(crate) timeout: Duration,
+    /// This attempt's timeout, when the HTTP client's own is not it: the client's timeout on a
+    /// caller's HTTP client, or what is left of the call's deadline when that is shorter.
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl fmt::Debug for HookState {

@@ -154,13 +154,17 @@ where
         if left.is_zero() {
             break Err(Error::Timeout { source: None });
         }
+        // The attempt's timeout bounds it from connecting to the answer's last byte, and so
+        // keeps it within the deadline: the client's, or what is left when that is shorter.
+        let cut = left < inner.timeout;
+        let timeout = (cut || inner.decor.foreign_client).then(|| inner.timeout.min(left));
         let client = generated::Client::new_with_client(
             &inner.base_url,
             inner.http.clone(),
             HookState {
                 decor: inner.decor.clone(),
                 auth,
-                timeout: inner.timeout.min(left),
+                timeout,
             },
         );
         if operation != Operation::Token {
@@ -168,15 +172,7 @@ where
         }
         inner.stats.requests.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let cut = left < inner.timeout;
-        let answer = match tokio::time::timeout_at(deadline, send(client)).await {
-            Ok(answer) => read(answer, cut).await,
-            Err(_) => Attempt::Failed {
-                error: Error::Timeout { source: None },
-                retry: None,
-                retry_after: None,
-            },
-        };
+        let answer = read(send(client).await, cut).await;
         let (error, reason, wait_hint) = match answer {
             Attempt::Success(envelope) => {
                 tracing::debug!(
@@ -322,7 +318,10 @@ async fn read<D: Serialize>(
     match answer {
         Ok(value) => {
             let status = value.status().as_u16();
-            let wait_hint = retry_after(value.headers());
+            // Read only from answers that refuse: a success has no use for it.
+            let wait_hint = (value.status_code != 200.0)
+                .then(|| retry_after(value.headers()))
+                .flatten();
             match value.into_inner().verdict(status) {
                 Verdict::Success(envelope) => Attempt::Success(envelope),
                 Verdict::Refused(error) => Attempt::Failed {

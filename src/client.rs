@@ -102,7 +102,11 @@ impl ManagementClient {
             crate::attempt::HookState {
                 decor: self.inner.decor.clone(),
                 auth,
-                timeout: self.inner.timeout,
+                timeout: self
+                    .inner
+                    .decor
+                    .foreign_client
+                    .then_some(self.inner.timeout),
             },
         ))
     }

@@ -480,6 +480,8 @@ impl ManagementClientBuilder {
             None => crate::tls::http_client_builder()?
                 .user_agent(concat!("authing-otp-rust/", env!("CARGO_PKG_VERSION")))
                 .connect_timeout(timeout)
+                // Each attempt's timeout, unless the call sets a shorter one (its deadline's).
+                .timeout(timeout)
                 .build()
                 .map_err(|e| Error::Config(format!("building the HTTP client: {e}")))?,
         };

@@ -8,7 +8,9 @@
 //! signature covers the request exactly as it leaves), and `exec` sends it and hands back an
 //! answer whose body cannot be read past [`MAX_ANSWER_BYTES`] or [`MAX_ANSWER_PIECES`]: reading
 //! further fails with an [`AnswerRefused`] in the error's source chain, which the call finds.
-//! The body stays under the request's own timeout.
+//! The body stays under the request's own timeout, which reqwest applies from connecting to the
+//! body's end: the client's (set on the HTTP client this crate builds, and on each request sent
+//! through a caller's), or what is left of the call's deadline when that is shorter.
 //!
 //! Why hooks that only decorate and bound: a hook can fail only with progenitor's untyped
 //! errors, so anything that decides (retry, refresh, give up) belongs to the call, where a typed
@@ -48,7 +50,9 @@ impl ClientHooks<HookState> for Client {
         _info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         let state = &self.inner;
-        *request.timeout_mut() = Some(state.timeout);
+        if let Some(timeout) = state.timeout {
+            *request.timeout_mut() = Some(timeout);
+        }
         let headers = request.headers_mut();
         for (name, value) in &state.decor.headers {
             headers.insert(name, value.clone());
