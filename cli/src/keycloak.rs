@@ -69,10 +69,11 @@
 //!
 //! Readers are iterators that pull one user at a time out of the file, on the caller's thread:
 //! a hand-written scanner checks the JSON as it goes and keeps only the bytes of the current
-//! user, at most [`MAX_USER_BYTES`], which serde_json then parses. So memory does not grow with
-//! the file (a 64 KiB read buffer, one user), and any [`Read`] will do, a borrowed one too.
-//! (serde_json's own streaming is push-based: an iterator would need a thread and a channel,
-//! and could not bound a user.) The first error about the file itself ends the iteration.
+//! user, at most [`MAX_USER_BYTES`]; serde_json then reads from them only the fields above,
+//! borrowed. So memory does not grow with the file (a 64 KiB read buffer, one user), and any
+//! [`Read`] will do, a borrowed one too. (serde_json's own streaming is push-based: an iterator
+//! would need a thread and a channel, and could not bound a user.) The first error about the
+//! file itself ends the iteration.
 //!
 //! ```
 //! use authing_otp_cli::keycloak::{KeycloakOptions, KeycloakOutcome, KeycloakReader};
@@ -127,7 +128,7 @@ use std::{
 };
 
 use authing_otp::OtpImport;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use scan::{Entries, Fault, FaultKind};
 
@@ -291,7 +292,10 @@ pub struct KeycloakUser {
     pub email: Option<String>,
     /// What to do with it.
     pub outcome: KeycloakOutcome,
-    entry: Option<Map<String, Value>>,
+    /// The entry's bytes as exported (none when over [`MAX_USER_BYTES`]).
+    raw: Option<Vec<u8>>,
+    /// Which of its OTP credentials was picked among several, if one was.
+    picked: Option<usize>,
 }
 
 impl KeycloakUser {
@@ -322,14 +326,26 @@ impl KeycloakUser {
     /// [`KeycloakOptions::newest`] picked one): for a failures file, from which the user can be
     /// imported again once fixed. The keys keep their order; strings and numbers are the same
     /// values, though escapes and number formats may be written differently. Empty when the
-    /// entry could not be parsed (longer than [`MAX_USER_BYTES`], not UTF-8).
+    /// entry is not a JSON object that can be parsed (longer than [`MAX_USER_BYTES`], not
+    /// UTF-8, not an object).
     ///
-    /// It holds the OTP secrets: write it only where secrets may go.
+    /// It holds the OTP secrets: write it only where secrets may go. (It is made when asked
+    /// for, from the entry's bytes, so that users imported never pay for it.)
     pub fn entry_json(&self) -> Vec<u8> {
-        self.entry
-            .as_ref()
-            .map(|entry| serde_json::to_vec(entry).unwrap_or_default())
-            .unwrap_or_default()
+        let Some(Ok(Value::Object(mut entry))) =
+            self.raw.as_deref().map(serde_json::from_slice::<Value>)
+        else {
+            return Vec::new();
+        };
+        if let Some(Value::Array(credentials)) = entry.get_mut("credentials") {
+            // The other credentials (password hashes, WebAuthn keys…) are left out.
+            credentials.retain(user::is_otp);
+            if let Some(i) = self.picked.filter(|&i| i < credentials.len()) {
+                let picked = credentials.swap_remove(i);
+                *credentials = vec![picked];
+            }
+        }
+        serde_json::to_vec(&entry).unwrap_or_default()
     }
 }
 
@@ -341,7 +357,11 @@ impl fmt::Debug for KeycloakUser {
             .field("username", &self.username)
             .field("email", &self.email)
             .field("outcome", &self.outcome)
-            .field("entry", &self.entry.as_ref().map(|_| "<withheld>"))
+            .field(
+                "raw",
+                &format_args!("<{} bytes withheld>", self.raw.as_ref().map_or(0, Vec::len)),
+            )
+            .field("picked", &self.picked)
             .finish()
     }
 }
@@ -736,8 +756,9 @@ impl<R: Read> Iterator for KeycloakReader<R> {
             username,
             email,
             outcome,
-            entry,
+            picked,
         } = user::convert(entry.bytes, &self.options);
+        let raw = entry.bytes.map(<[u8]>::to_vec);
         self.next_index += 1;
         self.counts.add(&outcome);
         Some(Ok(KeycloakUser {
@@ -746,7 +767,8 @@ impl<R: Read> Iterator for KeycloakReader<R> {
             username,
             email,
             outcome,
-            entry,
+            raw,
+            picked,
         }))
     }
 }

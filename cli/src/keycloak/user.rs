@@ -1,5 +1,7 @@
 //! One exported user: its identifiers, its OTP credentials, and the outcome.
 
+use std::borrow::Cow;
+
 use authing_otp::{OtpImport, json_error_summary};
 use secrecy::zeroize::Zeroize;
 use serde::Deserialize;
@@ -23,7 +25,8 @@ pub(super) struct Converted {
     pub(super) username: Option<String>,
     pub(super) email: Option<String>,
     pub(super) outcome: KeycloakOutcome,
-    pub(super) entry: Option<Map<String, Value>>,
+    /// Which of the OTP credentials was picked among several, if one was.
+    pub(super) picked: Option<usize>,
 }
 
 impl Converted {
@@ -33,9 +36,132 @@ impl Converted {
             username: None,
             email: None,
             outcome: KeycloakOutcome::Refused(refusal),
-            entry: None,
+            picked: None,
         }
     }
+}
+
+/// A string field as found: absent (or `null`), a string, or something else.
+enum Text<'a> {
+    Missing,
+    Str(Cow<'a, str>),
+    NotStr,
+}
+
+impl<'a> Text<'a> {
+    fn of(value: Option<&'a Value>) -> Self {
+        match value {
+            None | Some(Value::Null) => Text::Missing,
+            Some(Value::String(s)) => Text::Str(Cow::Borrowed(s)),
+            Some(_) => Text::NotStr,
+        }
+    }
+
+    fn from_option(value: Option<Cow<'a, str>>) -> Self {
+        value.map_or(Text::Missing, Text::Str)
+    }
+}
+
+/// What an OTP credential's import depends on.
+struct OtpFacts<'a> {
+    id: Option<Cow<'a, str>>,
+    created_date: Option<i64>,
+    secret_data: Text<'a>,
+    credential_data: Text<'a>,
+}
+
+/// What a user's outcome depends on, read from its entry: its identifiers and its OTP
+/// credentials (those with `"type": "otp"`), in order.
+struct Facts<'a> {
+    id: Option<Cow<'a, str>>,
+    username: Option<Cow<'a, str>>,
+    email: Option<Cow<'a, str>>,
+    otp: Vec<OtpFacts<'a>>,
+}
+
+/// A user as Keycloak writes one, with only what is read, borrowed from the entry: the fast
+/// path. Any other type than these (a number for a username…) fails it, and the entry is read
+/// again as a [`Value`] ([`facts_of_value`]), which says what is wrong; both read the same
+/// facts from the entries both can read.
+#[derive(Deserialize)]
+struct UserView<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    username: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    email: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    credentials: Option<Vec<CredentialView<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialView<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    created_date: Option<i64>,
+    #[serde(borrow)]
+    secret_data: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    credential_data: Option<Cow<'a, str>>,
+}
+
+fn facts_of_view(view: UserView<'_>) -> Facts<'_> {
+    Facts {
+        id: view.id,
+        username: view.username,
+        email: view.email,
+        otp: view
+            .credentials
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.kind.as_deref() == Some(OTP_TYPE))
+            .map(|c| OtpFacts {
+                id: c.id,
+                created_date: c.created_date,
+                secret_data: Text::from_option(c.secret_data),
+                credential_data: Text::from_option(c.credential_data),
+            })
+            .collect(),
+    }
+}
+
+/// Whether the credential `c` is an OTP one.
+pub(super) fn is_otp(c: &Value) -> bool {
+    c.get("type").and_then(Value::as_str) == Some(OTP_TYPE)
+}
+
+/// The facts of a user read as a [`Value`], or why they cannot be read.
+fn facts_of_value(user: &Map<String, Value>) -> Result<Facts<'_>, KeycloakRefusal> {
+    let text = |key: &'static str| match Text::of(user.get(key)) {
+        Text::Missing => Ok(None),
+        Text::Str(s) => Ok(Some(s)),
+        Text::NotStr => Err(malformed(format!("`{key}` is not a string"))),
+    };
+    let (id, username, email) = (text("id")?, text("username")?, text("email")?);
+    let otp = match user.get("credentials") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(credentials)) => credentials
+            .iter()
+            .filter(|c| is_otp(c))
+            .map(|c| OtpFacts {
+                id: c.get("id").and_then(Value::as_str).map(Cow::Borrowed),
+                created_date: c.get("createdDate").and_then(Value::as_i64),
+                secret_data: Text::of(c.get("secretData")),
+                credential_data: Text::of(c.get("credentialData")),
+            })
+            .collect(),
+        Some(_) => return Err(malformed("`credentials` is not an array")),
+    };
+    Ok(Facts {
+        id,
+        username,
+        email,
+        otp,
+    })
 }
 
 /// Reads the entry `bytes` (`None`: longer than the limit, not kept).
@@ -43,7 +169,10 @@ pub(super) fn convert(bytes: Option<&[u8]>, options: &KeycloakOptions) -> Conver
     let Some(bytes) = bytes else {
         return Converted::refused(KeycloakRefusal::TooLarge);
     };
-    let mut user = match serde_json::from_slice::<Value>(bytes) {
+    if let Ok(view) = serde_json::from_slice::<UserView<'_>>(bytes) {
+        return converted(facts_of_view(view), options);
+    }
+    let user = match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(user)) => user,
         Ok(_) => return Converted::refused(malformed("not a JSON object")),
         // The scanner checked the syntax: this is bad UTF-8 or a lone surrogate in a string.
@@ -54,26 +183,17 @@ pub(super) fn convert(bytes: Option<&[u8]>, options: &KeycloakOptions) -> Conver
             )));
         }
     };
-    let mut problem = None;
-    let mut text = |key: &'static str| match user.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            problem.get_or_insert_with(|| malformed(format!("`{key}` is not a string")));
-            None
+    match facts_of_value(&user) {
+        Ok(facts) => converted(facts, options),
+        Err(refusal) => {
+            let text = |key| user.get(key).and_then(Value::as_str).map(str::to_owned);
+            Converted {
+                id: text("id"),
+                username: text("username"),
+                email: text("email"),
+                ..Converted::refused(refusal)
+            }
         }
-    };
-    let (id, username, email) = (text("id"), text("username"), text("email"));
-    let outcome = match problem {
-        Some(refusal) => KeycloakOutcome::Refused(refusal),
-        None => outcome(&mut user, [&id, &username, &email], options),
-    };
-    Converted {
-        id,
-        username,
-        email,
-        outcome,
-        entry: Some(user),
     }
 }
 
@@ -90,65 +210,57 @@ fn credential(field: &'static str, reason: impl Into<String>) -> KeycloakRefusal
     }
 }
 
-/// The outcome for `user`, whose `credentials` are left with the OTP ones only (or only the one
-/// picked).
-fn outcome(
-    user: &mut Map<String, Value>,
-    [id, username, email]: [&Option<String>; 3],
-    options: &KeycloakOptions,
-) -> KeycloakOutcome {
-    let mut otp = match user.get_mut("credentials") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(credentials)) => {
-            // The other credentials (password hashes, WebAuthn keys…) are left out.
-            credentials.retain(|c| c.get("type").and_then(Value::as_str) == Some(OTP_TYPE));
-            std::mem::take(credentials)
-        }
-        Some(_) => return KeycloakOutcome::Refused(malformed("`credentials` is not an array")),
-    };
+/// The outcome for a user of these facts.
+fn converted(facts: Facts<'_>, options: &KeycloakOptions) -> Converted {
+    let Facts {
+        id,
+        username,
+        email,
+        otp,
+    } = facts;
     let chosen = match otp.len() {
         0 => None,
         1 => Some(Ok(0)),
         count if !options.newest => Some(Err(KeycloakRefusal::SeveralOtp { count })),
         count => Some(newest(&otp).ok_or(KeycloakRefusal::NewestUnknown {
             count,
-            tie: otp.iter().all(|c| created_date(c).is_some()),
+            tie: otp.iter().all(|c| c.created_date.is_some()),
         })),
     };
-    if let Some(Ok(i)) = chosen {
-        otp.swap(0, i);
-        otp.truncate(1);
-    }
+    let picked = match chosen {
+        Some(Ok(i)) if otp.len() > 1 => Some(i),
+        _ => None,
+    };
     let outcome = match chosen {
         None => KeycloakOutcome::NoOtp,
         Some(Err(refusal)) => KeycloakOutcome::Refused(refusal),
-        Some(Ok(_)) => {
+        Some(Ok(i)) => {
             let identifier = match options.identifier {
-                KeycloakIdentifier::Username => username,
-                KeycloakIdentifier::Email => email,
-                KeycloakIdentifier::Id => id,
+                KeycloakIdentifier::Username => &username,
+                KeycloakIdentifier::Email => &email,
+                KeycloakIdentifier::Id => &id,
             };
-            match record(&otp[0], identifier.as_deref(), options.identifier) {
+            match record(&otp[i], identifier.as_deref(), options.identifier) {
                 Ok(record) => KeycloakOutcome::Record(record),
                 Err(refusal) => KeycloakOutcome::Refused(refusal),
             }
         }
     };
-    if let Some(credentials) = user.get_mut("credentials")
-        && let Value::Array(credentials) = credentials
-    {
-        *credentials = otp;
+    Converted {
+        id: id.map(Cow::into_owned),
+        username: username.map(Cow::into_owned),
+        email: email.map(Cow::into_owned),
+        outcome,
+        picked,
     }
-    outcome
-}
-
-fn created_date(credential: &Value) -> Option<i64> {
-    credential.get("createdDate").and_then(Value::as_i64)
 }
 
 /// The index of the credential created last, if every one has a date and no other shares it.
-fn newest(otp: &[Value]) -> Option<usize> {
-    let dates = otp.iter().map(created_date).collect::<Option<Vec<_>>>()?;
+fn newest(otp: &[OtpFacts<'_>]) -> Option<usize> {
+    let dates = otp
+        .iter()
+        .map(|c| c.created_date)
+        .collect::<Option<Vec<_>>>()?;
     let last = *dates.iter().max()?;
     match dates.iter().filter(|&&d| d == last).count() {
         1 => dates.iter().position(|&d| d == last),
@@ -173,20 +285,20 @@ struct CredentialData {
     secret_encoding: Option<String>,
 }
 
-/// The JSON text held in the string `field` of the credential `otp`, parsed as `T`.
+/// The JSON text held in the string `field` (`text`) of an OTP credential, parsed as `T`.
 fn embedded<T: for<'de> Deserialize<'de>>(
-    otp: &Value,
+    text: &Text<'_>,
     field: &'static str,
 ) -> Result<T, KeycloakRefusal> {
-    match otp.get(field) {
-        None | Some(Value::Null) => Err(credential(field, "missing")),
-        Some(Value::String(text)) => serde_json::from_str(text).map_err(|e| {
+    match text {
+        Text::Missing => Err(credential(field, "missing")),
+        Text::Str(text) => serde_json::from_str(text).map_err(|e| {
             credential(
                 field,
                 format!("not as Keycloak writes it: {}", json_error_summary(&e)),
             )
         }),
-        Some(_) => Err(credential(
+        Text::NotStr => Err(credential(
             field,
             "not a string (Keycloak writes a JSON text in a string)",
         )),
@@ -200,11 +312,11 @@ const NOT_AUTHINGS: &str = "Authing's authenticator codes are TOTP, HmacSHA1, 6 
 
 /// The record of the OTP credential `otp` for the user named `identifier`.
 fn record(
-    otp: &Value,
+    otp: &OtpFacts<'_>,
     identifier: Option<&str>,
     which: KeycloakIdentifier,
 ) -> Result<KeycloakRecord, KeycloakRefusal> {
-    let data: CredentialData = embedded(otp, "credentialData")?;
+    let data: CredentialData = embedded(&otp.credential_data, "credentialData")?;
     match data.sub_type.as_deref() {
         Some("totp") => {}
         Some("hotp") => {
@@ -252,7 +364,7 @@ fn record(
         }
         None => return Err(credential("credentialData", "no period")),
     }
-    let mut secret: SecretData = embedded(otp, "secretData")?;
+    let mut secret: SecretData = embedded(&otp.secret_data, "secretData")?;
     // Keycloak's key (`OTPCredentialModel.getDecodedSecret`): the value's UTF-8 bytes, or with
     // `secretEncoding` BASE32 the bytes it decodes to.
     let key = match data.secret_encoding.as_deref() {
@@ -292,8 +404,8 @@ fn record(
     })?;
     Ok(KeycloakRecord {
         item,
-        created_date: created_date(otp),
-        credential_id: otp.get("id").and_then(Value::as_str).map(str::to_owned),
+        created_date: otp.created_date,
+        credential_id: otp.id.as_deref().map(str::to_owned),
     })
 }
 
@@ -362,6 +474,102 @@ pub(super) fn base32_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use authing_otp::ExposeSecret;
+
+    /// An outcome as text, secrets included (for comparisons only).
+    fn summary(c: &Converted) -> String {
+        let outcome = match &c.outcome {
+            KeycloakOutcome::Record(r) => format!(
+                "record {} {} {:?} {:?}",
+                r.item.user_id(),
+                r.item.secret().expose_secret(),
+                r.created_date,
+                r.credential_id
+            ),
+            KeycloakOutcome::Refused(why) => format!("refused: {why}"),
+            KeycloakOutcome::NoOtp => "no OTP".to_owned(),
+        };
+        format!(
+            "{:?} {:?} {:?} {:?} {outcome}",
+            c.id, c.username, c.email, c.picked
+        )
+    }
+
+    /// Both ways of reading an entry give the same outcome, whenever the fast one can read it.
+    #[test]
+    fn the_fast_path_reads_what_the_value_path_reads() {
+        let data = r#""{\"subType\":\"totp\",\"digits\":6,\"counter\":0,\"period\":30,\"algorithm\":\"HmacSHA1\"}""#;
+        let entries = [
+            format!(
+                r#"{{"id":"1","username":"a","email":"a@x","credentials":[{{"type":"password","secretData":"{{}}"}},{{"id":"c","type":"otp","createdDate":5,"secretData":"{{\"value\":\"Zq7Lm2Xc9Vb4Nn8Kk1Pp\"}}","credentialData":{data}}}]}}"#
+            ),
+            // Escapes in the strings (the fast path's are then owned).
+            format!(
+                r#"{{"username":"\u0061","credentials":[{{"type":"ot\u0070","secretData":"{{\"value\":\"cl\\u00e9-secr\u00e8te-0001\"}}","credentialData":{data}}}]}}"#
+            ),
+            format!(
+                r#"{{"username":"b","credentials":[{{"type":"otp","createdDate":1,"secretData":"{{\"value\":\"old-old-old-old-1\"}}","credentialData":{data}}},{{"type":"otp","createdDate":2,"secretData":"{{\"value\":\"new-new-new-new-2\"}}","credentialData":{data}}}]}}"#
+            ),
+            format!(
+                r#"{{"username":"c","credentials":[{{"type":"otp","createdDate":1,"secretData":"{{\"value\":\"x\"}}","credentialData":{data}}},{{"type":"otp","secretData":null,"credentialData":{data}}}]}}"#
+            ),
+            r#"{"username":"d","credentials":[{"type":"otp","secretData":"{\"value\":1}","credentialData":"{}"}]}"#.to_owned(),
+            r#"{"username":"e","credentials":null,"email":null}"#.to_owned(),
+            r#"{"username":"f"}"#.to_owned(),
+        ];
+        for newest in [false, true] {
+            for identifier in [KeycloakIdentifier::Username, KeycloakIdentifier::Email] {
+                let options = KeycloakOptions::default()
+                    .newest(newest)
+                    .identifier(identifier);
+                for entry in &entries {
+                    let view: UserView<'_> = serde_json::from_str(entry).expect(entry);
+                    let fast = converted(facts_of_view(view), &options);
+                    let value: Map<String, Value> = serde_json::from_str(entry).unwrap();
+                    let slow = converted(facts_of_value(&value).unwrap(), &options);
+                    assert_eq!(summary(&fast), summary(&slow), "{entry}");
+                    assert_eq!(
+                        summary(&convert(Some(entry.as_bytes()), &options)),
+                        summary(&fast)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Entries the fast path cannot read are read as values, which say what is wrong.
+    #[test]
+    fn other_types_are_read_as_values() {
+        let options = KeycloakOptions::default();
+        for (entry, expected) in [
+            (
+                r#"{"username":7}"#,
+                "None None None None refused: `username` is not a string",
+            ),
+            (
+                r#"{"id":"i","credentials":{"type":"otp"}}"#,
+                r#"Some("i") None None None refused: `credentials` is not an array"#,
+            ),
+            (
+                r#"{"username":"u","credentials":["otp",{"type":"otp","createdDate":"today","secretData":{"value":"x"}}]}"#,
+                r#"None Some("u") None None refused: OTP credential: credentialData: missing"#,
+            ),
+            (
+                r#"{"username":"u","credentials":[{"type":"otp","credentialData":"{\"subType\":\"totp\",\"digits\":6,\"period\":30,\"algorithm\":\"HmacSHA1\"}","secretData":{"value":"x"}}]}"#,
+                r#"None Some("u") None None refused: OTP credential: secretData: not a string (Keycloak writes a JSON text in a string)"#,
+            ),
+            ("[1]", "None None None None refused: not a JSON object"),
+        ] {
+            assert!(
+                serde_json::from_str::<UserView<'_>>(entry).is_err(),
+                "{entry}"
+            );
+            assert_eq!(
+                summary(&convert(Some(entry.as_bytes()), &options)),
+                expected
+            );
+        }
+    }
 
     #[test]
     fn base32_round_trips_rfc_4648_vectors() {
