@@ -280,6 +280,9 @@ impl fmt::Display for KeycloakPosition {
 ///
 /// `Display` is one line naming the user (by username, else id) and its outcome; neither it nor
 /// `Debug` shows a secret or the entry's bytes.
+///
+/// It holds its entry's bytes (for [`entry_json`](Self::entry_json); up to
+/// [`MAX_USER_BYTES`]): take what is needed (the record's item) rather than keep many users.
 #[non_exhaustive]
 pub struct KeycloakUser {
     /// Where the user is.

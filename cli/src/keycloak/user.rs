@@ -387,11 +387,12 @@ fn record(
         key.zeroize();
         return Err(KeycloakRefusal::KeyLength { bytes });
     }
-    let encoded = base32_encode(&key);
-    key.zeroize();
     let Some(identifier) = identifier.filter(|i| !i.is_empty()) else {
+        key.zeroize();
         return Err(KeycloakRefusal::NoIdentifier(which));
     };
+    let encoded = base32_encode(&key);
+    key.zeroize();
     let item = OtpImport::new(identifier, encoded).map_err(|e| {
         if e.field() == "secret" {
             credential("secretData", e.reason())
