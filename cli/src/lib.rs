@@ -8,6 +8,8 @@
 //!
 //! - [`import`]: JSON Lines, CSV and Key URI files of OTP secrets, streamed and validated line by
 //!   line.
+//! - [`keycloak`]: Keycloak realm exports (a file or a directory), streamed user by user: each
+//!   user's OTP credential as Keycloak's key in base32, or why it cannot be imported.
 //! - [`journal`]: what a bulk import has done, so that a killed run resumes where it stopped.
 //! - [`fingerprints`]: the users a file names twice, found in 8 bytes per record.
 //! - [`files`]: the input and the outputs of a bulk import, checked and opened so that no run
@@ -20,4 +22,5 @@ pub mod files;
 pub mod fingerprints;
 pub mod import;
 pub mod journal;
+pub mod keycloak;
 pub mod spec;
