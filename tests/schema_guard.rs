@@ -156,7 +156,12 @@ fn differences(
 /// The `getOtpSecretByUser` query parameters as one object schema, the shape `UserRef`
 /// serializes to.
 fn query_as_object(fragment: &Value) -> Value {
-    let params = fragment["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"]
+    query_of(fragment, "/api/v3/get-otp-secret-by-user")
+}
+
+/// The query parameters of the GET operation at `path` as one object schema.
+fn query_of(fragment: &Value, path: &str) -> Value {
+    let params = fragment["paths"][path]["get"]["parameters"]
         .as_array()
         .unwrap();
     let mut properties = serde_json::Map::new();
@@ -181,6 +186,16 @@ fn guard(fragment: &Value) -> Vec<String> {
         &our_type,
         fragment,
         user_id_type,
+    ));
+    // getUserBatch names users with the same types (one for all of its userIds): the facade
+    // resolves a `UserRef` of any type through it.
+    let batch_type = &query_of(fragment, "/api/v3/get-user-batch")["properties"]["userIdType"];
+    out.extend(differences(
+        "UserIdType (getUserBatch)",
+        &our_type,
+        &our_type,
+        fragment,
+        batch_type,
     ));
     let query = query_as_object(fragment);
     let user_ref = ours::<UserRef>();
@@ -222,14 +237,33 @@ fn facade_types_match_the_fragment() {
         enum_values(&query_as_object(&fragment())["properties"]["userIdType"]).unwrap();
     let ours: Vec<&str> = UserIdType::ALL.iter().map(|t| t.as_str()).collect();
     assert_eq!(ours, spec_values);
+    let batch = query_of(&fragment(), "/api/v3/get-user-batch");
+    assert_eq!(
+        enum_values(&batch["properties"]["userIdType"]).unwrap(),
+        spec_values
+    );
+    assert_eq!(batch["properties"]["userIdType"]["default"], "user_id");
 }
 
 #[test]
 fn the_guard_catches_what_upstream_may_change() {
     type Mutation = (&'static str, fn(&mut Value));
-    let mutations: [Mutation; 6] = [
+    let mutations: [Mutation; 7] = [
         ("new userIdType value", |f| {
             let params = f["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"]
+                .as_array_mut()
+                .unwrap();
+            let p = params
+                .iter_mut()
+                .find(|p| p["name"] == "userIdType")
+                .unwrap();
+            p["schema"]["enum"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("passkey"));
+        }),
+        ("new userIdType value in getUserBatch only", |f| {
+            let params = f["paths"]["/api/v3/get-user-batch"]["get"]["parameters"]
                 .as_array_mut()
                 .unwrap();
             let p = params

@@ -50,7 +50,7 @@ fn upstream() -> Value {
         "/api/v3/list-users".into(),
         json!({"get": {"operationId": "UsersManagementController_listUsers", "summary": "获取用户列表",
             "parameters": [{"name": "page", "in": "query", "required": false, "schema": {"type": "number"}}],
-            "responses": {"200": {"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserListRespDto"}}}}},
+            "responses": {"200": {"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserPaginatedRespDto"}}}}},
             "tags": ["管理用户/API 列表"]}}),
     );
     for (path, item) in ours["paths"].as_object().unwrap() {
@@ -75,6 +75,7 @@ fn upstream() -> Value {
         .unwrap();
     otp["summary"] = json!("获取用户绑定 OTP 的秘钥");
     otp["parameters"][1]["description"] = json!("用户 ID 类型，默认值为 `user_id`");
+    paths["/api/v3/get-user-batch"]["get"]["summary"] = json!("批量获取用户信息");
     // Upstream does not describe this one at all; ours does.
     paths["/api/v3/get-management-token"]["post"]
         .as_object_mut()
@@ -95,7 +96,7 @@ fn upstream() -> Value {
         schemas.insert(name.clone(), schema.clone());
     }
     schemas.insert(
-        "UserListRespDto".into(),
+        "UserPaginatedRespDto".into(),
         json!({"type": "object", "properties": {"data": {"type": "array", "items": {"$ref": "#/components/schemas/AaaUserDto"}}}}),
     );
     schemas.insert(
@@ -103,6 +104,18 @@ fn upstream() -> Value {
         json!({"type": "object", "properties": {"userId": {"type": "string"}}}),
     );
     schemas["ImportOtpItemDataDto"]["properties"]["secret"]["description"] = json!("OTP 密钥");
+    // Upstream writes `format` on its dates; the derivation drops it (`dropSchemaFields`).
+    let user = schemas["UserDto"]["properties"].as_object_mut().unwrap();
+    for (name, property) in user.iter_mut() {
+        if name.ends_with("At") {
+            let property = property.as_object_mut().unwrap();
+            // Where upstream puts it: before `type`.
+            let rest = std::mem::take(property);
+            property.insert("format".into(), json!("date-time"));
+            property.extend(rest);
+        }
+    }
+    user["createdAt"]["description"] = json!("创建时间");
     let mut security = ours["components"]["securitySchemes"].clone();
     security["x-authing-userpool-id"]["description"] = json!("Authing Userpool Id");
 
@@ -262,6 +275,143 @@ fn an_upstream_operation_id_rename_is_a_note() {
         Change::Removed {
             value: json!("UsersManagementController_importOtp")
         }
+    );
+}
+
+/// Upstream's document from the reference material, when `AUTHING_OTP_SHARED` points at it.
+fn real_upstream() -> Option<Value> {
+    let shared = std::env::var_os("AUTHING_OTP_SHARED")?;
+    let path = Path::new(&shared).join("authing-v3/management-openapi.json");
+    Some(spec::read_document(&path).unwrap())
+}
+
+#[test]
+fn renaming_get_user_batch_upstream_is_a_note() {
+    let mut documents = vec![upstream()];
+    documents.extend(real_upstream());
+    for mut up in documents {
+        assert_eq!(spec::drift(&up, &fragment()).unwrap(), []);
+        up["paths"]["/api/v3/get-user-batch"]["get"]["operationId"] =
+            json!("UsersManagementController_getUserBatchV2");
+        let differences = spec::drift(&up, &fragment()).unwrap();
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert_eq!(differences[0].severity, Severity::Note);
+        assert_eq!(
+            differences[0].to_string(),
+            concat!(
+                r#"GET /api/v3/get-user-batch upstream operationId: "#,
+                r#""UsersManagementController_getUserBatch" -> "#,
+                r#""UsersManagementController_getUserBatchV2""#
+            )
+        );
+        // The client keeps its method name; the fragment records upstream's new id.
+        let derived = spec::derive_fragment(&up, &fragment()).unwrap();
+        assert_eq!(
+            derived["paths"]["/api/v3/get-user-batch"]["get"]["operationId"],
+            "getUserBatch"
+        );
+        assert_eq!(
+            derived["x-authing-otp-derivation"]["operations"][3],
+            json!({
+                "method": "get",
+                "path": "/api/v3/get-user-batch",
+                "operationId": "getUserBatch",
+                "upstreamOperationId": "UsersManagementController_getUserBatchV2"
+            })
+        );
+    }
+}
+
+#[test]
+fn an_operation_added_to_the_recipe_comes_with_its_schemas_and_upstreams_words() {
+    // The fragment as it was before get-user-batch: its entry, its path and the schemas only it
+    // reaches taken out.
+    let mut before = fragment();
+    let entries = before["x-authing-otp-derivation"]["operations"]
+        .as_array_mut()
+        .unwrap();
+    let entry = entries.pop().unwrap();
+    assert_eq!(entry["path"], "/api/v3/get-user-batch");
+    before["paths"]
+        .as_object_mut()
+        .unwrap()
+        .shift_remove("/api/v3/get-user-batch");
+    for name in ["IdentityDto", "UserDto", "UserListRespDto"] {
+        before["components"]["schemas"]
+            .as_object_mut()
+            .unwrap()
+            .shift_remove(name)
+            .unwrap();
+    }
+    assert_eq!(spec::drift(&upstream(), &before).unwrap(), []);
+
+    // Listed by method, path and short name, as a person adds it.
+    before["x-authing-otp-derivation"]["operations"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"method": "get", "path": "/api/v3/get-user-batch", "operationId": "getUserBatch"}));
+    let lines: Vec<String> = spec::drift(&upstream(), &before)
+        .unwrap()
+        .iter()
+        .map(|d| format!("{}: {d}", d.severity))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            r#"additive: paths: + "GET /api/v3/get-user-batch""#,
+            r#"additive: schemas: + "IdentityDto""#,
+            r#"additive: schemas: + "UserDto""#,
+            r#"additive: schemas: + "UserListRespDto""#,
+            r#"note: GET /api/v3/get-user-batch upstream operationId: + "UsersManagementController_getUserBatch""#,
+        ]
+    );
+    let derived = spec::derive_fragment(&upstream(), &before).unwrap();
+    // The new items come with upstream's words (ours are written afterwards); ours stay elsewhere.
+    let op = &derived["paths"]["/api/v3/get-user-batch"]["get"];
+    assert_eq!(op["summary"], "批量获取用户信息");
+    assert_eq!(
+        derived["components"]["schemas"]["UserDto"]["properties"]["createdAt"],
+        json!({"type": "string", "description": "创建时间", "example": "2022-07-03T02:20:30.000Z"})
+    );
+    assert_eq!(
+        derived["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["summary"],
+        "Get the OTP secret bound to a user"
+    );
+    // Structurally, what the checked-in fragment has.
+    assert_eq!(spec::compare(&fragment(), &derived), []);
+}
+
+#[test]
+fn dropped_schema_fields_are_neither_kept_nor_reported() {
+    let mut up = upstream();
+    assert_eq!(
+        schema(&mut up, "UserDto")["properties"]["updatedAt"]["format"],
+        "date-time"
+    );
+    let derived = spec::derive_fragment(&up, &fragment()).unwrap();
+    let user = &derived["components"]["schemas"]["UserDto"]["properties"];
+    assert!(
+        user["updatedAt"].get("format").is_none(),
+        "{}",
+        user["updatedAt"]
+    );
+
+    // Upstream changing or adding a format is no drift: the client never sees it.
+    schema(&mut up, "UserDto")["properties"]["updatedAt"]["format"] = json!("date");
+    up["paths"]["/api/v3/get-user-batch"]["get"]["parameters"][0]["schema"]["items"]["format"] =
+        json!("uuid");
+    assert_eq!(spec::drift(&up, &fragment()).unwrap(), []);
+
+    // A property named `format` is a name, not a field: it is kept, and reported.
+    schema(&mut up, "UserDto")["properties"]["format"] = json!({"type": "string"});
+    let differences = spec::drift(&up, &fragment()).unwrap();
+    let lines: Vec<String> = differences.iter().map(ToString::to_string).collect();
+    assert_eq!(lines, [r#"schema UserDto properties: + "format""#]);
+    assert_eq!(differences[0].severity, Severity::Additive);
+    let derived = spec::derive_fragment(&up, &fragment()).unwrap();
+    assert_eq!(
+        derived["components"]["schemas"]["UserDto"]["properties"]["format"],
+        json!({"type": "string"})
     );
 }
 

@@ -1,7 +1,7 @@
 //! Checking credentials against what the emulator remembers of them ([`crate::credentials`]):
 //! the access key pair of the token endpoint, issuing tokens, and request authentication.
 //!
-//! [`authenticate`] is the one place an OTP request's credentials are checked. It dispatches on
+//! [`authenticate`] is the one place a request's credentials are checked. It dispatches on
 //! the `authorization` header's scheme: `Bearer <token>` (or a bare token, as the Java SDK sends
 //! it) goes to [`verify_bearer`]; `authing <accessKeyId>:<signature>` (AK/SK request signing, the
 //! Node SDK 4.x scheme) or `GenAuth <accessKeyId>:<signature>` (the same over `x-genauth-*`
@@ -76,7 +76,8 @@ fn check_dialect_for(accepted: Option<Brand>, headers: &HeaderMap) -> Result<(),
     Ok(())
 }
 
-/// Checks an OTP request's credentials: the single entry point for every scheme.
+/// Checks a request's credentials (any operation but the token endpoint's): the single entry
+/// point for every scheme.
 pub(crate) fn authenticate(
     shared: &Shared,
     request: &RequestView<'_>,

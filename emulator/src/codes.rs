@@ -32,7 +32,8 @@
 //! should decide on the `statusCode` (Authing's documented classes: 400 invalid argument, 401,
 //! 403, 404 not found, 409 conflict, 413, 429), and on no apiCode but 1305 and 1306.
 
-/// The emulator's own code: the request does not match the OpenAPI fragment (statusCode 400).
+/// The emulator's own code: the request does not match the OpenAPI fragment, or names an
+/// `identity`, `sync_relation` or `custom_field` id without `:` (statusCode 400).
 pub const INVALID_REQUEST: i64 = 40001;
 /// The emulator's own code: no `authorization` header, or a scheme other than Bearer
 /// (statusCode 401).
@@ -77,7 +78,8 @@ pub const INVALID_ACCESS_KEY: i64 = 40301;
 pub const USER_NOT_FOUND: i64 = 40401;
 /// The emulator's own code: the user has no OTP bound (statusCode 404).
 pub const OTP_NOT_BOUND: i64 = 40402;
-/// The emulator's own code: a `custom_field` id matches more than one user (statusCode 409).
+/// The emulator's own code: a `custom_field` id (read, or one of a batch) matches more than one
+/// user (statusCode 409).
 pub const AMBIGUOUS_USER: i64 = 40901;
 /// The emulator's own code: an importOtp `list` has more items than
 /// [`EmulatorBuilder::max_list`](crate::EmulatorBuilder::max_list) allows (statusCode 413,

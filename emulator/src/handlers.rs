@@ -1,4 +1,4 @@
-//! What each route answers: the three operations, the bindings endpoint and the 404 of any
+//! What each route answers: the four operations, the bindings endpoint and the 404 of any
 //! other path, with the Authing-shaped bodies they share. Counting, the rate limit, latency and
 //! faults have been applied by the server before a request gets here.
 
@@ -30,6 +30,7 @@ use crate::operation::Operation;
 use crate::random::request_id;
 use crate::schema::{OperationSpec, Problems, SPEC};
 use crate::state::{Shared, UnauthorizedStyle};
+use crate::user_dto::{Include, user_dto};
 use crate::users::{LookupError, Otp};
 
 /// The path of the emulator's own inspection endpoint, which lists every bound secret as JSON
@@ -55,6 +56,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             Operation::GetOtpSecretByUser.path(),
             get(get_otp_secret_by_user).fallback(not_found),
+        )
+        .route(
+            Operation::GetUserBatch.path(),
+            get(get_user_batch).fallback(not_found),
         )
         .route(BINDINGS_PATH, get(bindings).fallback(not_found))
         .fallback(not_found)
@@ -331,6 +336,82 @@ async fn get_otp_secret_by_user(State(shared): State<Arc<Shared>>, request: Requ
     }
 }
 
+/// `GET /api/v3/get-user-batch`: the users `userIds` name, each once, in the order of the first
+/// id that names it; unknown ids are left out. Under the directory's lock, one lookup per id and
+/// a copy of each user found; the answer is built after the lock is released.
+async fn get_user_batch(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let view = RequestView {
+        method: &parts.method,
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &[],
+    };
+    if let Err(failure) = auth::authenticate(&shared, &view) {
+        return unauthorized(&shared, failure);
+    }
+    let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri) else {
+        return invalid_request(&Problems::one("query: not a valid query string".to_owned()));
+    };
+    let params = match spec(Operation::GetUserBatch).check_parameters(&pairs, &parts.headers) {
+        Ok(p) => p,
+        Err(problems) => return invalid_request(&problems),
+    };
+    // The schema check made `userIds` an array of 1 to 50 strings.
+    let ids: Vec<&str> = params
+        .get("userIds")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let id_type = params
+        .get("userIdType")
+        .and_then(Value::as_str)
+        .unwrap_or("user_id");
+    let flag = |name: &str| params.get(name) == Some(&Value::Bool(true));
+    let include = Include {
+        identities: flag("withIdentities"),
+        custom_data: flag("withCustomData"),
+        department_ids: flag("withDepartmentIds"),
+    };
+    let batch = shared
+        .directory()
+        .resolve_batch(id_type, ids.iter().copied());
+    if !batch.refused.is_empty() {
+        return refused_ids(id_type, &batch.refused);
+    }
+    let users = batch.found.iter().map(|p| user_dto(p, include)).collect();
+    success(Some(Value::Array(users)))
+}
+
+/// The answer to a batch naming some ids that are malformed (statusCode 400, as a request that
+/// does not match the schema) or that match several users (409): each named by its position,
+/// never by its value.
+fn refused_ids(id_type: &str, refused: &[(usize, LookupError)]) -> Response {
+    let mut malformed = Problems::default();
+    let mut ambiguous = Problems::default();
+    for (at, problem) in refused {
+        match problem {
+            LookupError::Malformed(shape) => {
+                malformed.push(format!("userIds[{at}]: a {id_type} id must be {shape}"));
+            }
+            LookupError::Ambiguous(n) => ambiguous.push(format!(
+                "userIds[{at}]: {n} users match this custom_field id; it must identify exactly \
+                 one user"
+            )),
+            LookupError::NotFound => {}
+        }
+    }
+    if malformed.is_empty() {
+        business(409, codes::AMBIGUOUS_USER, &ambiguous.message())
+    } else {
+        invalid_request(&malformed)
+    }
+}
+
 /// `GET /__emulator/bindings`: every binding as JSON Lines, sorted by user id. Not
 /// authenticated: the emulator only listens on loopback.
 async fn bindings(State(shared): State<Arc<Shared>>) -> Response {
@@ -447,6 +528,32 @@ mod tests {
                 .check_response(&secret)
                 .is_empty()
         );
+        // A user with every id and every option, and one with none.
+        let mut directory = crate::users::Directory::default();
+        directory
+            .add(
+                crate::users::User::new("u1")
+                    .email("a@x.com")
+                    .phone("+8613800000000")
+                    .username("alice")
+                    .external_id("emp-1")
+                    .identity("idp", "ou_1")
+                    .custom_field("no", "E-1"),
+            )
+            .unwrap();
+        directory.add(crate::users::User::new("u2")).unwrap();
+        let batch = directory.resolve_batch("user_id", ["u1", "u2"].into_iter());
+        let all = Include {
+            identities: true,
+            custom_data: true,
+            department_ids: true,
+        };
+        for include in [all, Include::default()] {
+            let users: Vec<Value> = batch.found.iter().map(|p| user_dto(p, include)).collect();
+            let answer = json!({"statusCode": 200, "message": "success", "data": users});
+            let problems = spec(Operation::GetUserBatch).check_response(&answer);
+            assert!(problems.is_empty(), "{}", problems.message());
+        }
         // Failures carry no data, which the documented schemas (written for success) require;
         // only the common fields are checked.
         let failure = error_body(404, codes::USER_NOT_FOUND, "user not found");

@@ -1,5 +1,6 @@
-//! A local Authing server for tests and demos, like stripe-mock, for the three operations the
-//! `authing-otp` client covers: the management token, `importOtp` and `getOtpSecretByUser`.
+//! A local Authing server for tests and demos, like stripe-mock, for the operations the
+//! `authing-otp` client covers: the management token, `importOtp`, `getOtpSecretByUser` and
+//! `getUserBatch`.
 //!
 //! [`Emulator::builder`] starts a real HTTP/1.1 server on a loopback port, in-process, on the
 //! current tokio runtime; `authing-otp emulator` (crate `authing-otp-cli`) runs the same server
@@ -75,13 +76,60 @@
 //! the other two composite ids. An id without `:` for these three types is an invalid request;
 //! a `custom_field` id that matches several users is [`codes::AMBIGUOUS_USER`].
 //!
+//! - `GET /api/v3/get-user-batch?userIds=…&userIds=…&userIdType=…` answers
+//!   `{"statusCode":200,"message":"success","data":[…]}`, one `UserDto` per user that the
+//!   `userIds` (1 to 50, each read as `userIdType` says, by the table above) name:
+//!   - **Unknown ids are left out**, without an error; `data` is `[]` when none is found.
+//!     Upstream describes the operation as getting users' information in batch (批量获取用户信息)
+//!     and documents no error for unknown ids, so the emulator treats them as a search that
+//!     found nothing.
+//!   - **Each user appears once**, however many ids name it (the same id twice, or
+//!     `ALICE@x.com` and `alice@x.com`), at the place of the first id that names it: `data`
+//!     follows the order of `userIds`. The 50 counts every id sent, duplicates included.
+//!   - An id malformed for its type (no `:`) refuses the whole request with statusCode 400,
+//!     [`codes::INVALID_REQUEST`]; a `custom_field` id that matches several users refuses it
+//!     with 409, [`codes::AMBIGUOUS_USER`] (malformed ids are reported first). The message names
+//!     each such id by its position, `userIds[3]: …`, never by its value.
+//!   - Each `UserDto` has what the schema requires: `userId`; `createdAt` and `updatedAt`, both
+//!     the time the emulator added the user, written `2022-07-03T02:20:30.000Z`; `status`
+//!     `Activated`, `workStatus` `Active`, `gender` `U`, `emailVerified` and `phoneVerified`
+//!     `false`, `userSourceType` `adminCreated`. Then `externalId`, `email`, `phone` and
+//!     `username` as the user has them (left out, not null, when it has none).
+//!   - `withIdentities=true` adds `identities`, one `IdentityDto` per [`User::identities`] entry:
+//!     its `extIdpId` and `userIdInIdp`, and, as the emulator does not model identity sources,
+//!     `identityId` `<userId>-identity-<n>` (from 1), `provider` `oidc`, `type` `primary`,
+//!     `userInfoInIdp` `{}` and `originConnIds` `[<extIdpId>]`. `withCustomData=true` adds
+//!     `customData`, the [`User::custom_fields`] with their values as strings.
+//!     `withDepartmentIds=true` adds `departmentIds`, always `[]`. `flatCustomData` is accepted
+//!     and ignored. Sync relations are never shown: `UserDto` has no field for them.
+//!
+//! ## Matching a batch's users to the ids asked
+//!
+//! An answer does not say which id found which user, and Authing documents no order for `data`;
+//! a caller matches each user returned to the ids it asked by the user's own fields:
+//!
+//! | `userIdType` | an id asked names a returned user when |
+//! |---|---|
+//! | `user_id` | it equals `userId` |
+//! | `external_id` | it equals `externalId` |
+//! | `phone` | it equals `phone` (against Authing, possibly split into `phoneCountryCode` and `phone`: compare with both joined too) |
+//! | `email` | it equals `email`, ignoring ASCII case |
+//! | `username` | it equals `username` |
+//! | `identity` | with `withIdentities=true`: an entry of `identities` has the id's `<extIdpId>` as `extIdpId` and its `<userIdInIdp>` as `userIdInIdp` (split at the first `:`) |
+//! | `custom_field` | with `withCustomData=true`: `customData[<fieldKey>]`, as text (a string as it is, a number or boolean as JSON writes it), equals `<value>` (split at the first `:`) |
+//! | `sync_relation` | no field says: ask for one id per request, and the user answered, if any, is that id's |
+//!
+//! An id no returned user matches was not found; several ids may match one user (duplicates).
+//! Against the emulator `data` also follows the order of `userIds`, but a client that relies on
+//! that (say, to match `sync_relation` ids by position) works only against the emulator.
+//!
 //! Any other path or method answers HTTP 404 `{"statusCode":404,"message":"Cannot GET /x",
 //! "error":"Not Found"}`, as Authing's NestJS server does (a path longer than 256 characters,
 //! or a method longer than 32, is cut short, ending in `…`).
 //!
 //! # Authentication
 //!
-//! Both OTP operations need `authorization: Bearer <token>` (a bare token, as the Java SDK sends
+//! Every operation but the token endpoint needs `authorization: Bearer <token>` (a bare token, as the Java SDK sends
 //! it, is accepted too) with a live token this emulator issued, **and** `x-authing-userpool-id`
 //! equal to the token's `scoped_userpool_id`. Checks run in that order, before the request is
 //! validated (as NestJS guards run before pipes). A failure answers `{"statusCode":401,
@@ -102,12 +150,21 @@
 //! Requests are checked against [`authing_otp::OPENAPI_FRAGMENT`], the same document the client
 //! is generated from, by a small interpreter of the schema subset it uses.
 //! Whatever does not match (a body that is not JSON or not `application/json`, a missing or
-//! mistyped field, an unknown `userIdType`, a repeated query parameter) answers statusCode 400,
+//! mistyped field, an unknown `userIdType`, a repeated query parameter that is not an array, an
+//! array with too many items) answers statusCode 400,
 //! [`codes::INVALID_REQUEST`], with the problems in the message, separated by `; `:
 //! `list[2].otp.secret: required`, `list: expected array, got object`, `userIdType: must be one
 //! of user_id, …`, `body: not valid JSON (…)`, `content-type: expected application/json`.
 //! The first 20 problems are listed, in the order found, and the others counted: `…;
 //! list[9].otp: required; … and 199980 more`. Messages never repeat submitted values.
+//!
+//! An array query parameter (getUserBatch's `userIds`) is its name repeated, `userIds=a&userIds=b`:
+//! OpenAPI's default for query arrays (`style: form`, `explode: true`), which the generated
+//! client and Python's `requests` (the official Python SDK) write. Other spellings are not read
+//! as lists: Node's axios (the official Node SDK) writes `userIds[]=a&userIds[]=b`, a parameter
+//! the fragment does not declare (`userIds: required`), and the Java, Go and C# SDKs' samples
+//! send one comma-joined `userIds=a,b`, which is one id here. Whether Authing splits it at
+//! commas is not documented.
 //!
 //! # Business errors
 //!
@@ -124,7 +181,7 @@
 //!
 //! | situation | statusCode | apiCode | the code is |
 //! |---|---|---|---|
-//! | request does not match the fragment | 400 | [`codes::INVALID_REQUEST`] 40001 | emulator's own |
+//! | request does not match the fragment; an `identity`, `sync_relation` or `custom_field` id without `:` | 400 | [`codes::INVALID_REQUEST`] 40001 | emulator's own |
 //! | no `authorization` header, or an unknown scheme | 401 | [`codes::MISSING_AUTHORIZATION`] 40101 | emulator's own |
 //! | token not issued by this emulator (or revoked) | 401 | [`codes::INVALID_TOKEN`] 40102 | emulator's own |
 //! | token expired | 401 | [`codes::TOKEN_EXPIRED`] 40103 | emulator's own |
@@ -139,9 +196,9 @@
 //! | AK/SK: `date` too far from the clock | 401 | [`codes::CLOCK_SKEW`] 1305 | **Authing's** |
 //! | AK/SK: nonce used before | 401 | [`codes::NONCE_REUSED`] 1306 | **Authing's** |
 //! | wrong access key pair | 403 | [`codes::INVALID_ACCESS_KEY`] 40301 | emulator's own |
-//! | unknown user (read), unknown user ids (import) | 404 | [`codes::USER_NOT_FOUND`] 40401 | emulator's own (Authing documents 2004) |
+//! | unknown user (read), unknown user ids (import); a batch leaves them out instead | 404 | [`codes::USER_NOT_FOUND`] 40401 | emulator's own (Authing documents 2004) |
 //! | user has no OTP bound | 404 | [`codes::OTP_NOT_BOUND`] 40402 | emulator's own |
-//! | `custom_field` id matches several users | 409 | [`codes::AMBIGUOUS_USER`] 40901 | emulator's own |
+//! | `custom_field` id matches several users (a read, or any id of a batch) | 409 | [`codes::AMBIGUOUS_USER`] 40901 | emulator's own |
 //! | import `list` too long (**HTTP 413**) | 413 | [`codes::LIST_TOO_LARGE`] 41301 | emulator's own |
 //! | over the rate limit (**HTTP 429**) | 429 | none | as Authing |
 //! | body not received within 10 s (**HTTP 408**, see [limits](#connections-and-limits)) | 408 | none |  |
@@ -235,7 +292,8 @@
 //!   the request head (about 400 KiB at most), and a part of a bindings download. The emulator
 //!   remembers at most [`MAX_TOKENS`] management tokens and [`MAX_NONCES`] signature nonces.
 //! - **Locks**: requests share the users' directory and the stores of tokens and nonces; what
-//!   a request does while holding them is one lookup per id, token or nonce it names (or a
+//!   a request does while holding them is one lookup per id, token or nonce it names (and, for
+//!   a batch, a copy of each user found, its answer written after the lock is released; or a
 //!   part of a bindings download), never a scan of all users or tokens.
 //!
 //! # Secrets
@@ -275,6 +333,7 @@ mod random;
 mod schema;
 mod server;
 mod state;
+mod user_dto;
 mod users;
 
 pub use credentials::{MAX_NONCES, MAX_TOKENS};
@@ -661,13 +720,13 @@ impl Emulator {
         self.shared.knobs().token_ttl = ttl;
     }
 
-    /// Makes every token issued so far expired: the next OTP request with one is refused with
+    /// Makes every token issued so far expired: the next request with one is refused with
     /// [`codes::TOKEN_EXPIRED`].
     pub fn expire_tokens(&self) {
         self.shared.tokens().expire_all();
     }
 
-    /// Forgets every token issued so far: the next OTP request with one is refused with
+    /// Forgets every token issued so far: the next request with one is refused with
     /// [`codes::INVALID_TOKEN`].
     pub fn revoke_tokens(&self) {
         self.shared.tokens().revoke_all();

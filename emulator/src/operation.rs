@@ -10,21 +10,24 @@ pub enum Operation {
     ImportOtp,
     /// `GET /api/v3/get-otp-secret-by-user`.
     GetOtpSecretByUser,
+    /// `GET /api/v3/get-user-batch`.
+    GetUserBatch,
 }
 
 impl Operation {
     /// All operations.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::GetManagementToken,
         Self::ImportOtp,
         Self::GetOtpSecretByUser,
+        Self::GetUserBatch,
     ];
 
     /// The HTTP method.
     pub fn method(self) -> &'static str {
         match self {
             Self::GetManagementToken | Self::ImportOtp => "POST",
-            Self::GetOtpSecretByUser => "GET",
+            Self::GetOtpSecretByUser | Self::GetUserBatch => "GET",
         }
     }
 
@@ -34,6 +37,7 @@ impl Operation {
             Self::GetManagementToken => "/api/v3/get-management-token",
             Self::ImportOtp => "/api/v3/import-otp",
             Self::GetOtpSecretByUser => "/api/v3/get-otp-secret-by-user",
+            Self::GetUserBatch => "/api/v3/get-user-batch",
         }
     }
 
@@ -43,6 +47,7 @@ impl Operation {
             Self::GetManagementToken => "getManagementToken",
             Self::ImportOtp => "importOtp",
             Self::GetOtpSecretByUser => "getOtpSecretByUser",
+            Self::GetUserBatch => "getUserBatch",
         }
     }
 

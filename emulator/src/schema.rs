@@ -670,7 +670,10 @@ mod tests {
     }
 
     #[test]
-    fn the_three_operations_are_in_the_fragment() {
+    fn the_emulated_operations_are_in_the_fragment() {
+        for op in crate::operation::Operation::ALL {
+            assert!(SPEC.operation(op.method(), op.path()).is_some(), "{op:?}");
+        }
         assert!(
             SPEC.operation("post", "/api/v3/get-management-token")
                 .is_some()
@@ -681,6 +684,35 @@ mod tests {
                 .is_some()
         );
         assert!(SPEC.operation("get", "/api/v3/import-otp").is_none());
+    }
+
+    #[test]
+    fn array_query_parameters_collect_repeated_keys() {
+        let op = SPEC.operation("GET", "/api/v3/get-user-batch").unwrap();
+        let q = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            op.check_parameters(&pairs, &HeaderMap::new())
+        };
+        let ok = q(&[("userIds", "a"), ("userIdType", "email"), ("userIds", "b")]).unwrap();
+        assert_eq!(ok["userIds"], json!(["a", "b"]));
+        assert_eq!(ok["userIdType"], "email");
+        assert_eq!(ok["withIdentities"], false, "the schema default applies");
+        assert_eq!(q(&[]).unwrap_err(), ["userIds: required"]);
+        // Node's axios writes `userIds[]=a`: not the parameter the fragment declares.
+        assert_eq!(q(&[("userIds[]", "a")]).unwrap_err(), ["userIds: required"]);
+        let fifty_one: Vec<(&str, &str)> = (0..51).map(|_| ("userIds", "a")).collect();
+        assert_eq!(
+            q(&fifty_one).unwrap_err(),
+            ["userIds: must have at most 50 items"]
+        );
+        assert!(q(&fifty_one[..50]).is_ok());
+        assert_eq!(
+            q(&[("userIds", "a"), ("withIdentities", "yes")]).unwrap_err(),
+            ["withIdentities: expected boolean, got string"]
+        );
     }
 
     #[test]

@@ -40,19 +40,24 @@ pub struct Counters {
     pub import_otp_requests: u64,
     /// Requests to `/api/v3/get-otp-secret-by-user`.
     pub get_otp_secret_requests: u64,
+    /// Requests to `/api/v3/get-user-batch`.
+    pub get_user_batch_requests: u64,
     /// Requests to any other path.
     pub other_requests: u64,
 }
 
 impl Counters {
-    /// Requests to either OTP operation.
+    /// Requests to either OTP operation (not [`get_user_batch_requests`](Self::get_user_batch_requests)).
     pub fn otp_requests(&self) -> u64 {
         self.import_otp_requests + self.get_otp_secret_requests
     }
 
     /// All requests.
     pub fn total(&self) -> u64 {
-        self.token_requests + self.otp_requests() + self.other_requests
+        self.token_requests
+            + self.otp_requests()
+            + self.get_user_batch_requests
+            + self.other_requests
     }
 }
 
@@ -121,6 +126,7 @@ pub(crate) struct CounterCells {
     token: AtomicU64,
     import: AtomicU64,
     get_secret: AtomicU64,
+    user_batch: AtomicU64,
     other: AtomicU64,
 }
 
@@ -130,6 +136,7 @@ impl CounterCells {
             Some(Operation::GetManagementToken) => &self.token,
             Some(Operation::ImportOtp) => &self.import,
             Some(Operation::GetOtpSecretByUser) => &self.get_secret,
+            Some(Operation::GetUserBatch) => &self.user_batch,
             None => &self.other,
         };
         cell.fetch_add(1, Ordering::Relaxed);
@@ -140,12 +147,19 @@ impl CounterCells {
             token_requests: self.token.load(Ordering::Relaxed),
             import_otp_requests: self.import.load(Ordering::Relaxed),
             get_otp_secret_requests: self.get_secret.load(Ordering::Relaxed),
+            get_user_batch_requests: self.user_batch.load(Ordering::Relaxed),
             other_requests: self.other.load(Ordering::Relaxed),
         }
     }
 
     pub(crate) fn reset(&self) {
-        for cell in [&self.token, &self.import, &self.get_secret, &self.other] {
+        for cell in [
+            &self.token,
+            &self.import,
+            &self.get_secret,
+            &self.user_batch,
+            &self.other,
+        ] {
             cell.store(0, Ordering::Relaxed);
         }
     }

@@ -1,11 +1,12 @@
 //! The users an emulator knows, their OTP bindings, and how `userIdType` finds them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead as _, BufReader};
 use std::ops::Bound;
 use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
@@ -439,6 +440,9 @@ pub(crate) enum LookupError {
 #[derive(Default)]
 pub(crate) struct Directory {
     users: Vec<User>,
+    /// When each user (same index) was added, in milliseconds since the Unix epoch: the
+    /// `createdAt` and `updatedAt` getUserBatch answers.
+    added_ms: Vec<u64>,
     by_id: HashMap<String, usize>,
     /// The users with an OTP bound, by id in byte order: the bindings endpoint reads it a
     /// page at a time.
@@ -551,6 +555,7 @@ impl Directory {
             self.bound.insert(user.id.clone(), i);
         }
         self.users.push(user);
+        self.added_ms.push(now_ms());
         Ok(())
     }
 
@@ -608,6 +613,56 @@ impl Directory {
 
     /// Finds the user `id` names when read as `id_type` (a `userIdType` value).
     pub(crate) fn resolve(&self, id_type: &str, id: &str) -> Result<&User, LookupError> {
+        self.resolve_index(id_type, id).map(|i| &self.users[i])
+    }
+
+    /// Finds the users `ids` name when read as `id_type`: one lookup per id, then a copy of
+    /// each user found, once, in the order of the first id that named it. Nothing is copied
+    /// when an id is malformed or ambiguous (see [`Batch`]). Unknown ids are left out.
+    pub(crate) fn resolve_batch<'a>(
+        &self,
+        id_type: &str,
+        ids: impl ExactSizeIterator<Item = &'a str>,
+    ) -> Batch {
+        let mut seen = HashSet::with_capacity(ids.len());
+        let mut found = Vec::with_capacity(ids.len());
+        let mut refused = Vec::new();
+        for (at, id) in ids.enumerate() {
+            match self.resolve_index(id_type, id) {
+                Ok(i) if seen.insert(i) => found.push(i),
+                Ok(_) | Err(LookupError::NotFound) => {}
+                Err(e) => refused.push((at, e)),
+            }
+        }
+        if !refused.is_empty() {
+            return Batch {
+                found: Vec::new(),
+                refused,
+            };
+        }
+        Batch {
+            found: found.into_iter().map(|i| self.profile(i)).collect(),
+            refused,
+        }
+    }
+
+    /// A copy of what getUserBatch tells about user `i`.
+    fn profile(&self, i: usize) -> Profile {
+        let user = &self.users[i];
+        Profile {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            phone: user.phone.clone(),
+            username: user.username.clone(),
+            external_id: user.external_id.clone(),
+            identities: user.identities.clone(),
+            custom_fields: user.custom_fields.clone(),
+            added_ms: self.added_ms[i],
+        }
+    }
+
+    /// The index of the user `id` names when read as `id_type`.
+    fn resolve_index(&self, id_type: &str, id: &str) -> Result<usize, LookupError> {
         let found = match id_type {
             "user_id" => self.by_id.get(id),
             "email" => self.by_email.get(&id.to_ascii_lowercase()),
@@ -636,7 +691,7 @@ impl Directory {
                     .get(&(key.to_owned(), value.to_owned()))
                     .map_or(&[][..], Vec::as_slice);
                 return match matches {
-                    [one] => Ok(&self.users[*one]),
+                    [one] => Ok(*one),
                     [] => Err(LookupError::NotFound),
                     many => Err(LookupError::Ambiguous(many.len())),
                 };
@@ -644,8 +699,41 @@ impl Directory {
             // The schema check has refused anything else already.
             _ => None,
         };
-        found.map(|&i| &self.users[i]).ok_or(LookupError::NotFound)
+        found.copied().ok_or(LookupError::NotFound)
     }
+}
+
+/// What [`Directory::resolve_batch`] found.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// The users found, each once, in the order of the first id that named it; empty when
+    /// `refused` is not.
+    pub(crate) found: Vec<Profile>,
+    /// The position in the batch and the problem of every id that is malformed or names
+    /// several users, in batch order.
+    pub(crate) refused: Vec<(usize, LookupError)>,
+}
+
+/// A copy of what getUserBatch tells about a user: its ids, identities, custom fields and when
+/// it was added; not its OTP binding, nor its sync relations (`UserDto` has no field for them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Profile {
+    pub(crate) id: String,
+    pub(crate) email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) username: Option<String>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) identities: Vec<Identity>,
+    pub(crate) custom_fields: BTreeMap<String, String>,
+    /// When the emulator added the user, in milliseconds since the Unix epoch.
+    pub(crate) added_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock set before it).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -791,6 +879,40 @@ mod tests {
         assert!(!d.contains("u2") && !d.contains("u3"));
         d.add(User::new("u2").email("b@x.com")).unwrap();
         assert_eq!(d.resolve("email", "B@X.COM").unwrap().id, "u2");
+    }
+
+    #[test]
+    fn a_batch_copies_each_user_found_once_in_the_order_first_named() {
+        let mut d = Directory::default();
+        d.add(User::new("u1").email("a@x.com").otp("S1")).unwrap();
+        d.add(User::new("u2").email("b@x.com").custom_field("k", "v"))
+            .unwrap();
+        d.add(User::new("u3").custom_field("k", "v")).unwrap();
+        let ids = |batch: &Batch| batch.found.iter().map(|p| p.id.clone()).collect::<Vec<_>>();
+        let batch = d.resolve_batch(
+            "email",
+            ["B@X.COM", "nobody@x.com", "a@x.com", "b@x.com"].into_iter(),
+        );
+        assert_eq!(ids(&batch), ["u2", "u1"]);
+        assert!(batch.refused.is_empty());
+        assert_eq!(batch.found[0].email.as_deref(), Some("b@x.com"));
+        assert_eq!(batch.found[1].added_ms, d.added_ms[0]);
+        assert!(
+            d.resolve_batch("user_id", ["x"].into_iter())
+                .found
+                .is_empty()
+        );
+        // Any malformed or ambiguous id: nothing copied, each problem with its position.
+        let batch = d.resolve_batch("custom_field", ["k:v", "k", "nope:1", "k:v"].into_iter());
+        assert!(batch.found.is_empty());
+        assert_eq!(
+            batch.refused,
+            [
+                (0, LookupError::Ambiguous(2)),
+                (1, LookupError::Malformed("<fieldKey>:<value>")),
+                (3, LookupError::Ambiguous(2)),
+            ]
+        );
     }
 
     #[test]

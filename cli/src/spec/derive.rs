@@ -30,6 +30,8 @@ impl Selected {
 pub(crate) struct Derivation {
     pub operations: Vec<Selected>,
     pub drop_fields: Vec<String>,
+    /// Keys removed from every schema object (`format`: see [`drop_schema_fields`]).
+    pub drop_schema_fields: Vec<String>,
     /// Keys kept from our fragment (`info`, `description`, ...).
     pub ours: Vec<String>,
 }
@@ -78,6 +80,7 @@ impl Derivation {
         Ok(Derivation {
             operations,
             drop_fields: strings("dropOperationFields", &[])?,
+            drop_schema_fields: strings("dropSchemaFields", &[])?,
             ours: strings("oursNotUpstream", &walk::DEFAULT_OURS)?,
         })
     }
@@ -128,7 +131,7 @@ pub fn missing_operations(upstream: &Value, fragment: &Value) -> Result<Vec<Stri
 ///
 /// Operations are selected by method and path and renamed to their short operationId; the
 /// `dropOperationFields` are removed; `components` keeps `securitySchemes` and what the
-/// operations reach through `$ref`; our `info`, descriptions, summaries and examples are kept
+/// operations reach through `$ref`; the `dropSchemaFields` are removed from every schema object; our `info`, descriptions, summaries and examples are kept
 /// where the same location exists in `current_fragment`. The `x-authing-otp-derivation` object is
 /// copied, with each entry's `upstreamOperationId` set to upstream's. Selected operations that
 /// upstream lacks are left out (see [`missing_operations`]). Write the result with
@@ -237,6 +240,9 @@ pub fn derive_fragment(upstream: &Value, current_fragment: &Value) -> Result<Val
     out.insert("components".into(), Value::Object(components));
 
     let mut derived = Value::Object(out);
+    if !d.drop_schema_fields.is_empty() {
+        drop_schema_fields(&mut derived, &d.drop_schema_fields, Ctx::Node);
+    }
     overlay(&mut derived, current_fragment, &d.ours, Ctx::Node);
     // A schema upstream renamed keeps our words too: overlay it from its old name.
     for (from, to) in super::diff::schema_renames(current_fragment, &derived) {
@@ -249,6 +255,65 @@ pub fn derive_fragment(upstream: &Value, current_fragment: &Value) -> Result<Val
         overlay(target, ours, &d.ours, Ctx::Node);
     }
     Ok(derived)
+}
+
+/// Removes `keys` from every schema object below `v`, an OpenAPI object of kind `ctx`: the
+/// component schemas, the `schema` of parameters, media types and headers, and the schemas
+/// nested in those (`properties`, `items`, `allOf`, ...). Other objects keep their keys, and a
+/// property that happens to be named like a key is a name, not a field: it stays.
+///
+/// The fragment drops `format`: typify turns `date-time` into chrono types, a dependency the
+/// client does not have, and parses them strictly (upstream's own examples for such fields,
+/// `2022-06-03` and `""`, would not decode). Without it those fields are plain strings.
+fn drop_schema_fields(v: &mut Value, keys: &[String], ctx: Ctx) {
+    match (v, ctx) {
+        (_, Ctx::Opaque) => {}
+        (Value::Object(m), Ctx::Node) => {
+            for (k, child) in m.iter_mut() {
+                match k.as_str() {
+                    "schema" => drop_in_schema(child, keys),
+                    "schemas" => child
+                        .as_object_mut()
+                        .into_iter()
+                        .flat_map(|schemas| schemas.values_mut())
+                        .for_each(|s| drop_in_schema(s, keys)),
+                    _ => drop_schema_fields(child, keys, walk::child_ctx(k)),
+                }
+            }
+        }
+        (Value::Object(m), Ctx::Names) => m
+            .values_mut()
+            .for_each(|child| drop_schema_fields(child, keys, Ctx::Node)),
+        (Value::Array(items), _) => items
+            .iter_mut()
+            .for_each(|i| drop_schema_fields(i, keys, Ctx::Node)),
+        _ => {}
+    }
+}
+
+/// [`drop_schema_fields`] for a schema object and the schemas inside it.
+fn drop_in_schema(schema: &mut Value, keys: &[String]) {
+    let Some(m) = schema.as_object_mut() else {
+        return;
+    };
+    m.retain(|k, _| !keys.contains(k));
+    for (k, child) in m.iter_mut() {
+        match k.as_str() {
+            "properties" | "patternProperties" => child
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|props| props.values_mut())
+                .for_each(|s| drop_in_schema(s, keys)),
+            "items" | "not" | "additionalProperties" => drop_in_schema(child, keys),
+            "allOf" | "oneOf" | "anyOf" => child
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+                .for_each(|s| drop_in_schema(s, keys)),
+            // `example`, `default`, `enum`, extensions: values, not schemas.
+            _ => {}
+        }
+    }
 }
 
 /// Upstream's `securitySchemes`, and every other component the paths reach, transitively.

@@ -3,8 +3,10 @@
 //! The fragment the client is generated from is a mechanical extract of the upstream Authing V3
 //! management document. Its top-level `x-authing-otp-derivation` object says how it was made:
 //! which operations to take (by method and path, so an upstream operationId rename does not lose
-//! them), under which short operationId, which operation fields to drop, and which fields
-//! (`info`, `description`, `summary`, `example`) are the crate's own rather than upstream's.
+//! them), under which short operationId, which operation fields to drop (`dropOperationFields`),
+//! which fields to drop from every schema (`dropSchemaFields`: `format`, so that dates stay
+//! strings rather than chrono types), and which fields (`info`, `description`, `summary`,
+//! `example`) are the crate's own rather than upstream's.
 //!
 //! - [`load_document`] / [`parse_document`] read an upstream document (JSON or YAML, file or
 //!   URL) and insist on OpenAPI 3.0.x.
@@ -23,8 +25,12 @@
 //! through `$ref` (transitively), sorted by name so that upstream reshuffling its 800 schemas
 //! does not move ours. Where our fragment has a `description`, `summary` or `example` at the same
 //! place (parameters matched by name and location, other arrays by index), ours wins; where it
-//! has none, upstream's is taken. Each `operations` entry records upstream's operationId as
-//! `upstreamOperationId`, so a rename upstream is reported (as a note) and recorded by a sync.
+//! has none (an operation just added to the list, and the schemas it brings), upstream's is
+//! taken: write ours in the fragment afterwards, and later syncs keep them. Schema fields listed
+//! in `dropSchemaFields` are removed wherever a schema is (components, parameters, media types,
+//! nested properties and items), so upstream changing them is not reported either. Each
+//! `operations` entry records upstream's operationId as `upstreamOperationId`, so a rename
+//! upstream is reported (as a note) and recorded by a sync.
 //!
 //! # How differences are classified
 //!
