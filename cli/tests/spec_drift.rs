@@ -278,48 +278,47 @@ fn an_upstream_operation_id_rename_is_a_note() {
     );
 }
 
-/// Upstream's document from the reference material, when `AUTHING_OTP_SHARED` points at it.
-fn real_upstream() -> Option<Value> {
-    let shared = std::env::var_os("AUTHING_OTP_SHARED")?;
-    let path = Path::new(&shared).join("authing-v3/management-openapi.json");
-    Some(spec::read_document(&path).unwrap())
+#[test]
+fn renaming_get_user_batch_upstream_is_a_note() {
+    renaming_get_user_batch_upstream_is_a_note_in(upstream());
 }
 
 #[test]
-fn renaming_get_user_batch_upstream_is_a_note() {
-    let mut documents = vec![upstream()];
-    documents.extend(real_upstream());
-    for mut up in documents {
-        assert_eq!(spec::drift(&up, &fragment()).unwrap(), []);
-        up["paths"]["/api/v3/get-user-batch"]["get"]["operationId"] =
-            json!("UsersManagementController_getUserBatchV2");
-        let differences = spec::drift(&up, &fragment()).unwrap();
-        assert_eq!(differences.len(), 1, "{differences:?}");
-        assert_eq!(differences[0].severity, Severity::Note);
-        assert_eq!(
-            differences[0].to_string(),
-            concat!(
-                r#"GET /api/v3/get-user-batch upstream operationId: "#,
-                r#""UsersManagementController_getUserBatch" -> "#,
-                r#""UsersManagementController_getUserBatchV2""#
-            )
-        );
-        // The client keeps its method name; the fragment records upstream's new id.
-        let derived = spec::derive_fragment(&up, &fragment()).unwrap();
-        assert_eq!(
-            derived["paths"]["/api/v3/get-user-batch"]["get"]["operationId"],
-            "getUserBatch"
-        );
-        assert_eq!(
-            derived["x-authing-otp-derivation"]["operations"][3],
-            json!({
-                "method": "get",
-                "path": "/api/v3/get-user-batch",
-                "operationId": "getUserBatch",
-                "upstreamOperationId": "UsersManagementController_getUserBatchV2"
-            })
-        );
-    }
+#[ignore = "reads the vendor's V3 document in ../shared: set AUTHING_OTP_SHARED and pass --ignored (.ci/run does)"]
+fn renaming_get_user_batch_in_the_real_upstream_is_a_note() {
+    renaming_get_user_batch_upstream_is_a_note_in(real_upstream());
+}
+
+fn renaming_get_user_batch_upstream_is_a_note_in(mut up: Value) {
+    assert_eq!(spec::drift(&up, &fragment()).unwrap(), []);
+    up["paths"]["/api/v3/get-user-batch"]["get"]["operationId"] =
+        json!("UsersManagementController_getUserBatchV2");
+    let differences = spec::drift(&up, &fragment()).unwrap();
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert_eq!(differences[0].severity, Severity::Note);
+    assert_eq!(
+        differences[0].to_string(),
+        concat!(
+            r#"GET /api/v3/get-user-batch upstream operationId: "#,
+            r#""UsersManagementController_getUserBatch" -> "#,
+            r#""UsersManagementController_getUserBatchV2""#
+        )
+    );
+    // The client keeps its method name; the fragment records upstream's new id.
+    let derived = spec::derive_fragment(&up, &fragment()).unwrap();
+    assert_eq!(
+        derived["paths"]["/api/v3/get-user-batch"]["get"]["operationId"],
+        "getUserBatch"
+    );
+    assert_eq!(
+        derived["x-authing-otp-derivation"]["operations"][3],
+        json!({
+            "method": "get",
+            "path": "/api/v3/get-user-batch",
+            "operationId": "getUserBatch",
+            "upstreamOperationId": "UsersManagementController_getUserBatchV2"
+        })
+    );
 }
 
 #[test]
