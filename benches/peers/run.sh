@@ -16,8 +16,8 @@
 #
 # Settings (environment): RUNS (5), RUST_CALLS (20000), NODE_CALLS (5000), PYTHON_CALLS (3000),
 # CONCURRENCY (1,32), MAX_OTHER_LOAD (0.25) and RETRIES (3) (a measurement during which other
-# processes used more than that share of the client's or the stub's core is done again, up to
-# RETRIES times), BULK_RECORDS (100000), BULK_RUNS (3), NODE_BULK_CONCURRENCY (1,4),
+# processes used more than that share of the client's or the server's core is done again, up to
+# RETRIES times; calls and bulk alike), BULK_RECORDS (100000), BULK_RUNS (3), NODE_BULK_CONCURRENCY (1,4),
 # SKIP_CALLS=1, SKIP_BULK=1, KEEP=1 (keep the temporary directory: installs, logs, every
 # measurement as JSON Lines in measurements.jsonl).
 #
@@ -109,7 +109,8 @@ if [ -z "${SKIP_BULK:-}" ]; then
   say "bulk: $bulk_runs rounds…"
   python3 "$here/bench.py" bulk "${common[@]}" "${node_args[@]}" --cli "$cli" \
     --records "${BULK_RECORDS:-100000}" --runs "$bulk_runs" \
-    --node-concurrency "${NODE_BULK_CONCURRENCY:-1,4}"
+    --node-concurrency "${NODE_BULK_CONCURRENCY:-1,4}" \
+    --max-other-load "${MAX_OTHER_LOAD:-0.25}" --retries "${RETRIES:-3}"
 fi
 echo
 echo "load average after: $(cut -d ' ' -f 1-3 /proc/loadavg)"
