@@ -12,7 +12,8 @@
 //! Each round runs plain reqwest, the typed client with its defaults (retries and the retry
 //! budget on) and the typed client with a rate limit far above the achieved rate (its
 //! bookkeeping paid, its waits not), one after the other; the figures are the medians of the
-//! rounds, the ratio's range across them beside it.
+//! rounds, each ratio taken round by round, its range across rounds beside it. User time alone
+//! is the client's code without the kernel's share of the network, which varies most.
 //!
 //! Knobs: `OVERHEAD_ROUNDS` (default 7), `OVERHEAD_CALLS` (calls per round at concurrency 1;
 //! three times as many at 32; default 20,000), `OVERHEAD_ONLY=typed|plain` (one caller alone,
@@ -48,16 +49,36 @@ struct PlainData {
     secret: String,
 }
 
-/// User + system CPU time of this process so far (its children not included).
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+/// CPU time of this process so far (its children not included): user + system, and user alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, PartialOrd)]
+struct Cpu {
+    total: Duration,
+    user: Duration,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        // SAFETY: getrusage only writes the struct it is given.
+        let usage = unsafe {
+            let mut usage = std::mem::zeroed::<libc::rusage>();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            usage
+        };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        Cpu {
+            total: tv(usage.ru_utime) + tv(usage.ru_stime),
+            user: tv(usage.ru_utime),
+        }
+    }
+
+    /// Per call, since `start`.
+    fn per_call_since(start: Cpu, calls: usize) -> Self {
+        let now = Cpu::now();
+        Cpu {
+            total: (now.total - start.total) / calls as u32,
+            user: (now.user - start.user) / calls as u32,
+        }
+    }
 }
 
 /// Pins this process (every thread it starts from now on) to `core`, when the machine has more
@@ -165,9 +186,9 @@ impl Caller {
 }
 
 /// `calls` calls spread over `concurrency` tasks: the client's CPU time per call.
-async fn measure(caller: &Caller, calls: usize, concurrency: usize) -> Duration {
+async fn measure(caller: &Caller, calls: usize, concurrency: usize) -> Cpu {
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu = cpu_time();
+    let start = Cpu::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
             let (caller, next) = (caller.clone(), next.clone());
@@ -185,7 +206,7 @@ async fn measure(caller: &Caller, calls: usize, concurrency: usize) -> Duration 
     for task in tasks {
         task.await.unwrap();
     }
-    (cpu_time() - cpu) / calls as u32
+    Cpu::per_call_since(start, calls)
 }
 
 fn median<T: Copy + PartialOrd>(mut values: Vec<T>) -> T {
@@ -256,44 +277,70 @@ fn main() {
             let caller = if only == "plain" { &plain } else { &typed };
             for concurrency in [1, 32] {
                 let cpu = measure(caller, base_calls * rounds, concurrency).await;
-                println!("{only} c={concurrency}: {:.1} µs", cpu.as_secs_f64() * 1e6);
+                println!(
+                    "{only} c={concurrency}: {:.1} µs",
+                    cpu.total.as_secs_f64() * 1e6
+                );
             }
             return;
         }
         println!(
-            "client CPU per call (server in another process{}), median of {rounds} interleaved rounds",
-            if pinned { "; client and server pinned to cores 0 and 1" } else { "" }
+            "the client's CPU per call (server in another process{}); median of {rounds} \
+             interleaved rounds, the ratio's range across rounds in brackets",
+            if pinned {
+                "; client and server pinned to cores 0 and 1"
+            } else {
+                ""
+            }
         );
         println!(
-            "{:<12} {:>10} {:>10} {:>20} {:>14} {:>20}",
-            "concurrency", "plain", "typed", "ratio (range)", "+ rate limit", "ratio (range)"
+            "{:<12} {:<22} {:>10} {:>22} {:>10} {:>22}",
+            "concurrency", "client", "user+sys", "ratio to plain", "user", "ratio to plain"
         );
+        let us = |d: Duration| format!("{:.1} µs", d.as_secs_f64() * 1e6);
+        let ratio = |r: Vec<f64>| format!("{:.3}× ({})", median(r.clone()), range(&r));
         for (concurrency, calls) in [(1usize, base_calls), (32, 3 * base_calls)] {
+            let callers = [
+                ("plain reqwest", &plain),
+                ("authing-otp", &typed),
+                ("  + rate limit", &limited),
+            ];
             // Warm all three: connections, the token, the allocator.
-            for caller in [&plain, &typed, &limited] {
+            for (_, caller) in callers {
                 measure(caller, calls / 10 + 1, concurrency).await;
             }
-            let (mut p, mut t, mut l) = (Vec::new(), Vec::new(), Vec::new());
-            let (mut rt, mut rl) = (Vec::new(), Vec::new());
+            let mut cpu: [Vec<Cpu>; 3] = Default::default();
             for _ in 0..rounds {
-                let plain_cpu = measure(&plain, calls, concurrency).await;
-                let typed_cpu = measure(&typed, calls, concurrency).await;
-                let limited_cpu = measure(&limited, calls, concurrency).await;
-                rt.push(typed_cpu.as_secs_f64() / plain_cpu.as_secs_f64());
-                rl.push(limited_cpu.as_secs_f64() / plain_cpu.as_secs_f64());
-                p.push(plain_cpu);
-                t.push(typed_cpu);
-                l.push(limited_cpu);
+                for (i, (_, caller)) in callers.iter().enumerate() {
+                    cpu[i].push(measure(caller, calls, concurrency).await);
+                }
             }
-            let us = |d: Duration| format!("{:.1} µs", d.as_secs_f64() * 1e6);
-            println!(
-                "{concurrency:<12} {:>10} {:>10} {:>20} {:>14} {:>20}",
-                us(median(p)),
-                us(median(t)),
-                format!("{:.3}× ({})", median(rt.clone()), range(&rt)),
-                us(median(l)),
-                format!("{:.3}× ({})", median(rl.clone()), range(&rl)),
-            );
+            for (i, (name, _)) in callers.iter().enumerate() {
+                let ratios = |of: fn(&Cpu) -> Duration| -> Vec<f64> {
+                    cpu[i]
+                        .iter()
+                        .zip(&cpu[0])
+                        .map(|(a, b)| of(a).as_secs_f64() / of(b).as_secs_f64())
+                        .collect()
+                };
+                let total = median(cpu[i].iter().map(|c| c.total).collect());
+                let user = median(cpu[i].iter().map(|c| c.user).collect());
+                let (total_ratio, user_ratio) = if i == 0 {
+                    (String::new(), String::new())
+                } else {
+                    (ratio(ratios(|c| c.total)), ratio(ratios(|c| c.user)))
+                };
+                println!(
+                    "{:<12} {name:<22} {:>10} {total_ratio:>22} {:>10} {user_ratio:>22}",
+                    if i == 0 {
+                        concurrency.to_string()
+                    } else {
+                        String::new()
+                    },
+                    us(total),
+                    us(user),
+                );
+            }
         }
     });
 }

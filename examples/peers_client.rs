@@ -93,7 +93,11 @@ impl Caller {
                 let answer: SecretAnswer = http
                     .get(&**url)
                     .query(&[("userId", user.as_str()), ("userIdType", "email")])
+                    // The same request on the wire as the typed client's, header for header.
+                    .header("accept", "application/json")
+                    .header("api-version", "3.0")
                     .bearer_auth(token)
+                    .header("x-authing-sdk-version", authing_otp::SDK_VERSION)
                     .header("x-authing-userpool-id", &**pool)
                     .send()
                     .await?
@@ -168,6 +172,7 @@ fn options() -> Result<Options, Box<dyn std::error::Error>> {
 /// The plain client: one token, obtained now, used for every call.
 async fn plain(options: &Options) -> Result<Caller, Box<dyn std::error::Error>> {
     let http = authing_otp::tls::http_client_builder()?
+        .user_agent(concat!("authing-otp-rust/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(10))
         .build()?;
     let host = options.host.trim_end_matches('/');
