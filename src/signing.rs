@@ -50,9 +50,9 @@ use serde_json::value::RawValue;
 use crate::Brand;
 
 #[doc(hidden)]
-#[doc(hidden)]
 /// The `x-authing-signature-method` (or `x-genauth-…`) value.
 pub const SIGNATURE_METHOD: &str = "HMAC-SHA1";
+#[doc(hidden)]
 /// The `x-authing-signature-version` (or `x-genauth-…`) value.
 pub const SIGNATURE_VERSION: &str = "1.0";
 
