@@ -4,7 +4,7 @@
 //! - JSON Lines, one object per line, either flat `{"userId", "secret", "recoveryCode"?}` or
 //!   upstream's shape `{"userId", "otp": {"secret", "recoveryCode"?}}`; blank lines are skipped.
 //! - CSV with the header `userId,secret,recoveryCode` (the last column may be left out, or left
-//!   empty on a row).
+//!   empty on a row; the columns may come in any order).
 //! - Key URIs, the `otpauth://` links of authenticator apps' QR codes: one record per line,
 //!   `<userId><TAB or spaces><otpauth URI>`, such as
 //!   `u1 otpauth://totp/Acme:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=Acme`. Blank
@@ -15,6 +15,12 @@
 //!   and `importOtp` carries only the secret, so another kind of key would produce codes that
 //!   never match. Query values are percent-decoded (`+` is a space); other parameters are
 //!   ignored. There is no recovery code in this format.
+//!
+//! `userId` names the user as [`ImportReader::user_id_type`] says (Authing's user id unless
+//! told otherwise: an email, a username, an external id…). A record may say otherwise for
+//! itself, with a `userIdType` field (JSON Lines) or column (CSV) holding one of
+//! [`UserIdType`]'s wire names; Key URI lines have no room for one. Each record's user is a
+//! [`UserRef`], checked as the client checks one.
 //!
 //! Secrets are taken as authenticator apps show them (spaces, lower case, padding) and kept in
 //! their canonical form: see [`OtpImport::new`].
@@ -65,7 +71,7 @@ use std::{
 
 use serde::Deserialize;
 
-use authing_otp::{InputError, OtpImport, json_error_summary};
+use authing_otp::{InputError, OtpImport, UserIdType, UserRef, json_error_summary};
 
 /// The UTF-8 byte order mark some editors start files with; not part of the first line.
 const BOM: &[u8] = b"\xef\xbb\xbf";
@@ -215,7 +221,11 @@ impl ImportFormat {
 pub struct ImportRecord {
     /// The 1-based line number (of the first line, for a CSV record spanning several).
     pub line: u64,
-    /// The validated item.
+    /// The user, as the record names it: `userId`, typed by the record's `userIdType` or the
+    /// reader's [`user_id_type`](ImportReader::user_id_type).
+    pub user: UserRef,
+    /// The validated item. Its user id is the record's `userId` as given, which is an Authing
+    /// user id only when [`user`](Self::user) is of type [`UserIdType::UserId`].
     pub item: OtpImport,
     raw: Vec<u8>,
 }
@@ -244,6 +254,7 @@ impl fmt::Debug for ImportRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImportRecord")
             .field("line", &self.line)
+            .field("user", &self.user)
             .field("item", &self.item)
             .field("raw", &Withheld(self.raw.len()))
             .finish()
@@ -405,23 +416,43 @@ impl Problem {
     }
 }
 
-/// The fields of a record, as found, before validation: user id, secret, recovery code.
-type Fields = (Option<String>, Option<String>, Option<String>);
+/// The fields of a record, as found, before validation.
+#[derive(Default)]
+struct Fields {
+    user_id: Option<String>,
+    user_id_type: Option<String>,
+    secret: Option<String>,
+    recovery_code: Option<String>,
+}
 
-/// The record of line `line`, whose bytes are `raw`, or why it is refused.
+/// The record of line `line`, whose bytes are `raw`, or why it is refused. Its user is typed
+/// by its own `userIdType`, else by `default_type`.
 fn checked_record(
     line: u64,
     raw: &[u8],
     fields: Result<Fields, Problem>,
+    default_type: UserIdType,
 ) -> Result<ImportRecord, ImportFileError> {
-    let item = fields.and_then(|(user_id, secret, recovery_code)| {
-        let user_id = user_id.ok_or_else(|| Problem::invalid("userId", "missing"))?;
-        let secret = secret.ok_or_else(|| Problem::invalid("secret", "missing"))?;
-        OtpImport::from_parts(user_id, secret, recovery_code).map_err(Problem::Invalid)
+    let checked = fields.and_then(|fields| {
+        let user_id = fields
+            .user_id
+            .ok_or_else(|| Problem::invalid("userId", "missing"))?;
+        let secret = fields
+            .secret
+            .ok_or_else(|| Problem::invalid("secret", "missing"))?;
+        let item = OtpImport::from_parts(user_id, secret, fields.recovery_code)
+            .map_err(Problem::Invalid)?;
+        let user_id_type = match fields.user_id_type.as_deref().map(str::trim) {
+            None | Some("") => default_type,
+            Some(name) => name.parse().map_err(Problem::Invalid)?,
+        };
+        let user = UserRef::new(user_id_type, item.user_id()).map_err(Problem::Invalid)?;
+        Ok((user, item))
     });
-    match item {
-        Ok(item) => Ok(ImportRecord {
+    match checked {
+        Ok((user, item)) => Ok(ImportRecord {
             line,
+            user,
             item,
             raw: raw.to_vec(),
         }),
@@ -446,6 +477,7 @@ fn checked_record(
 /// ```
 pub struct ImportReader<R: Read> {
     inner: Inner<R>,
+    default_type: UserIdType,
 }
 
 enum Inner<R: Read> {
@@ -594,8 +626,8 @@ struct CsvRecords<R> {
     bom_matched: Option<usize>,
     /// Set by an I/O error: nothing more is read.
     fused: bool,
-    /// How many fields the header has, once read.
-    header_width: Option<usize>,
+    /// Where each field is, once the header is read.
+    columns: Option<Columns>,
     /// The header's bytes, once read.
     header: Option<Vec<u8>>,
     parser: CsvParser,
@@ -797,7 +829,7 @@ impl<R: Read> CsvRecords<R> {
             reader: BufReader::new(reader),
             bom_matched: Some(0),
             fused: false,
-            header_width: None,
+            columns: None,
             header: None,
             parser: CsvParser::new(),
         }
@@ -914,7 +946,31 @@ impl<R: Read> ImportReader<R> {
             ImportFormat::KeyUri => Inner::KeyUri(Lines::new(reader)),
             ImportFormat::Csv => Inner::Csv(CsvRecords::new(reader)),
         };
-        ImportReader { inner }
+        ImportReader {
+            inner,
+            default_type: UserIdType::UserId,
+        }
+    }
+
+    /// How a record's `userId` names its user when the record does not say
+    /// ([`UserIdType::UserId`], Authing's user id, unless set).
+    ///
+    /// ```
+    /// use authing_otp::{UserIdType, UserRef};
+    /// use authing_otp_cli::import::{ImportFormat, ImportReader};
+    ///
+    /// let file = "userId,secret,userIdType\n\
+    ///             alice@example.com,JBSWY3DPEHPK3PXP,\n\
+    ///             u-62f2,HZ2F6J3AGNAVSOTV,user_id\n";
+    /// let mut records =
+    ///     ImportReader::new(file.as_bytes(), ImportFormat::Csv).user_id_type(UserIdType::Email);
+    /// assert_eq!(records.next().unwrap()?.user, UserRef::email("alice@example.com")?);
+    /// assert_eq!(records.next().unwrap()?.user, UserRef::user_id("u-62f2")?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn user_id_type(mut self, user_id_type: UserIdType) -> Self {
+        self.default_type = user_id_type;
+        self
     }
 
     /// The CSV header's bytes as they were in the input (as [`ImportRecord::raw`] has a
@@ -945,10 +1001,11 @@ impl<R: Read> Iterator for ImportReader<R> {
     type Item = Result<ImportRecord, ImportFileError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let default_type = self.default_type;
         match &mut self.inner {
-            Inner::Json(lines) => next_json(lines),
-            Inner::KeyUri(lines) => next_key_uri(lines),
-            Inner::Csv(records) => next_csv(records),
+            Inner::Json(lines) => next_json(lines, default_type),
+            Inner::KeyUri(lines) => next_key_uri(lines, default_type),
+            Inner::Csv(records) => next_csv(records, default_type),
         }
     }
 }
@@ -959,6 +1016,8 @@ impl<R: Read> Iterator for ImportReader<R> {
 struct JsonLine {
     #[serde(rename = "userId")]
     user_id: Option<String>,
+    #[serde(rename = "userIdType")]
+    user_id_type: Option<String>,
     secret: Option<String>,
     #[serde(rename = "recoveryCode")]
     recovery_code: Option<String>,
@@ -973,7 +1032,10 @@ struct JsonOtp {
     recovery_code: Option<String>,
 }
 
-fn next_json<R: Read>(lines: &mut Lines<R>) -> Option<Result<ImportRecord, ImportFileError>> {
+fn next_json<R: Read>(
+    lines: &mut Lines<R>,
+    default_type: UserIdType,
+) -> Option<Result<ImportRecord, ImportFileError>> {
     loop {
         let (line, raw) = match lines.next_line()? {
             Ok(next) => next,
@@ -985,7 +1047,7 @@ fn next_json<R: Read>(lines: &mut Lines<R>) -> Option<Result<ImportRecord, Impor
         if text.trim().is_empty() {
             continue;
         }
-        return Some(checked_record(line, raw, json_fields(text)));
+        return Some(checked_record(line, raw, json_fields(text), default_type));
     }
 }
 
@@ -1007,10 +1069,18 @@ fn json_fields(text: &str) -> Result<Fields, Problem> {
         }
         (None, None) => (None, parsed.recovery_code),
     };
-    Ok((parsed.user_id, secret, recovery_code))
+    Ok(Fields {
+        user_id: parsed.user_id,
+        user_id_type: parsed.user_id_type,
+        secret,
+        recovery_code,
+    })
 }
 
-fn next_key_uri<R: Read>(lines: &mut Lines<R>) -> Option<Result<ImportRecord, ImportFileError>> {
+fn next_key_uri<R: Read>(
+    lines: &mut Lines<R>,
+    default_type: UserIdType,
+) -> Option<Result<ImportRecord, ImportFileError>> {
     loop {
         let (line, raw) = match lines.next_line()? {
             Ok(next) => next,
@@ -1023,7 +1093,12 @@ fn next_key_uri<R: Read>(lines: &mut Lines<R>) -> Option<Result<ImportRecord, Im
         let Ok(text) = std::str::from_utf8(trimmed) else {
             return Some(Err(Problem::malformed("not valid UTF-8").at(line, raw)));
         };
-        return Some(checked_record(line, raw, key_uri_fields(text)));
+        return Some(checked_record(
+            line,
+            raw,
+            key_uri_fields(text),
+            default_type,
+        ));
     }
 }
 
@@ -1055,7 +1130,11 @@ fn key_uri_fields(text: &str) -> Result<Fields, Problem> {
         ));
     }
     let secret = key_uri_secret(&uri[KEY_URI_SCHEME.len()..])?;
-    Ok((Some(user_id.to_owned()), Some(secret), None))
+    Ok(Fields {
+        user_id: Some(user_id.to_owned()),
+        secret: Some(secret),
+        ..Fields::default()
+    })
 }
 
 /// The Key URI parameters this reader looks at; others (`counter`, `image`, …) are ignored.
@@ -1191,49 +1270,115 @@ fn percent_decode(text: &str, plus_is_space: bool) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-/// The CSV header, and so the column order.
+/// The CSV header in its usual order. The columns may come in any order, `recoveryCode` may
+/// be left out, and [`CSV_USER_ID_TYPE`] may be added.
 pub const CSV_HEADER: [&str; 3] = ["userId", "secret", "recoveryCode"];
 
-fn next_csv<R: Read>(records: &mut CsvRecords<R>) -> Option<Result<ImportRecord, ImportFileError>> {
+/// The optional column naming how each row's `userId` names its user.
+pub const CSV_USER_ID_TYPE: &str = "userIdType";
+
+/// Where each field of a row is, from the header.
+#[derive(Clone, Copy, Debug)]
+struct Columns {
+    user_id: usize,
+    secret: usize,
+    recovery_code: Option<usize>,
+    user_id_type: Option<usize>,
+    width: usize,
+}
+
+impl Columns {
+    /// Columns as the usual header has them: taken for the rows after a header that could not
+    /// be read, so that they are still checked.
+    const USUAL: Columns = Columns {
+        user_id: 0,
+        secret: 1,
+        recovery_code: Some(2),
+        user_id_type: None,
+        width: 3,
+    };
+
+    /// The columns a header names, if it names the right ones, each once.
+    fn of(names: &[&str]) -> Option<Columns> {
+        let at = |name: &str| -> Result<Option<usize>, ()> {
+            let mut found = names.iter().enumerate().filter(|(_, n)| **n == name);
+            match (found.next(), found.next()) {
+                (Some((i, _)), None) => Ok(Some(i)),
+                (None, _) => Ok(None),
+                _ => Err(()),
+            }
+        };
+        let known = [
+            CSV_HEADER[0],
+            CSV_HEADER[1],
+            CSV_HEADER[2],
+            CSV_USER_ID_TYPE,
+        ];
+        if names.iter().any(|n| !known.contains(n)) {
+            return None;
+        }
+        Some(Columns {
+            user_id: at(CSV_HEADER[0]).ok()??,
+            secret: at(CSV_HEADER[1]).ok()??,
+            recovery_code: at(CSV_HEADER[2]).ok()?,
+            user_id_type: at(CSV_USER_ID_TYPE).ok()?,
+            width: names.len(),
+        })
+    }
+}
+
+fn next_csv<R: Read>(
+    records: &mut CsvRecords<R>,
+    default_type: UserIdType,
+) -> Option<Result<ImportRecord, ImportFileError>> {
     loop {
         if let Err(e) = records.read_record()? {
             // The header is not read again: the next record is a row.
-            records.header_width.get_or_insert(CSV_HEADER.len());
+            records.columns.get_or_insert(Columns::USUAL);
             return Some(Err(e));
         }
         let parser = &records.parser;
         let (line, raw) = (parser.line, &parser.raw[..]);
-        if records.header_width.is_none() {
+        if records.columns.is_none() {
             records.header = Some(raw.to_vec());
         }
-        match csv_fields(parser, &mut records.header_width) {
+        match csv_fields(parser, &mut records.columns) {
             Err(problem) => return Some(Err(problem.at(line, raw))),
             // The header, or a blank row.
             Ok(None) => continue,
-            Ok(Some(fields)) => return Some(checked_record(line, raw, Ok(fields))),
+            Ok(Some(fields)) => {
+                return Some(checked_record(line, raw, Ok(fields), default_type));
+            }
         }
     }
 }
 
 /// A CSV row's fields, or `None` for the header and rows of empty fields; the header, read
-/// first, sets `header_width` (to the most columns when it is refused).
+/// first, sets `columns` (to the usual ones when it is refused).
 fn csv_fields(
     record: &CsvParser,
-    header_width: &mut Option<usize>,
+    columns: &mut Option<Columns>,
 ) -> Result<Option<Fields>, Problem> {
-    let Some(width) = *header_width else {
-        *header_width = Some(CSV_HEADER.len());
+    let Some(columns) = *columns else {
+        // Whatever the header holds, the next row is a row.
+        *columns = Some(Columns::USUAL);
         let fields = record.fields()?;
         let names: Vec<&str> = fields.iter().map(|f| f.trim()).collect();
-        if record.fields > CSV_HEADER.len() || (names != CSV_HEADER[..2] && names != CSV_HEADER) {
+        let found = (record.fields == fields.len())
+            .then(|| Columns::of(&names))
+            .flatten();
+        if let Some(found) = found {
+            *columns = Some(found);
+        } else {
             return Err(Problem::Malformed(format!(
-                "the header must be `{}` (recoveryCode may be left out)",
+                "the header must be `{}` (recoveryCode may be left out, a {CSV_USER_ID_TYPE} \
+                 column added, in any order)",
                 CSV_HEADER.join(",")
             )));
         }
-        *header_width = Some(names.len());
         return Ok(None);
     };
+    let width = columns.width;
     let fields = record.fields()?;
     let blank = fields.iter().all(|f| f.trim().is_empty());
     if record.fields > fields.len() || (record.fields > width && !blank) {
@@ -1245,13 +1390,17 @@ fn csv_fields(
     if blank {
         return Ok(None);
     }
-    let field = |i: usize| {
-        fields
-            .get(i)
+    let field = |i: Option<usize>| {
+        i.and_then(|i| fields.get(i))
             .map(|f| f.to_string())
             .filter(|f| !f.is_empty())
     };
-    Ok(Some((field(0), field(1), field(2))))
+    Ok(Some(Fields {
+        user_id: field(Some(columns.user_id)),
+        user_id_type: field(columns.user_id_type),
+        secret: field(Some(columns.secret)),
+        recovery_code: field(columns.recovery_code),
+    }))
 }
 
 #[cfg(test)]
@@ -1419,6 +1568,53 @@ mod tests {
         );
         assert_eq!(records[0].as_ref().unwrap_err(), "line 1: not valid UTF-8");
         assert_eq!(records[1].as_ref().unwrap().line, 2);
+    }
+
+    #[test]
+    fn records_name_their_users_by_type() {
+        use authing_otp::{UserIdType, UserRef};
+        let text = b"{\"userId\":\"a@example.com\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\n\
+{\"userId\":\"u1\",\"userIdType\":\"user_id\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\n\
+{\"userId\":\"u2\",\"userIdType\":\"nickname\",\"secret\":\"HZ2F6J3AGNAVSOTV\"}\n";
+        let records: Vec<_> = ImportReader::new(&text[..], ImportFormat::JsonLines)
+            .user_id_type(UserIdType::Email)
+            .collect();
+        assert_eq!(
+            records[0].as_ref().unwrap().user,
+            UserRef::email("a@example.com").unwrap()
+        );
+        assert_eq!(
+            records[1].as_ref().unwrap().user,
+            UserRef::user_id("u1").unwrap()
+        );
+        let refused = records[2].as_ref().unwrap_err().to_string();
+        assert!(refused.starts_with("line 3: "), "{refused}");
+        assert!(refused.contains("userIdType"), "{refused}");
+
+        // CSV columns in any order, the type column optional per row.
+        let csv =
+            b"secret,userIdType,userId\nHZ2F6J3AGNAVSOTV,username,alice\nHZ2F6J3AGNAVSOTV,,u9\n";
+        let rows = read(csv, ImportFormat::Csv);
+        assert_eq!(
+            rows[0].as_ref().unwrap().user,
+            UserRef::username("alice").unwrap()
+        );
+        assert_eq!(
+            rows[1].as_ref().unwrap().user,
+            UserRef::user_id("u9").unwrap()
+        );
+        // A column named twice, or an unknown one, is refused.
+        for header in ["userId,secret,userId", "userId,secret,nickname"] {
+            let text = format!("{header}\nu1,HZ2F6J3AGNAVSOTV,x\n");
+            let rows = read(text.as_bytes(), ImportFormat::Csv);
+            assert!(
+                rows[0]
+                    .as_ref()
+                    .unwrap_err()
+                    .starts_with("line 1: the header must be"),
+                "{header}"
+            );
+        }
     }
 
     #[test]
