@@ -27,7 +27,7 @@ fn main() {
         .with_inner_type(quote_inner())
         .with_derive("PartialEq");
     // The schemas that carry secrets become hand-written types of the same shape whose `Debug`
-    // redacts (src/wire.rs); the three answers become the envelope of src/envelope.rs, whose
+    // redacts (src/wire.rs); the four answers become the envelope of src/envelope.rs, whose
     // `data` is optional, so that a refusal in an HTTP 200 decodes as well as a success: each
     // answer is decoded once. tests/schema_guard.rs holds them to the fragment's schemas.
     for (schema, replacement) in SECRET_BEARING {
@@ -57,6 +57,7 @@ const SECRET_BEARING: &[(&str, &str)] = &[
     ("CommonResponseDto", "crate::envelope::ImportAnswer"),
     ("GetOtpSecretRespDto", "crate::envelope::SecretAnswer"),
     ("GetManagementTokenRespDto", "crate::envelope::TokenAnswer"),
+    ("UserListRespDto", "crate::envelope::UserListAnswer"),
 ];
 
 /// The type progenitor stores in the generated `Client` and hands to the hooks.

@@ -80,6 +80,7 @@ pub(crate) enum Operation {
     Token,
     ImportOtp,
     GetOtpSecretByUser,
+    GetUserBatch,
 }
 
 impl Operation {
@@ -88,6 +89,7 @@ impl Operation {
             Operation::Token => "get_management_token",
             Operation::ImportOtp => "import_otp",
             Operation::GetOtpSecretByUser => "get_otp_secret_by_user",
+            Operation::GetUserBatch => "get_user_batch",
         }
     }
 }

@@ -6,12 +6,13 @@ use secrecy::ExposeSecret;
 use tracing::Instrument as _;
 
 use crate::{
-    Brand, Error, ImportReceipt, InputError, OtpImport, OtpSecret, UserRef,
+    Brand, Error, ImportReceipt, InputError, OtpImport, OtpSecret, UserIdType, UserRef,
     call::{self, CallReport, Operation, Policy},
     envelope::Envelope,
     error::{MESSAGE_CHARS, REQUEST_ID_CHARS},
     generated::{self, types},
     redact::{clean, truncate},
+    resolve::{self, Resolution},
     state::Inner,
 };
 
@@ -283,6 +284,127 @@ impl ManagementClient {
             Ok(OtpSecret::from(secret))
         });
         (secret, report)
+    }
+
+    /// Which Authing user id each of `users` names (`getUserBatch`), in input order: for
+    /// migrations that name users by email, username, phone or external id, when
+    /// [`import_otp`](Self::import_otp) takes only user ids.
+    ///
+    /// All of `users` must share one [`UserIdType`], and there must be 1 to
+    /// [`MAX_USERS_PER_LOOKUP`](crate::MAX_USERS_PER_LOOKUP) of them; otherwise an
+    /// [`Error::InvalidInput`] is returned and nothing is sent. User ids
+    /// ([`UserIdType::UserId`]) are [`Resolution::Found`] as they are, without a request. Other
+    /// types are one request, the users answered matched to the references by the field of
+    /// their type (emails ignoring ASCII case; `identity` through the users' identities);
+    /// `sync_relation` and `custom_field` references, which no field of the answer matches,
+    /// are one request each. A reference more than one user answers for is
+    /// [`Resolution::Ambiguous`].
+    ///
+    /// An answer that is not the promised shape is an [`Error::UnexpectedResponse`].
+    ///
+    /// ```no_run
+    /// use authing_otp::{Resolution, UserRef};
+    ///
+    /// # async fn demo(client: authing_otp::ManagementClient) -> Result<(), authing_otp::Error> {
+    /// let users = [UserRef::email("alice@example.com")?, UserRef::email("bob@example.com")?];
+    /// for (user, found) in users.iter().zip(client.resolve_user_ids(&users).await?) {
+    ///     match found {
+    ///         Resolution::Found(user_id) => println!("{user} is {user_id}"),
+    ///         other => eprintln!("{user}: {other:?}"),
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn resolve_user_ids(&self, users: &[UserRef]) -> Result<Vec<Resolution>, Error> {
+        self.resolve_with(users, Policy::default()).await.0
+    }
+
+    /// [`resolve_user_ids`](Self::resolve_user_ids) under `policy`, with what it sent.
+    pub(crate) async fn resolve_with(
+        &self,
+        users: &[UserRef],
+        policy: Policy,
+    ) -> (Result<Vec<Resolution>, Error>, CallReport) {
+        let id_type = match resolve::check(users) {
+            Ok(t) => t,
+            Err(e) => return (Err(e.into()), CallReport::default()),
+        };
+        if id_type == UserIdType::UserId {
+            let found = users
+                .iter()
+                .map(|u| Resolution::Found(u.id().to_owned()))
+                .collect();
+            return (Ok(found), CallReport::default());
+        }
+        if resolve::one_per_request(id_type) && users.len() > 1 {
+            let mut all = Vec::with_capacity(users.len());
+            let mut report = CallReport::default();
+            for user in users {
+                let (answer, one) = self
+                    .lookup(std::slice::from_ref(user), id_type, policy)
+                    .await;
+                report.sent += one.sent;
+                report.retry_after = one.retry_after.or(report.retry_after);
+                match answer {
+                    Ok(mut found) => all.append(&mut found),
+                    Err(e) => return (Err(e), report),
+                }
+            }
+            return (Ok(all), report);
+        }
+        self.lookup(users, id_type, policy).await
+    }
+
+    /// One `getUserBatch` request for `users`, all of `id_type`.
+    async fn lookup(
+        &self,
+        users: &[UserRef],
+        id_type: UserIdType,
+        policy: Policy,
+    ) -> (Result<Vec<Resolution>, Error>, CallReport) {
+        let span = tracing::info_span!(
+            "authing_otp.get_user_batch",
+            user_id_type = id_type.as_str(),
+            users = users.len(),
+        );
+        let identities = id_type == UserIdType::Identity;
+        let send = |client: generated::Client| {
+            let ids: Vec<String> = users.iter().map(|u| u.id().to_owned()).collect();
+            async move {
+                let request = client
+                    .get_user_batch()
+                    .user_ids(ids)
+                    .user_id_type(types::GetUserBatchUserIdType::from(id_type));
+                let request = if identities {
+                    request.with_identities(true)
+                } else {
+                    request
+                };
+                request.send().await
+            }
+        };
+        let (answer, report) = call::run(&self.inner, Operation::GetUserBatch, &[], policy, send)
+            .instrument(span)
+            .await;
+        let found = answer.and_then(|answer| {
+            let Some(data) = answer.data else {
+                return Err(Error::UnexpectedResponse {
+                    status: 200,
+                    reason: "a success without data, where the spec promises the users found"
+                        .into(),
+                    excerpt: String::new(),
+                });
+            };
+            if data.iter().any(|u| u.user_id.is_empty()) {
+                return Err(Error::UnexpectedResponse {
+                    status: 200,
+                    reason: "a user with an empty userId".into(),
+                    excerpt: String::new(),
+                });
+            }
+            Ok(resolve::match_answer(users, &data))
+        });
+        (found, report)
     }
 
     /// The rate limit configured on the client, in requests per second.

@@ -2,7 +2,7 @@
 //!
 //! Every answer of the V3 management API is `{statusCode, message, apiCode?, requestId?,
 //! data?}`, success or not, and often in an HTTP 200 even when it says no. The generated
-//! client decodes each answer (`build.rs` replaces the spec's three response schemas with the
+//! client decodes each answer (`build.rs` replaces the spec's four response schemas with the
 //! [`Envelope`] aliases here), and the call's decision (return, refresh the token, retry) and
 //! its result both read that one value: `data` is optional, so a refusal in an HTTP 200 decodes
 //! as well as a success. An answer with another HTTP status is decoded once too, by the call,
@@ -55,6 +55,19 @@ pub type ImportAnswer = Envelope<NoData>;
 pub type SecretAnswer = Envelope<wire::OtpSecretRespDto>;
 /// The management token's answer (the spec's `GetManagementTokenRespDto`).
 pub type TokenAnswer = Envelope<wire::AccessTokenResDto>;
+/// `getUserBatch`'s answer (the spec's `UserListRespDto`): the users found, each read
+/// leniently ([`wire::BatchUserDto`]).
+///
+/// ```
+/// use authing_otp::envelope::UserListAnswer;
+///
+/// let answer: UserListAnswer = serde_json::from_str(
+///     r#"{"statusCode":200,"message":"success","data":[{"userId":"u1","status":"Activated"}]}"#,
+/// )?;
+/// assert_eq!(answer.data.unwrap()[0].user_id, "u1");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub type UserListAnswer = Envelope<Vec<wire::BatchUserDto>>;
 
 /// The `data` of an answer that carries none worth reading: whatever is there is skipped
 /// without being kept.

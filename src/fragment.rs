@@ -1,7 +1,7 @@
 //! What the client was generated from, and what it says it is.
 
 /// The OpenAPI fragment this client was generated from (`openapi/authing-otp.json`, as built):
-/// the three operations and the schemas they reach, drawn from the vendor's V3 management
+/// the four operations and the schemas they reach, drawn from the vendor's V3 management
 /// document. Tools that validate requests or check for drift read it from here.
 ///
 /// ```

@@ -4,7 +4,12 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{InputError, generated::types::GetOtpSecretByUserUserIdType as Generated};
+use crate::{
+    InputError,
+    generated::types::{
+        GetOtpSecretByUserUserIdType as Generated, GetUserBatchUserIdType as Batch,
+    },
+};
 
 /// What kind of id a [`UserRef`] carries: upstream's `userIdType` enum.
 ///
@@ -94,6 +99,38 @@ impl From<Generated> for UserIdType {
             Generated::Identity => UserIdType::Identity,
             Generated::SyncRelation => UserIdType::SyncRelation,
             Generated::CustomField => UserIdType::CustomField,
+        }
+    }
+}
+
+// getUserBatch's `userIdType` is an enum of its own in the generated client: the same
+// exhaustive matches hold it to the same values.
+impl From<UserIdType> for Batch {
+    fn from(t: UserIdType) -> Self {
+        match t {
+            UserIdType::UserId => Batch::UserId,
+            UserIdType::ExternalId => Batch::ExternalId,
+            UserIdType::Phone => Batch::Phone,
+            UserIdType::Email => Batch::Email,
+            UserIdType::Username => Batch::Username,
+            UserIdType::Identity => Batch::Identity,
+            UserIdType::SyncRelation => Batch::SyncRelation,
+            UserIdType::CustomField => Batch::CustomField,
+        }
+    }
+}
+
+impl From<Batch> for UserIdType {
+    fn from(t: Batch) -> Self {
+        match t {
+            Batch::UserId => UserIdType::UserId,
+            Batch::ExternalId => UserIdType::ExternalId,
+            Batch::Phone => UserIdType::Phone,
+            Batch::Email => UserIdType::Email,
+            Batch::Username => UserIdType::Username,
+            Batch::Identity => UserIdType::Identity,
+            Batch::SyncRelation => UserIdType::SyncRelation,
+            Batch::CustomField => UserIdType::CustomField,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The generated client's types that carry secrets, written by hand so that their `Debug`
-//! redacts.
+//! redacts; and the user of `getUserBatch`'s answer ([`BatchUserDto`]), written by hand so
+//! that it is read leniently.
 //!
 //! `build.rs` tells progenitor to use these in place of the types it would generate for the
 //! same schemas; their fields, names and serde attributes are exactly what it would generate,
@@ -123,4 +124,121 @@ impl fmt::Debug for OtpSecretRespDto {
             .field("secret", &REDACTED)
             .finish()
     }
+}
+
+/// One user of `getUserBatch`'s answer (the spec's `UserDto`), read leniently: only what
+/// matching a user to the ids asked needs. `userId` is required; the other fields are kept
+/// when they are strings and dropped otherwise (a `null`, a number, an object), and every
+/// other field of the user is skipped without being kept.
+///
+/// ```
+/// let user: authing_otp::wire::BatchUserDto = serde_json::from_str(
+///     r#"{"userId":"u1","email":"Alice@Example.com","phone":null,"loginsCount":3,
+///         "identities":[{"extIdpId":"idp1","userIdInIdp":"ou_1","provider":"lark"}]}"#,
+/// )?;
+/// assert_eq!(user.user_id, "u1");
+/// assert_eq!(user.email.as_deref(), Some("Alice@Example.com"));
+/// assert_eq!(user.phone, None);
+/// assert_eq!(user.identities[0].ext_idp_id, "idp1");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BatchUserDto {
+    /// The Authing user id.
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    /// `email`, if a string.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub email: Option<String>,
+    /// `username`, if a string.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub username: Option<String>,
+    /// `phone`, if a string.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub phone: Option<String>,
+    /// `phoneCountryCode` (`+86`), if a string.
+    #[serde(
+        rename = "phoneCountryCode",
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub phone_country_code: Option<String>,
+    /// `externalId`, if a string.
+    #[serde(
+        rename = "externalId",
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub external_id: Option<String>,
+    /// `identities` (sent when asked for with `withIdentities`): those whose `extIdpId` and
+    /// `userIdInIdp` are strings.
+    #[serde(
+        default,
+        deserialize_with = "lenient_identities",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub identities: Vec<BatchIdentityDto>,
+}
+
+/// One identity of a [`BatchUserDto`] (the spec's `IdentityDto`, in part).
+///
+/// ```
+/// let identity = authing_otp::wire::BatchIdentityDto::new("idp1", "ou_1");
+/// assert_eq!(identity.user_id_in_idp, "ou_1");
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BatchIdentityDto {
+    /// The identity source's id.
+    #[serde(rename = "extIdpId")]
+    pub ext_idp_id: String,
+    /// The user's id in it.
+    #[serde(rename = "userIdInIdp")]
+    pub user_id_in_idp: String,
+}
+
+impl BatchIdentityDto {
+    /// An identity: the source's id and the user's id in it.
+    pub fn new(ext_idp_id: impl Into<String>, user_id_in_idp: impl Into<String>) -> Self {
+        BatchIdentityDto {
+            ext_idp_id: ext_idp_id.into(),
+            user_id_in_idp: user_id_in_idp.into(),
+        }
+    }
+}
+
+/// A string, or `None` for any other JSON value.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
+/// The identities whose two ids are strings; anything else is dropped.
+fn lenient_identities<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<BatchIdentityDto>, D::Error> {
+    let serde_json::Value::Array(items) = serde_json::Value::deserialize(d)? else {
+        return Ok(Vec::new());
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|item| serde_json::from_value(item).ok())
+        .collect())
 }

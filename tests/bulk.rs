@@ -592,3 +592,157 @@ async fn read_back_gives_every_user_an_outcome() {
         emulator.counters().get_otp_secret_requests
     );
 }
+
+/// Emulator users `u-0..u-n`, each with the email `user<n>@example.com`.
+async fn users_with_emails(n: usize) -> Emulator {
+    Emulator::builder()
+        .users((0..n).map(|i| User::new(format!("u-{i}")).email(format!("user{i}@example.com"))))
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn emails_are_resolved_fifty_a_request_through_throttling() {
+    use authing_otp::bulk::{ResolveDone, ResolveOutcome};
+
+    let emulator = users_with_emails(120).await;
+    let client = client(&emulator);
+    emulator.fail_next_on(
+        Operation::GetUserBatch,
+        1,
+        Fault::ThrottledInBody { retry_after: None },
+    );
+    // 120 known users, every other one in capitals, and 5 unknown ones among them.
+    let mut users: Vec<(usize, UserRef)> = (0..120)
+        .map(|i| {
+            let email = format!("user{i}@example.com");
+            let email = if i % 2 == 0 {
+                email.to_uppercase()
+            } else {
+                email
+            };
+            (i, UserRef::email(email).unwrap())
+        })
+        .collect();
+    for k in 0..5 {
+        let at = 7 + 23 * k;
+        users.insert(
+            at,
+            (
+                1000 + k,
+                UserRef::email(format!("ghost{k}@example.com")).unwrap(),
+            ),
+        );
+    }
+    let mut outcomes = std::collections::BTreeMap::new();
+    let mut batches = Vec::new();
+    let summary = client
+        .bulk_resolve_users(
+            // Larger than a lookup takes: capped at 50.
+            BulkOptions::default().batch_size(500).concurrency(2),
+            users,
+            |event: BulkEvent<ResolveDone<usize>>| {
+                if let BulkEvent::Done(batch) = event {
+                    batches.push(batch.outcomes.len());
+                    for (key, _, outcome) in batch.outcomes {
+                        assert!(outcomes.insert(key, outcome).is_none());
+                    }
+                }
+            },
+        )
+        .await;
+    batches.sort_unstable();
+    assert_eq!(batches, [25, 50, 50]);
+    assert!(summary.stopped.is_none(), "{:?}", summary.stopped);
+    assert_eq!(
+        (summary.records, summary.found, summary.not_found),
+        (125, 120, 5)
+    );
+    assert_eq!(
+        (summary.ambiguous, summary.refused, summary.not_attempted),
+        (0, 0, 0)
+    );
+    assert_eq!((summary.requests, summary.throttled), (4, 1));
+    assert_eq!(emulator.counters().get_user_batch_requests, 4);
+    for i in 0..120 {
+        assert_eq!(outcomes[&i], ResolveOutcome::Found(format!("u-{i}")), "{i}");
+    }
+    for k in 0..5 {
+        assert_eq!(outcomes[&(1000 + k)], ResolveOutcome::NotFound);
+    }
+}
+
+#[tokio::test]
+async fn batches_hold_one_user_id_type_and_user_ids_cost_no_request() {
+    use authing_otp::bulk::ResolveOutcome;
+
+    let emulator = users_with_emails(4).await;
+    let client = client(&emulator);
+    let users = vec![
+        (0, UserRef::email("user0@example.com").unwrap()),
+        (1, UserRef::user_id("u-1").unwrap()),
+        (2, UserRef::user_id("u-2").unwrap()),
+        (3, UserRef::email("user3@example.com").unwrap()),
+        (4, UserRef::username("nobody").unwrap()),
+    ];
+    let mut batches = Vec::new();
+    let summary = client
+        .bulk_resolve_users(BulkOptions::default().concurrency(1), users, |event| {
+            if let BulkEvent::Done(batch) = event {
+                batches.push(
+                    batch
+                        .outcomes
+                        .into_iter()
+                        .map(|(key, _, outcome)| (key, outcome))
+                        .collect::<Vec<_>>(),
+                );
+            }
+        })
+        .await;
+    assert_eq!(
+        batches,
+        [
+            vec![(0, ResolveOutcome::Found("u-0".into()))],
+            vec![
+                (1, ResolveOutcome::Found("u-1".into())),
+                (2, ResolveOutcome::Found("u-2".into()))
+            ],
+            vec![(3, ResolveOutcome::Found("u-3".into()))],
+            vec![(4, ResolveOutcome::NotFound)],
+        ]
+    );
+    assert_eq!(
+        (summary.found, summary.not_found, summary.requests),
+        (4, 1, 3)
+    );
+    assert_eq!(emulator.counters().get_user_batch_requests, 3);
+}
+
+#[tokio::test]
+async fn a_signed_lookup_of_several_ids_passes_the_emulators_signature_check() {
+    let emulator = users_with_emails(3).await;
+    let client = ManagementClient::builder()
+        .host(emulator.base_url())
+        .access_key(
+            emulator.access_key_id(),
+            emulator.access_key_secret().expose_secret(),
+        )
+        .auth(authing_otp::AuthScheme::Signature)
+        .build()
+        .unwrap();
+    let users = [
+        UserRef::email("user2@example.com").unwrap(),
+        UserRef::email("nobody@example.com").unwrap(),
+        UserRef::email("USER0@example.com").unwrap(),
+    ];
+    let found = client.resolve_user_ids(&users).await.unwrap();
+    assert_eq!(
+        found,
+        [
+            authing_otp::Resolution::Found("u-2".into()),
+            authing_otp::Resolution::NotFound,
+            authing_otp::Resolution::Found("u-0".into()),
+        ]
+    );
+}

@@ -5,7 +5,10 @@
 //! bounded concurrency, and, when the server refuses a batch for something in it (an unknown
 //! user, a bad value, a body too large), splits the batch to isolate exactly the records at
 //! fault and imports the rest. [`ManagementClient::bulk_get_otp_secrets`] reads secrets back
-//! the same way, one request per user. Every record gets an outcome.
+//! the same way, one request per user. [`ManagementClient::bulk_resolve_users`] finds the
+//! Authing user id of users named by email, username, phone, … (`getUserBatch`), up to
+//! [`MAX_USERS_PER_LOOKUP`](crate::MAX_USERS_PER_LOOKUP) per request. Every record gets an
+//! outcome.
 //!
 //! A run is made to finish:
 //!
@@ -65,9 +68,11 @@
 //! ```
 
 mod pace;
+mod resolve;
 mod run;
 mod stop;
 
+pub use resolve::{ResolveDone, ResolveOutcome, ResolveSummary};
 pub use stop::StopReason;
 
 use std::{
@@ -134,7 +139,8 @@ impl Default for BulkOptions {
 
 impl BulkOptions {
     /// Records per request (at least 1; 100 by default). Halved after a 413. For reads, the
-    /// records reported together (each is its own request).
+    /// records reported together (each is its own request). For resolutions, at most
+    /// [`MAX_USERS_PER_LOOKUP`](crate::MAX_USERS_PER_LOOKUP) whatever is set here.
     #[must_use]
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
