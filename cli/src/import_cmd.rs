@@ -9,7 +9,6 @@
 
 use std::{
     cell::Cell,
-    collections::HashMap,
     io::{self, IsTerminal, Write},
     path::PathBuf,
     process::ExitCode,
@@ -17,22 +16,28 @@ use std::{
 };
 
 use authing_otp::{
-    ManagementClient, UserRef,
-    bulk::{BatchDone, BulkEvent, BulkOptions, Outcome, ReadDone, ReadOutcome, StopReason},
+    ManagementClient, UserIdType, UserRef,
+    bulk::{
+        BatchDone, BulkEvent, BulkOptions, Outcome, ReadDone, ReadOutcome, ResolveDone,
+        ResolveOutcome, StopReason,
+    },
 };
 use authing_otp_cli::{
-    files::{self, FileError, Input, PendingOutput},
-    fingerprints::UserFingerprints,
-    import::{ImportFileError, ImportFormat, ImportReader, ImportRecord},
+    files::{self, FileError, PendingOutput},
+    import::ImportFormat,
     journal::{
-        self, IdentifyingReader, InputIdentity, Journal, JournalError, LockedJournal, Problem,
-        Progress, RecordSet, RefusedRecord,
+        self, Journal, JournalError, LockedJournal, Problem, Progress, RecordSet, RefusedRecord,
     },
+    keycloak::KeycloakOptions,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::SecretString;
 
-use crate::client_cmd::{ClientArgs, fail};
+use crate::{
+    client_cmd::{ClientArgs, fail},
+    import_resolve::{self, Resolved},
+    import_source::{self, CheckFailed, Source, keycloak_identifier},
+};
 
 /// Options of `authing-otp import`.
 #[derive(Debug, clap::Args)]
@@ -46,6 +51,29 @@ pub struct ImportArgs {
     /// `-` (or a pipe, a FIFO) is read once into an owner-only temporary file, removed at the end.
     #[arg(value_name = "FILE")]
     file: PathBuf,
+
+    /// The input's format, when its extension should not decide: jsonl, csv, uri (Key URIs),
+    /// or keycloak (a realm export: the file of `kc.sh export --file`, or the directory of
+    /// `kc.sh export --dir`, read as a stream).
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    format: Option<InputFormat>,
+
+    /// How the file names users: user_id (Authing's user id, the default), email, phone,
+    /// username, external_id, identity or sync_relation; a record's userIdType field or column
+    /// says otherwise for itself. Users not named by user id are looked up first, 50 a
+    /// request (get-user-batch). With --format keycloak: username (the default), email, or
+    /// external_id (Keycloak's user id, as the users' external id).
+    #[arg(long, value_name = "TYPE", value_parser = parse_user_id_type)]
+    user_id_type: Option<UserIdType>,
+
+    /// Which of a Keycloak user's several OTP credentials to import: newest (by createdDate).
+    /// Without it, such a user is refused.
+    #[arg(long, value_name = "WHICH", value_enum)]
+    keycloak_pick: Option<KeycloakPick>,
+
+    /// The realm to read, in a directory holding several realms' exports.
+    #[arg(long, value_name = "REALM")]
+    keycloak_realm: Option<String>,
 
     /// Records per request, at most 1,000; halved after a 413.
     #[arg(long, value_name = "N", default_value_t = 100,
@@ -94,6 +122,30 @@ pub struct ImportArgs {
     dry_run: bool,
 }
 
+/// `--format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum InputFormat {
+    /// JSON Lines.
+    Jsonl,
+    /// CSV with a header.
+    Csv,
+    /// `<userId> otpauth://totp/…` per line.
+    Uri,
+    /// A Keycloak realm export (a file or a directory).
+    Keycloak,
+}
+
+/// `--keycloak-pick`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum KeycloakPick {
+    /// The credential created last.
+    Newest,
+}
+
+fn parse_user_id_type(text: &str) -> Result<UserIdType, String> {
+    text.parse::<UserIdType>().map_err(|e| e.to_string())
+}
+
 /// How many line errors are printed before the rest are only counted.
 const MAX_SHOWN_ERRORS: usize = 20;
 /// How often a progress line is printed when stderr is not a terminal.
@@ -102,111 +154,6 @@ const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 const STATUS_SHOWN_FOR: Duration = Duration::from_secs(10);
 /// The longest `--stall-timeout`: a week.
 const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// A reader of the input's records, in its format.
-fn open(input: &Input) -> Result<ImportReader<io::Take<std::fs::File>>, ImportFileError> {
-    let io_error = |source| ImportFileError::Io { line: None, source };
-    let format = ImportFormat::detect_in(input.path(), input.reader().map_err(io_error)?)?;
-    Ok(ImportReader::new(input.reader().map_err(io_error)?, format))
-}
-
-/// The valid records of the input, numbered from 0, with their lines. The first pass found
-/// every line valid, so a line that is not now means the file changed (or a read failed): the
-/// records stop there and `broken` says so, rather than numbering the rest differently.
-fn records<'a>(
-    input: &Input,
-    broken: &'a Cell<bool>,
-) -> Result<impl Iterator<Item = (u64, ImportRecord)> + 'a, ImportFileError> {
-    Ok(open(input)?
-        .map_while(move |record| record.map_err(|_| broken.set(true)).ok())
-        .enumerate()
-        .map(|(n, record)| (n as u64, record)))
-}
-
-/// Pass 1: every line checked, duplicates found, the input identified (in the same read).
-/// `Err` is the exit code.
-fn check(input: &Input) -> Result<(u64, InputIdentity), ExitCode> {
-    let shown = input.path().display();
-    let fail = |e: &dyn std::fmt::Display| {
-        errln!("authing-otp import: {shown}: {e}");
-        ExitCode::from(2)
-    };
-    let format = ImportFormat::detect_in(input.path(), input.reader().map_err(|e| fail(&e))?)
-        .map_err(|e| fail(&e))?;
-    let mut identified = IdentifyingReader::new(input.reader().map_err(|e| fail(&e))?);
-    let mut reader = ImportReader::new(&mut identified, format);
-    // Grown as records come, not sized from the file: a file of blank lines costs nothing.
-    let mut fingerprints = UserFingerprints::with_capacity(0);
-    let mut errors = 0usize;
-    let mut records = 0u64;
-    for record in reader.by_ref() {
-        match record {
-            Ok(record) => {
-                fingerprints.push(record.item.user_id());
-                records += 1;
-            }
-            Err(e) => {
-                errors += 1;
-                if errors <= MAX_SHOWN_ERRORS {
-                    errln!("authing-otp import: {shown}: {e}");
-                }
-            }
-        }
-    }
-    drop(reader);
-    // Whatever the reader left unread (it stops after a read error) is hashed too.
-    let identity = match io::copy(&mut identified, &mut io::sink()) {
-        Ok(_) => identified.identity(),
-        Err(e) => return Err(fail(&e)),
-    };
-    let repeated = fingerprints.repeated();
-    if !repeated.is_empty() {
-        // A second pass names the lines of each repeated user, as strings only for those (and
-        // settles a hash collision: two different ids, no duplicate).
-        let mut lines_of: HashMap<String, Vec<u64>> = HashMap::new();
-        if let Ok(reader) = open(input) {
-            for record in reader.flatten() {
-                let user = record.item.user_id();
-                if repeated.contains(&fingerprints.hash(user)) {
-                    lines_of
-                        .entry(user.to_owned())
-                        .or_default()
-                        .push(record.line);
-                }
-            }
-        }
-        let mut duplicates: Vec<(u64, u64)> = lines_of
-            .values()
-            .filter(|lines| lines.len() > 1)
-            .flat_map(|lines| lines[1..].iter().map(|&line| (line, lines[0])))
-            .collect();
-        duplicates.sort_unstable();
-        for (line, first) in duplicates {
-            errors += 1;
-            if errors <= MAX_SHOWN_ERRORS {
-                errln!(
-                    "authing-otp import: {shown}: line {line}: userId: the same user as line {first}"
-                );
-            }
-        }
-    }
-    drop(fingerprints);
-    if errors > 0 {
-        if errors > MAX_SHOWN_ERRORS {
-            errln!(
-                "authing-otp import: … and {} more errors",
-                errors - MAX_SHOWN_ERRORS
-            );
-        }
-        errln!("authing-otp import: {shown}: {errors} invalid lines; nothing was sent");
-        return Err(ExitCode::from(2));
-    }
-    if records == 0 {
-        errln!("authing-otp import: {shown}: no records; nothing was sent");
-        return Err(ExitCode::from(2));
-    }
-    Ok((records, identity))
-}
 
 /// What a phase calls its records' outcomes, for the progress output.
 struct Words {
@@ -221,6 +168,13 @@ const IMPORT_WORDS: Words = Words {
     phase: "",
     unit: "records",
     good: "imported",
+    bad: "refused",
+};
+
+const LOOKUP_WORDS: Words = Words {
+    phase: "look-up: ",
+    unit: "users",
+    good: "found",
     bad: "refused",
 };
 
@@ -395,7 +349,7 @@ struct Problems {
 /// written into its new file and renamed over its path. Returns the first problems, for the
 /// summary.
 fn write_outputs(
-    input: &Input,
+    source: &Source,
     journal: &std::path::Path,
     progress: &Progress,
     outputs: Outputs,
@@ -404,24 +358,7 @@ fn write_outputs(
     if let Some(mut out) = failures {
         let broken = Cell::new(false);
         if progress.refused.count() > 0 {
-            let mut reader = open(input).map_err(|e| e.to_string())?;
-            let first = reader.next();
-            if let Some(header) = reader.csv_header() {
-                out.write_all(header).map_err(|e| e.to_string())?;
-                out.write_all(b"\n").map_err(|e| e.to_string())?;
-            }
-            let records = first
-                .into_iter()
-                .chain(reader)
-                .map_while(|record| record.map_err(|_| broken.set(true)).ok())
-                .enumerate();
-            for (n, record) in records {
-                if progress.refused.contains(n as u64) {
-                    out.write_all(record.raw())
-                        .and_then(|()| out.write_all(b"\n"))
-                        .map_err(|e| format!("--failures: {e}"))?;
-                }
-            }
+            source.write_failures(&progress.refused, out.writer(), &broken)?;
         }
         if broken.get() {
             return Err("the input changed during the run".into());
@@ -527,7 +464,9 @@ impl JournalState {
 /// What both phases of a run read from.
 struct Phases<'a> {
     args: &'a ImportArgs,
-    input: &'a Input,
+    source: &'a Source,
+    /// The Authing user ids of the entries that name their users otherwise.
+    resolved: &'a Resolved,
     client: &'a ManagementClient,
     options: BulkOptions,
     /// Set when a record read differently from the check pass (the input changed).
@@ -540,19 +479,29 @@ async fn import_phase(
     journal: &mut JournalState,
     progress: &mut Progress,
     total: u64,
-) -> Result<(PhaseReport, usize), ImportFileError> {
+) -> Result<(PhaseReport, usize), String> {
     let Phases {
         args,
-        input,
+        source,
+        resolved,
         client,
         ref options,
         broken,
     } = *phases;
     let options = options.clone();
     let already = progress.done.clone();
-    let todo = records(input, broken)?
+    // Entries refused before any request are settled by then; users that could not be looked
+    // up (the lookup stopped) are left for the next run.
+    let todo = source
+        .entries(broken)?
+        .enumerate()
+        .map(|(n, entry)| (n as u64, entry))
         .filter(move |(n, _)| !already.contains(*n))
-        .map(|(n, record)| ((n, record.line), record.item));
+        .filter_map(|(n, entry)| {
+            let (user, item) = entry.item.ok()?;
+            let item = resolved.item_for(n, &user, item)?;
+            Some(((n, entry.line), item))
+        });
     let mut display = Display::new(args.quiet, total - progress.done.count(), &IMPORT_WORDS);
     let summary = client
         .bulk_import(options, todo, |event| {
@@ -611,6 +560,174 @@ async fn import_phase(
     Ok((report, summary.final_batch_size))
 }
 
+/// The users an entry names otherwise than by Authing user id, looked up (get-user-batch)
+/// before the import, with the entries refused without a request settled first.
+struct LookUp<'a> {
+    args: &'a ImportArgs,
+    source: &'a Source,
+    client: &'a ManagementClient,
+    options: &'a BulkOptions,
+    broken: &'a Cell<bool>,
+}
+
+/// Settles `refused` in the progress and the journal, and empties it.
+fn settle_refused(
+    journal: &mut JournalState,
+    progress: &mut Progress,
+    refused: &mut Vec<RefusedRecord>,
+) {
+    if refused.is_empty() {
+        return;
+    }
+    let set = import_resolve::numbers(refused);
+    progress.apply(&set, refused);
+    journal.write(|j| j.record(&set, refused));
+    refused.clear();
+}
+
+/// What the run still needs the server for, for entry `n`: its import, or its read-back.
+fn needs_server(progress: &Progress, verify: bool, n: u64) -> bool {
+    !progress.done.contains(n) || (verify && progress.imported(n) && !progress.verified.contains(n))
+}
+
+/// How a refusal names a user id type: "no user with that email".
+fn type_words(user_id_type: UserIdType) -> &'static str {
+    match user_id_type {
+        UserIdType::ExternalId => "external id",
+        UserIdType::SyncRelation => "sync relation",
+        UserIdType::CustomField => "custom field",
+        other => other.as_str(),
+    }
+}
+
+impl LookUp<'_> {
+    /// Runs the phase; `None` when no user needed looking up.
+    async fn run(
+        &self,
+        journal: &mut JournalState,
+        progress: &mut Progress,
+        resolved: &mut Resolved,
+    ) -> Result<Option<PhaseReport>, String> {
+        let verify = self.args.verify;
+        let mut local = Vec::new();
+        let mut to_look_up = 0u64;
+        for (n, entry) in self.source.entries(self.broken)?.enumerate() {
+            let n = n as u64;
+            match entry.item {
+                Err(message) if !progress.done.contains(n) => local.push(RefusedRecord {
+                    record: n,
+                    line: entry.line,
+                    user_id: entry.name,
+                    http_status: None,
+                    status_code: None,
+                    api_code: None,
+                    message,
+                }),
+                Ok((user, _))
+                    if user.id_type() != UserIdType::UserId
+                        && needs_server(progress, verify, n) =>
+                {
+                    to_look_up += 1
+                }
+                _ => {}
+            }
+            if local.len() >= 1000 {
+                settle_refused(journal, progress, &mut local);
+            }
+        }
+        settle_refused(journal, progress, &mut local);
+        if to_look_up == 0 {
+            return Ok(None);
+        }
+        let snapshot = progress.clone();
+        let todo = self
+            .source
+            .entries(self.broken)?
+            .enumerate()
+            .filter_map(move |(n, entry)| {
+                let n = n as u64;
+                let (user, _) = entry.item.ok()?;
+                (user.id_type() != UserIdType::UserId && needs_server(&snapshot, verify, n))
+                    .then_some(((n, entry.line), user))
+            });
+        let mut display = Display::new(self.args.quiet, to_look_up, &LOOKUP_WORDS);
+        let (mut found_total, mut refused_total) = (0, 0);
+        let summary = self
+            .client
+            .bulk_resolve_users(self.options.clone(), todo, |event| {
+                let done: ResolveDone<(u64, u64)> = match event {
+                    BulkEvent::Done(done) => done,
+                    other => return display.event(&other),
+                };
+                let mut refused = Vec::new();
+                let mut found = 0;
+                for ((n, line), user, outcome) in done.outcomes {
+                    let refusal = |message: String| RefusedRecord {
+                        record: n,
+                        line,
+                        user_id: user.id().to_owned(),
+                        http_status: None,
+                        status_code: None,
+                        api_code: None,
+                        message,
+                    };
+                    let words = type_words(user.id_type());
+                    let why = match outcome {
+                        ResolveOutcome::Found(id) => {
+                            resolved.insert(n, &id);
+                            found += 1;
+                            continue;
+                        }
+                        ResolveOutcome::NotFound => refusal(format!("no user with that {words}")),
+                        ResolveOutcome::Ambiguous => {
+                            refusal(format!("more than one user with that {words}"))
+                        }
+                        ResolveOutcome::Refused(why) => RefusedRecord {
+                            http_status: why.http_status,
+                            status_code: why.status_code,
+                            api_code: why.api_code,
+                            ..refusal(format!("could not be looked up: {}", why.message))
+                        },
+                        _ => continue,
+                    };
+                    // An entry imported before (only read back now) stays imported: it is
+                    // left unread back.
+                    if !progress.done.contains(n) {
+                        refused.push(why);
+                    }
+                }
+                let settled = found + refused.len() as u64;
+                found_total += found;
+                refused_total += refused.len() as u64;
+                display.batch(found, refused.len() as u64, settled);
+                settle_refused(journal, progress, &mut refused);
+            })
+            .await;
+        display.finish();
+        resolved.finish();
+        // Two references to one user: all of them refused.
+        let done = progress.done.clone();
+        let mut same =
+            import_resolve::same_users(self.source, resolved, &|n| !done.contains(n), self.broken)?;
+        refused_total += same.len() as u64;
+        for chunk in same.chunks(1000) {
+            settle_refused(journal, progress, &mut chunk.to_vec());
+        }
+        same.clear();
+        Ok(Some(PhaseReport {
+            records: summary.records,
+            good: found_total,
+            bad: refused_total,
+            not_attempted: summary.not_attempted,
+            requests: summary.requests,
+            throttled: summary.throttled,
+            unavailable: summary.unavailable,
+            elapsed: summary.elapsed,
+            stopped: summary.stopped,
+        }))
+    }
+}
+
 /// The key of a record being read back: its number, its line, and the secret it imported.
 type VerifyKey = (u64, u64, SecretString);
 
@@ -620,10 +737,11 @@ async fn verify_phase(
     phases: &Phases<'_>,
     journal: &mut JournalState,
     progress: &mut Progress,
-) -> Result<PhaseReport, ImportFileError> {
+) -> Result<PhaseReport, String> {
     let Phases {
         args,
-        input,
+        source,
+        resolved,
         client,
         ref options,
         broken,
@@ -632,11 +750,16 @@ async fn verify_phase(
     let imported = progress.done.count() - progress.refused.count();
     let remaining = imported.saturating_sub(progress.verified.count());
     let snapshot = progress.clone();
-    let todo = records(input, broken)?
+    let todo = source
+        .entries(broken)?
+        .enumerate()
+        .map(|(n, entry)| (n as u64, entry))
         .filter(move |(n, _)| snapshot.imported(*n) && !snapshot.verified.contains(*n))
-        .filter_map(|(n, record)| {
-            let user = UserRef::user_id(record.item.user_id()).ok()?;
-            let key: VerifyKey = (n, record.line, record.item.secret().clone());
+        .filter_map(|(n, entry)| {
+            let (user, item) = entry.item.ok()?;
+            let item = resolved.item_for(n, &user, item)?;
+            let user = UserRef::user_id(item.user_id()).ok()?;
+            let key: VerifyKey = (n, entry.line, item.secret().clone());
             Some((key, user))
         });
     let mut display = Display::new(args.quiet, remaining, &VERIFY_WORDS);
@@ -708,36 +831,6 @@ async fn verify_phase(
     })
 }
 
-/// How the input differs from what the check pass read, if it does: a size that is not the
-/// one checked, bytes that are not, or a record that did not read back the same.
-fn changed_since_checked(
-    input: &Input,
-    identity: &InputIdentity,
-    broken: &Cell<bool>,
-) -> Option<String> {
-    match input.len_now() {
-        Ok(now) if now != identity.bytes => {
-            return Some(format!(
-                "changed ({} bytes when checked, {now} now)",
-                identity.bytes
-            ));
-        }
-        Err(e) => return Some(format!("could not be read ({e})")),
-        Ok(_) => {}
-    }
-    let mut reader = match input.reader() {
-        Ok(reader) => IdentifyingReader::new(reader),
-        Err(e) => return Some(format!("could not be read ({e})")),
-    };
-    if let Err(e) = io::copy(&mut reader, &mut io::sink()) {
-        return Some(format!("could not be read ({e})"));
-    }
-    if reader.identity() != *identity || broken.get() {
-        return Some("changed".to_owned());
-    }
-    None
-}
-
 /// Peak resident memory and CPU time of this process, where the platform tells.
 fn resources() -> (Option<u64>, Option<f64>) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -787,8 +880,42 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         errln!("authing-otp import: {e}; nothing was sent");
         ExitCode::from(2)
     };
-    let mut input = match Input::open(&args.file) {
-        Ok(input) => input,
+    let keycloak = args.format == Some(InputFormat::Keycloak);
+    let user_id_type = match (args.user_id_type, keycloak) {
+        (Some(t), true) if keycloak_identifier(t).is_none() => {
+            errln!(
+                "authing-otp import: --user-id-type {t} does not name Keycloak users: use \
+                 username, email or external_id (Keycloak's user id)"
+            );
+            return ExitCode::from(2);
+        }
+        (Some(t), _) => t,
+        (None, true) => UserIdType::Username,
+        (None, false) => UserIdType::UserId,
+    };
+    if !keycloak && (args.keycloak_pick.is_some() || args.keycloak_realm.is_some()) {
+        errln!(
+            "authing-otp import: --keycloak-pick and --keycloak-realm go with --format keycloak"
+        );
+        return ExitCode::from(2);
+    }
+    let keycloak_options = keycloak.then(|| {
+        let identifier = keycloak_identifier(user_id_type).unwrap_or_default();
+        (
+            KeycloakOptions::default()
+                .identifier(identifier)
+                .newest(args.keycloak_pick == Some(KeycloakPick::Newest)),
+            args.keycloak_realm.as_deref(),
+        )
+    });
+    let format = match args.format {
+        Some(InputFormat::Jsonl) => Some(ImportFormat::JsonLines),
+        Some(InputFormat::Csv) => Some(ImportFormat::Csv),
+        Some(InputFormat::Uri) => Some(ImportFormat::KeyUri),
+        Some(InputFormat::Keycloak) | None => None,
+    };
+    let mut source = match import_source::open(&args.file, format, keycloak_options, user_id_type) {
+        Ok(source) => source,
         Err(e) => return refuse(&e),
     };
     let outputs: Vec<(&'static str, &std::path::Path)> = [
@@ -799,8 +926,10 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     .into_iter()
     .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
     .collect();
-    if let Err(e) = files::check_outputs(input.id(), &outputs) {
-        return refuse(&e);
+    for id in source.ids() {
+        if let Err(e) = files::check_outputs(id, &outputs) {
+            return refuse(&e);
+        }
     }
     let locked: LockedJournal = match args
         .journal
@@ -810,14 +939,26 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         Ok(locked) => locked,
         Err(e) => return refuse(&e),
     };
-    let (records_total, identity) = match check(&input) {
+    let checked = match source.check(&shown, MAX_SHOWN_ERRORS) {
         Ok(checked) => checked,
-        Err(code) => return code,
+        Err(CheckFailed) => return ExitCode::from(2),
     };
+    let (records_total, identity) = (checked.entries, checked.identity.clone());
     // From now on only the bytes checked are read: lines appended during the run are not.
-    input.limit_to(identity.bytes);
+    source.limit_to_checked(&identity);
     if args.dry_run {
-        outln!("{shown}: {records_total} valid records; nothing was sent (--dry-run)");
+        match checked.keycloak {
+            Some(tally) => outln!(
+                "{shown}: {} users to import, {} refused, {} without OTP; nothing was sent \
+                 (--dry-run)",
+                records_total - tally.refused,
+                tally.refused,
+                tally.no_otp
+            ),
+            None => {
+                outln!("{shown}: {records_total} valid records; nothing was sent (--dry-run)")
+            }
+        }
         return ExitCode::SUCCESS;
     }
     let create = |flag, path: &Option<PathBuf>| -> Result<Option<PendingOutput>, FileError> {
@@ -871,21 +1012,43 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         .stall_timeout(stall)
         .check_duplicates(false);
     let broken = Cell::new(false);
+    let mut resolved = Resolved::default();
+    let lookup = LookUp {
+        args: &args,
+        source: &source,
+        client: &client,
+        options: &options,
+        broken: &broken,
+    };
+    let resolve = match lookup.run(&mut journal, &mut progress, &mut resolved).await {
+        Ok(report) => report,
+        Err(e) => {
+            errln!("authing-otp import: {shown}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    journal.sync();
     let phases = Phases {
         args: &args,
-        input: &input,
+        source: &source,
+        resolved: &resolved,
         client: &client,
         options,
         broken: &broken,
     };
-    let (import, batch_size) =
+    let resolve_stopped = resolve.as_ref().and_then(|r| r.stopped.as_ref()).is_some();
+    let (import, batch_size) = if resolve_stopped {
+        // Users that could not be looked up would be left out: the same command continues.
+        (PhaseReport::default(), usize::from(args.batch_size))
+    } else {
         match import_phase(&phases, &mut journal, &mut progress, records_total).await {
             Ok(done) => done,
             Err(e) => {
                 errln!("authing-otp import: {shown}: {e}");
                 return ExitCode::from(2);
             }
-        };
+        }
+    };
     journal.sync();
     let all_imported = progress.done.count() == records_total;
     let verify = if args.verify && import.stopped.is_none() && all_imported && !broken.get() {
@@ -906,7 +1069,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         None
     };
     journal.sync();
-    let problems = match write_outputs(&input, journal.journal.path(), &progress, outputs) {
+    let problems = match write_outputs(&source, journal.journal.path(), &progress, outputs) {
         Ok(problems) => problems,
         Err(e) => {
             errln!("authing-otp import: writing the failures file or the report: {e}");
@@ -920,7 +1083,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     let mismatched = progress.mismatched.count();
     let verified = progress.verified.count();
     // Only the bytes checked were sent; the numbering holds only for them.
-    let changed = changed_since_checked(&input, &identity, &broken);
+    let changed = source.changed_since_checked(&identity, &broken);
     if let Some(how) = &changed {
         errln!(
             "authing-otp import: {shown} {how} during the run: only the {} bytes checked \
@@ -933,9 +1096,10 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     let stats = client.stats();
     let elapsed = started.elapsed().as_secs_f64();
     let (peak_rss, cpu) = resources();
-    let stopped = import
-        .stopped
+    let stopped = resolve
         .as_ref()
+        .and_then(|r| r.stopped.as_ref())
+        .or(import.stopped.as_ref())
         .or(verify.as_ref().and_then(|v| v.stopped.as_ref()))
         .map(StopReason::display_chain);
     let import_rate = (import.good + import.bad) as f64 / import.elapsed.as_secs_f64().max(1e-3);
@@ -954,6 +1118,12 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             "recordsPerSecond": import_rate,
             "batchSize": batch_size,
             "stopped": stopped,
+            "resolve": resolve.as_ref().map(|r| r.json("found", "refused", 0)),
+            "keycloak": checked.keycloak.map(|k| serde_json::json!({
+                "users": records_total + k.no_otp,
+                "refused": k.refused,
+                "withoutOtp": k.no_otp,
+            })),
             "import": import.json("imported", "refused", resumed),
             "verify": verify.as_ref().map(|v| {
                 let mut json = v.json("matched", "mismatched", resumed_verified);
@@ -971,6 +1141,29 @@ pub async fn import(args: ImportArgs) -> ExitCode {
              {not_attempted} not attempted; {} requests in {elapsed:.1} s",
             stats.requests
         );
+        if let Some(k) = checked.keycloak {
+            outln!(
+                "  keycloak: {} users: {} with an OTP credential to import, {} refused, {} \
+                 without OTP (skipped)",
+                records_total + k.no_otp,
+                records_total - k.refused,
+                k.refused,
+                k.no_otp
+            );
+        }
+        if let Some(r) = &resolve {
+            outln!(
+                "  look-up: {} users in {:.1} s, {} found, {} refused, {} requests ({} \
+                 throttled, {} unavailable)",
+                r.records,
+                r.elapsed.as_secs_f64(),
+                r.good,
+                r.bad,
+                r.requests,
+                r.throttled,
+                r.unavailable
+            );
+        }
         outln!(
             "  import: {} records in {:.1} s ({import_rate:.0}/s), {} requests ({} throttled, \
              {} unavailable)",

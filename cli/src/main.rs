@@ -27,6 +27,8 @@ macro_rules! errln {
 mod client_cmd;
 mod emulator_cmd;
 mod import_cmd;
+mod import_resolve;
+mod import_source;
 mod quickstart_cmd;
 mod spec_cmd;
 
