@@ -618,13 +618,15 @@ async fn the_generated_client_sends_a_batch_the_emulator_accepts_and_decodes_the
             .unwrap()
             .into_inner();
         assert_eq!(answer.status_code, 200.0);
-        let ids: Vec<&str> = answer.data.iter().map(|u| u.user_id.as_str()).collect();
+        // Decoded through the client's lenient envelope (`UserListAnswer`): the ids and the
+        // fields a lookup matches on.
+        let data = answer.data.expect("a success carries the users found");
+        let ids: Vec<&str> = data.iter().map(|u| u.user_id.as_str()).collect();
         assert_eq!(ids, ["u-bob", "u-alice"], "{auth:?}");
-        let alice = &answer.data[1];
+        let alice = &data[1];
         assert_eq!(alice.email.as_deref(), Some("Alice@Example.com"));
         assert_eq!(alice.identities[0].ext_idp_id, "62f20932716fbcc10d966ee5");
         assert_eq!(alice.identities[0].user_id_in_idp, "ou_8bae:746e");
-        assert_eq!(alice.created_at, alice.updated_at);
     }
     assert_eq!(emu.counters().get_user_batch_requests, 2);
 }

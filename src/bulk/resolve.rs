@@ -14,6 +14,16 @@ use crate::{
 };
 
 /// What became of one user of a bulk resolution.
+///
+/// ```
+/// use authing_otp::bulk::ResolveOutcome;
+///
+/// let outcome = ResolveOutcome::Found("6229ffaxxxxxxxxcade3e3d9".into());
+/// if let ResolveOutcome::Found(user_id) = &outcome {
+///     assert_eq!(user_id.len(), 24);
+/// }
+/// assert_ne!(outcome, ResolveOutcome::NotFound);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResolveOutcome {
@@ -29,7 +39,23 @@ pub enum ResolveOutcome {
     NotAttempted,
 }
 
-/// The outcomes of one batch of a bulk resolution, handed over as soon as the batch is done.
+/// The outcomes of one batch of a bulk resolution, handed over as soon as the batch is done
+/// (in the order batches finish, not the order of the input).
+///
+/// ```
+/// use authing_otp::bulk::{ResolveDone, ResolveOutcome};
+///
+/// fn found(batch: &ResolveDone<u64>) -> Vec<(u64, &str)> {
+///     batch
+///         .outcomes
+///         .iter()
+///         .filter_map(|(line, _, outcome)| match outcome {
+///             ResolveOutcome::Found(user_id) => Some((*line, user_id.as_str())),
+///             _ => None,
+///         })
+///         .collect()
+/// }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ResolveDone<K> {
@@ -40,6 +66,12 @@ pub struct ResolveDone<K> {
 }
 
 /// How a bulk resolution went. Every count is what happened on the wire.
+///
+/// ```
+/// let summary = authing_otp::bulk::ResolveSummary::default();
+/// assert_eq!(summary.found + summary.not_found + summary.ambiguous, 0);
+/// assert!(summary.stopped.is_none());
+/// ```
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct ResolveSummary {
