@@ -577,7 +577,12 @@ pub async fn export(args: ExportArgs) -> ExitCode {
                         refused.push(RefusedRecord {
                             record: n,
                             line: line_number,
-                            user_id: user.to_string(),
+                            // As given: the bare id, or `type:id` for another type.
+                            user_id: if user.id_type() == UserIdType::UserId {
+                                user.id().to_owned()
+                            } else {
+                                user.to_string()
+                            },
                             http_status: why.http_status,
                             status_code: why.status_code,
                             api_code: why.api_code,
