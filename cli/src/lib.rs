@@ -10,6 +10,7 @@
 //!   line.
 //! - [`keycloak`]: Keycloak realm exports (a file or a directory), streamed user by user: each
 //!   user's OTP credential as Keycloak's key in base32, or why it cannot be imported.
+//! - [`export`]: the users file, the output lines and the journal of `authing-otp export`.
 //! - [`journal`]: what a bulk import has done, so that a killed run resumes where it stopped.
 //! - [`fingerprints`]: the users a file names twice, found in 8 bytes per record.
 //! - [`files`]: the input and the outputs of a bulk import, checked and opened so that no run
@@ -18,6 +19,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod export;
 pub mod files;
 pub mod fingerprints;
 pub mod import;

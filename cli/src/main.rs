@@ -26,6 +26,7 @@ macro_rules! errln {
 // subcommands are the binary's own.
 mod client_cmd;
 mod emulator_cmd;
+mod export_cmd;
 mod import_cmd;
 mod import_resolve;
 mod import_source;
@@ -81,6 +82,9 @@ enum Command {
     /// Import OTP secrets from a JSON Lines, CSV or Key URI file: every line checked first,
     /// then batches at the pool's pace, resumable with --journal.
     Import(import_cmd::ImportArgs),
+    /// Read back the OTP secrets of a list of users into a file `import` reads (JSON Lines,
+    /// CSV or Key URIs): each user once, resumable with --journal.
+    Export(export_cmd::ExportArgs),
     /// Run the local Authing emulator until stopped.
     Emulator(emulator_cmd::EmulatorArgs),
     /// Compare the OpenAPI fragment with upstream, or regenerate it from upstream.
@@ -99,6 +103,7 @@ async fn main() -> ExitCode {
         Command::Quickstart(args) => quickstart_cmd::run(args).await,
         Command::GetSecret(args) => client_cmd::get_secret(args).await,
         Command::Import(args) => import_cmd::import(args).await,
+        Command::Export(args) => export_cmd::export(args).await,
         Command::Emulator(args) => emulator_cmd::run(args).await,
         Command::Spec(cmd) => spec_cmd::run(cmd).await,
     }
