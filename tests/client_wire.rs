@@ -8,6 +8,7 @@ mod piecemeal_server;
 use std::time::Duration;
 
 use authing_otp::{ErrorKind, Lang, ManagementClient, OtpImport, UserRef};
+use authing_otp_httpmock::{MockServerExt, Refusal, Throttling};
 use common::*;
 use httpmock::Method;
 use secrecy::ExposeSecret;
@@ -387,17 +388,20 @@ async fn a_second_rejection_is_an_error() {
 async fn business_error_in_a_200_body_is_an_api_error() {
     let wire = Wire::start().await;
     wire.token_route(7200.0, Duration::ZERO).await;
-    wire.get_secret_route(|_, _| {
-        json(
-            200,
-            &json!({"statusCode": 400, "apiCode": 2004, "message": "user not found", "requestId": "req-9"}),
-        )
-    })
-    .await;
+    let nobody = UserRef::email("nobody@example.com").unwrap();
+    let refused = wire.server.get_otp_secret_by_user(|when, then| {
+        when.user(&nobody);
+        then.refused(
+            &Refusal::new(400, "user not found")
+                .api_code(2004)
+                .request_id("req-9"),
+        );
+    });
     let err = client(&wire)
-        .get_otp_secret_by_user(&UserRef::email("nobody@example.com").unwrap())
+        .get_otp_secret_by_user(&nobody)
         .await
         .unwrap_err();
+    refused.assert();
     let api = err.api_error().expect("an API error").clone();
     assert_eq!(err.kind(), ErrorKind::Api);
     assert_eq!(
@@ -421,15 +425,19 @@ async fn business_error_in_a_200_body_is_an_api_error() {
 async fn rate_limiting_is_a_retryable_api_error() {
     let wire = Wire::start().await;
     wire.token_route(7200.0, Duration::ZERO).await;
-    wire.get_secret_route(|_, _| json(429, &json!({"statusCode": 429, "message": "slow down"})))
-        .await;
+    let throttled = wire.server.get_otp_secret_by_user(|_, then| {
+        then.throttled(&Throttling::http_429());
+    });
     let err = client(&wire)
         .get_otp_secret_by_user(&UserRef::user_id("u1").unwrap())
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Api);
     assert_eq!(err.http_status(), Some(429));
+    assert_eq!(err.status_code(), Some(429));
     assert!(err.is_retryable());
+    // The first attempt and the default configuration's retries.
+    assert!(throttled.calls() > 1);
 }
 
 #[tokio::test]
@@ -643,18 +651,10 @@ async fn token_failures_name_their_cause() {
 #[tokio::test]
 async fn an_opaque_token_works_with_an_explicit_pool_id() {
     let wire = Wire::start().await;
-    wire.route(
-        Method::POST,
-        "/api/v3/get-management-token",
-        Duration::ZERO,
-        |_, _| {
-            json(
-                200,
-                &json!({"statusCode": 200, "message": "ok", "data": {"access_token": "opaque", "expires_in": 7200}}),
-            )
-        },
-    )
-    .await;
+    let token = wire.server.get_management_token(|when, then| {
+        when.access_key(AK, SK);
+        then.token("opaque", 7200);
+    });
     wire.get_secret_route(|_, _| secret_ok()).await;
     ManagementClient::builder()
         .access_key(AK, SK)
@@ -668,6 +668,7 @@ async fn an_opaque_token_works_with_an_explicit_pool_id() {
     let call = &wire.seen_at("/api/v3/get-otp-secret-by-user")[0];
     assert_eq!(call.header("authorization"), Some("Bearer opaque"));
     assert_eq!(call.header("x-authing-userpool-id"), Some("pool-9"));
+    token.assert();
 }
 
 #[tokio::test]
