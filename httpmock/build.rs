@@ -66,6 +66,7 @@ const REPLACED: &[(&str, &str)] = &[
     ),
     ("OtpSecretRespDto", "::authing_otp::wire::OtpSecretRespDto"),
     ("CommonResponseDto", "::authing_otp::envelope::ImportAnswer"),
+    ("UserListRespDto", "::authing_otp::envelope::UserListAnswer"),
     (
         "GetOtpSecretRespDto",
         "::authing_otp::envelope::SecretAnswer",
