@@ -264,12 +264,24 @@ impl Source {
         identity: &InputIdentity,
         broken: &Cell<bool>,
     ) -> Option<String> {
+        // The size first: later passes read only the bytes checked, so a hash alone would
+        // not see lines appended.
+        let size_now: io::Result<u64> = match self {
+            Source::Records { input, .. } => input.len_now(),
+            Source::Keycloak { inputs, .. } => inputs.iter().map(Input::len_now).sum(),
+        };
+        match size_now {
+            Err(e) => return Some(format!("could not be read ({e})")),
+            Ok(now) if now != identity.bytes => {
+                return Some(format!(
+                    "changed ({} bytes when checked, {now} now)",
+                    identity.bytes
+                ));
+            }
+            Ok(_) => {}
+        }
         match self.identity_now() {
             Err(e) => Some(format!("could not be read ({e})")),
-            Ok(now) if now.bytes != identity.bytes => Some(format!(
-                "changed ({} bytes when checked, {} now)",
-                identity.bytes, now.bytes
-            )),
             Ok(now) if now != *identity || broken.get() => Some("changed".to_owned()),
             Ok(_) => None,
         }

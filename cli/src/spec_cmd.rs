@@ -50,6 +50,10 @@ pub struct Source {
 /// Where the fragment is, in a checkout of the project.
 const DEFAULT_FRAGMENT: &str = "openapi/authing-otp.json";
 
+/// The copy the typed httpmock stubs generate from (a packaged crate builds from what it
+/// ships), kept byte for byte the same by `sync` when it rewrites the default fragment.
+const HTTPMOCK_COPY: &str = "httpmock/openapi/authing-otp.json";
+
 impl Source {
     /// The file `sync` rewrites.
     fn fragment_path(&self) -> PathBuf {
@@ -57,6 +61,26 @@ impl Source {
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_FRAGMENT))
     }
+
+    /// The httpmock crate's copy of the fragment, in a checkout where `sync` rewrites the
+    /// default fragment.
+    fn httpmock_copy(&self) -> Option<PathBuf> {
+        let copy = PathBuf::from(HTTPMOCK_COPY);
+        (self.fragment.is_none() && copy.is_file()).then_some(copy)
+    }
+}
+
+/// Writes `text` into the httpmock crate's copy when it differs; says so.
+fn sync_httpmock_copy(source: &Source, text: &str) -> Result<(), SpecError> {
+    let Some(copy) = source.httpmock_copy() else {
+        return Ok(());
+    };
+    if std::fs::read_to_string(&copy).is_ok_and(|now| now == text) {
+        return Ok(());
+    }
+    write_atomically(&copy, text)?;
+    outln!("updated {HTTPMOCK_COPY}, the typed httpmock stubs' copy, to match");
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -272,10 +296,12 @@ async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
     }
     let text = spec::to_json_text(&loaded.derived);
     if text == loaded.fragment_text {
-        outln!("{fragment} is up to date with {upstream}; nothing written");
+        sync_httpmock_copy(source, &text)?;
+        outln!("{fragment} is up to date with {upstream}; nothing else written");
         return Ok(ExitCode::SUCCESS);
     }
     write_atomically(&source.fragment_path(), &text)?;
+    sync_httpmock_copy(source, &text)?;
     print_lines(&loaded.differences);
     let counts = Counts::of(&loaded.differences);
     if loaded.differences.is_empty() {
