@@ -297,7 +297,7 @@ async fn sync(source: &Source) -> Result<ExitCode, SpecError> {
     let text = spec::to_json_text(&loaded.derived);
     if text == loaded.fragment_text {
         sync_httpmock_copy(source, &text)?;
-        outln!("{fragment} is up to date with {upstream}; nothing else written");
+        outln!("{fragment} is up to date with {upstream}; nothing written");
         return Ok(ExitCode::SUCCESS);
     }
     write_atomically(&source.fragment_path(), &text)?;
