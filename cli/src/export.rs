@@ -759,11 +759,14 @@ impl ExportJournal {
         Ok(())
     }
 
-    /// Every refusal the journal holds, each user once, in the order written.
-    pub fn refusals(&self) -> Result<Vec<RefusedRecord>, ExportJournalError> {
+    /// Calls `each` with every refusal the journal holds, each user once, in the order
+    /// written: one at a time, so that a million users without OTP cost no memory.
+    pub fn for_each_refusal(
+        &self,
+        mut each: impl FnMut(RefusedRecord) -> io::Result<()>,
+    ) -> Result<(), ExportJournalError> {
         let file = File::open(&self.path).map_err(|e| self.io(e))?;
         let mut seen = RecordSet::default();
-        let mut all = Vec::new();
         for (n, line) in BufReader::new(file).lines().enumerate().skip(1) {
             let line = line.map_err(|e| self.io(e))?;
             let entry: ExportEntry =
@@ -774,11 +777,11 @@ impl ExportJournal {
             for r in entry.refused {
                 if !seen.contains(r.record) {
                     seen.insert(r.record, r.record);
-                    all.push(r);
+                    each(r).map_err(|e| self.io(e))?;
                 }
             }
         }
-        Ok(all)
+        Ok(())
     }
 }
 

@@ -621,23 +621,29 @@ pub async fn export(args: ExportArgs) -> ExitCode {
     if let Some(e) = &failure {
         errln!("authing-otp export: {e}");
     }
-    // The refusals, each user once, for the report and the summary.
-    let refusals = match journal.refusals() {
-        Ok(all) => all,
-        Err(e) => {
-            errln!("authing-otp export: {e}");
-            return ExitCode::FAILURE;
+    // The refusals, each user once: every one into the report, the first few kept for the
+    // summary.
+    let mut first: Vec<RefusedRecord> = Vec::new();
+    let mut report = report;
+    let written = journal.for_each_refusal(|r| {
+        if let Some(report) = report.as_mut() {
+            serde_json::to_writer(&mut *report, &r)?;
+            report.write_all(b"\n")?;
         }
-    };
-    if let Some(mut report) = report {
-        let written = refusals.iter().try_for_each(|r| {
-            serde_json::to_writer(&mut report, r)?;
-            report.write_all(b"\n")
-        });
-        if let Err(e) = written.and_then(|()| report.commit()) {
-            errln!("authing-otp export: --report: {e}");
-            return ExitCode::FAILURE;
+        if first.len() < MAX_SHOWN_ERRORS {
+            first.push(r);
         }
+        Ok(())
+    });
+    if let Err(e) = written {
+        errln!("authing-otp export: --report: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Some(report) = report
+        && let Err(e) = report.commit()
+    {
+        errln!("authing-otp export: --report: {e}");
+        return ExitCode::FAILURE;
     }
     let refused = refused_set.count();
     let exported = done.count() - refused;
@@ -645,7 +651,6 @@ pub async fn export(args: ExportArgs) -> ExitCode {
     let stats = client.stats();
     let elapsed = started.elapsed().as_secs_f64();
     let stopped = summary.stopped.as_ref().map(StopReason::display_chain);
-    let first: Vec<&RefusedRecord> = refusals.iter().take(MAX_SHOWN_ERRORS).collect();
     if args.json {
         let answer = serde_json::json!({
             "file": shown,
@@ -680,10 +685,10 @@ pub async fn export(args: ExportArgs) -> ExitCode {
             };
             outln!("  line {}: {}: {code}{}", r.line, r.user_id, r.message);
         }
-        if refusals.len() > first.len() {
+        if refused > first.len() as u64 {
             outln!(
                 "  … and {} more (see --report)",
-                refusals.len() - first.len()
+                refused - first.len() as u64
             );
         }
         if let Some(why) = &stopped {
