@@ -373,3 +373,86 @@ async fn a_killed_export_resumes_each_user_once_and_imports_into_another_pool() 
     assert_eq!(bound(&target), expected(N));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Pool to pool as a migration between brands meets it: users named by email on both sides
+/// (their ids differ from pool to pool), an Authing pool exported, a GenAuth-only pool (which
+/// refuses Authing's dialect) imported into, with the read-back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authing_pool_moves_into_a_genauth_pool_by_email() {
+    const N: usize = 120;
+    let dir = temp_dir("pool-to-pool");
+    let email = |i: usize| format!("user{i}@example.com");
+    let source = emulator_of(
+        (0..N).map(|i| User::new(format!("a-{i}")).email(email(i))),
+        None,
+    )
+    .await;
+    let target = Emulator::builder()
+        .users((0..N).map(|i| User::new(format!("g-{i}")).email(email(i))))
+        .only_brand(authing_otp::Brand::GenAuth)
+        .start()
+        .await
+        .unwrap();
+    // The source pool's enrolments, imported by email.
+    let seed = dir.join("seed.csv");
+    let rows: String = (0..N)
+        .map(|i| format!("{},{}\n", email(i), secret(i)))
+        .collect();
+    std::fs::write(&seed, format!("userId,secret\n{rows}")).unwrap();
+    let out = output(run_against(
+        &source,
+        "import",
+        &[&seed, &"--user-id-type", &"email", &"--quiet"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // Export by email.
+    let list = dir.join("emails.txt");
+    std::fs::write(&list, (0..N).map(|i| email(i) + "\n").collect::<String>()).unwrap();
+    let backup = dir.join("backup.jsonl");
+    let out = output(run_against(
+        &source,
+        "export",
+        &[
+            &list,
+            &"--user-id-type",
+            &"email",
+            &"--output",
+            &backup,
+            &"--quiet",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first = std::fs::read_to_string(&backup).unwrap();
+    let first = first.lines().next().unwrap();
+    let first: serde_json::Value = serde_json::from_str(first).unwrap();
+    assert_eq!(first["userIdType"], "email", "{first}");
+
+    // Import into the GenAuth pool: the records say they name users by email.
+    let out = output(run_against(
+        &target,
+        "import",
+        &[&backup, &"--brand", &"genauth", &"--verify", &"--json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let sum = summary(&out);
+    assert_eq!(sum["imported"], N, "{sum}");
+    assert_eq!(sum["resolve"]["found"], N, "{sum}");
+    // Each email's secret is the same in both pools.
+    let by_email = |bound: BTreeMap<String, String>, prefix: &str| -> BTreeMap<String, String> {
+        bound
+            .into_iter()
+            .map(|(id, secret)| {
+                let i: usize = id.strip_prefix(prefix).unwrap().parse().unwrap();
+                (email(i), secret)
+            })
+            .collect()
+    };
+    let moved = by_email(bound(&target), "g-");
+    assert_eq!(moved.len(), N);
+    assert_eq!(moved, by_email(bound(&source), "a-"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

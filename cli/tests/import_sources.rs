@@ -432,7 +432,32 @@ async fn a_keycloak_realm_export_imports_the_keys_keycloak_checks_and_refuses_th
     // Three usernames looked up in one request.
     assert_eq!(emulator.counters().get_user_batch_requests, 1);
 
-    // Other identifiers: an email or Keycloak's id name no Authing user here.
+    // Keycloak's user id, as the Authing users' external id; and the email.
+    for (flag, user) in [
+        ("external_id", User::new("x-alice").external_id("kc-alice")),
+        ("email", User::new("x-alice").email("alice@example.com")),
+    ] {
+        let pool = Emulator::builder().user(user).start().await.unwrap();
+        let out = output(import(
+            &pool,
+            &export,
+            &["--format", "keycloak", "--user-id-type", flag, "--json", "--quiet"],
+        ))
+        .await;
+        let got = summary(&out);
+        assert_eq!(got["imported"], 1, "{flag}: {got}");
+        // bob, the other user to import, is not in this pool.
+        assert_eq!(got["resolve"]["refused"], 1, "{flag}: {got}");
+        assert_eq!(
+            bound(&pool),
+            BTreeMap::from([(
+                "x-alice".to_owned(),
+                "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".to_owned()
+            )])
+        );
+    }
+
+    // A type that names no Keycloak user.
     let out = output(import(
         &emulator,
         &export,
