@@ -325,6 +325,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         counts.refused,
         counts.no_otp,
     );
+    // The whole command on the same file, when asked: `import --format keycloak --dry-run`
+    // (every user read and checked, duplicates looked for; nothing sent).
+    if let Some(command) = std::env::var_os("KEYCLOAK_BENCH_COMMAND") {
+        let out = std::process::Command::new(command)
+            .args(["import", "--format", "keycloak", "--dry-run", "--json"])
+            .arg(&path)
+            .output()?;
+        println!(
+            "authing-otp import --format keycloak --dry-run: {}{}",
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
     println!(
         "peak RSS (VmHWM): {} at start, {} after writing, {} after reading",
         mib(at_start),

@@ -947,6 +947,24 @@ pub async fn import(args: ImportArgs) -> ExitCode {
     // From now on only the bytes checked are read: lines appended during the run are not.
     source.limit_to_checked(&identity);
     if args.dry_run {
+        if args.json {
+            let (peak_rss, cpu) = resources();
+            let answer = serde_json::json!({
+                "file": shown,
+                "dryRun": true,
+                "records": records_total,
+                "keycloak": checked.keycloak.map(|k| serde_json::json!({
+                    "users": records_total + k.no_otp,
+                    "refused": k.refused,
+                    "withoutOtp": k.no_otp,
+                })),
+                "elapsedSeconds": started.elapsed().as_secs_f64(),
+                "peakRssBytes": peak_rss,
+                "cpuSeconds": cpu,
+            });
+            outln!("{answer}");
+            return ExitCode::SUCCESS;
+        }
         match checked.keycloak {
             Some(tally) => outln!(
                 "{shown}: {} users to import, {} refused, {} without OTP; nothing was sent \

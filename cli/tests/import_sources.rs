@@ -441,7 +441,14 @@ async fn a_keycloak_realm_export_imports_the_keys_keycloak_checks_and_refuses_th
         let out = output(import(
             &pool,
             &export,
-            &["--format", "keycloak", "--user-id-type", flag, "--json", "--quiet"],
+            &[
+                "--format",
+                "keycloak",
+                "--user-id-type",
+                flag,
+                "--json",
+                "--quiet",
+            ],
         ))
         .await;
         let got = summary(&out);
