@@ -10,6 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 /// Where and as whom to connect. Each flag overrides its `AUTHING_*` variable and that
 /// variable's `GENAUTH_*` twin, which the client reads itself (`with_env`), in its order.
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    next_help_heading = "Connection (each flag overrides its AUTHING_* or GENAUTH_* variable)"
+)]
 pub struct ClientArgs {
     /// API host [env: AUTHING_HOST or GENAUTH_HOST] [default: https://api.authing.cn, or
     /// https://api.genauth.ai for GenAuth].
@@ -244,9 +247,6 @@ pub fn fail(command: &str, failure: &Failure) -> ExitCode {
 /// Options of `authing-otp get-secret`.
 #[derive(Debug, clap::Args)]
 pub struct GetSecretArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-
     /// The user: user_id:…, email:…, phone:…, username:…, external_id:…,
     /// identity:<extIdpId>:<userIdInIdp>, sync_relation:<provider>:<userIdInIdp>,
     /// custom_field:…, or a bare id meaning user_id.
@@ -258,6 +258,10 @@ pub struct GetSecretArgs {
     /// Print the whole answer as JSON instead of the secret alone.
     #[arg(long)]
     json: bool,
+
+    // Last, so that the command's own options come first in --help.
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 /// Prints the user's OTP secret alone on stdout.

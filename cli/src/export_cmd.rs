@@ -43,9 +43,6 @@ Example, pool to pool (the output holds secrets: keep it owner-only, delete it a
   authing-otp export users.txt --output otp.jsonl --journal export.journal
   authing-otp import otp.jsonl --brand genauth --journal import.journal --verify")]
 pub struct ExportArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-
     /// The users to read back. With --input-format lines (the default unless the name ends in
     /// .jsonl/.ndjson/.json or .csv): one value per line, all of the type --user-id-type
     /// gives; a value is never split at `:`. jsonl: {"userId", "userIdType"?} per line (other
@@ -110,6 +107,10 @@ pub struct ExportArgs {
     /// Check the users file and stop: nothing is sent, no file is created.
     #[arg(long)]
     dry_run: bool,
+
+    // Last, so that the command's own options come first in --help.
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 fn parse_type(value: &str) -> Result<UserIdType, String> {

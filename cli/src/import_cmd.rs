@@ -42,9 +42,6 @@ use crate::{
 /// Options of `authing-otp import`.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-
     /// JSON Lines ({"userId","secret","recoveryCode"?} or {"userId","otp":{…}} per line), CSV
     /// with the header userId,secret,recoveryCode, or Key URIs (`<userId> otpauth://totp/…` per
     /// line). The extension picks the format (.jsonl, .csv, .txt/.uri/.otpauth), else the content.
@@ -120,6 +117,10 @@ pub struct ImportArgs {
     /// Check the file and stop: nothing is sent.
     #[arg(long)]
     dry_run: bool,
+
+    // Last, so that the command's own options come first in --help.
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 /// `--format`.

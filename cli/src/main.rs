@@ -79,8 +79,9 @@ enum Command {
     Quickstart(quickstart_cmd::QuickstartArgs),
     /// Print a user's OTP secret.
     GetSecret(client_cmd::GetSecretArgs),
-    /// Import OTP secrets from a JSON Lines, CSV or Key URI file: every line checked first,
-    /// then batches at the pool's pace, resumable with --journal.
+    /// Import OTP secrets from a JSON Lines, CSV or Key URI file, or a Keycloak realm export,
+    /// users named by id, email, username…: every line checked first, then batches at the
+    /// pool's pace, resumable with --journal.
     Import(import_cmd::ImportArgs),
     /// Read back the OTP secrets of a list of users into a file `import` reads (JSON Lines,
     /// CSV or Key URIs): each user once, resumable with --journal.

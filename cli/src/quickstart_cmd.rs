@@ -22,9 +22,6 @@ const DEMO_IDP_USER: &str = "ou_8bae746eac07cd2564654140d2a9ac61";
 /// Options of `authing-otp quickstart`.
 #[derive(Debug, clap::Args)]
 pub struct QuickstartArgs {
-    #[command(flatten)]
-    client: ClientArgs,
-
     /// With credentials: the user whose secret to read (as for get-secret).
     #[arg(long, value_name = "USER")]
     user: Option<String>,
@@ -41,6 +38,10 @@ pub struct QuickstartArgs {
         value_parser = parse_secret
     )]
     secret: Option<SecretString>,
+
+    // Last, so that the command's own options come first in --help.
+    #[command(flatten)]
+    client: ClientArgs,
 }
 
 /// Runs the quickstart.
