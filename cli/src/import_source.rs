@@ -308,8 +308,7 @@ impl Source {
         let mut fingerprints = UserFingerprints::with_capacity(0);
         let mut entries = 0u64;
         let mut tally = KeycloakTally::default();
-        let identity;
-        match self {
+        let identity = match self {
             Source::Records {
                 input,
                 format,
@@ -336,7 +335,7 @@ impl Source {
                     problems.fatal(&e);
                     return Err(CheckFailed);
                 }
-                identity = identified.identity();
+                identified.identity()
             }
             Source::Keycloak {
                 inputs,
@@ -387,7 +386,7 @@ impl Source {
                         }
                     }
                 }
-                identity = match identified {
+                match identified {
                     Some(mut identified) => {
                         if let Err(e) = io::copy(&mut identified, &mut io::sink()) {
                             problems.fatal(&e);
@@ -399,9 +398,9 @@ impl Source {
                         problems.fatal(&e);
                         CheckFailed
                     })?,
-                };
+                }
             }
-        }
+        };
         let repeated = fingerprints.repeated();
         if !repeated.is_empty() {
             self.name_duplicates(&fingerprints, &repeated, &mut problems);
