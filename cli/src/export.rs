@@ -2,7 +2,7 @@
 //! secret, and the journal that lets a killed export resume without writing a user twice.
 //!
 //! **The users file** is read one line at a time, each line at most
-//! [`MAX_RECORD_BYTES`](crate::import::MAX_RECORD_BYTES) long (a longer one is refused without
+//! [`MAX_RECORD_BYTES`] long (a longer one is refused without
 //! being read whole), in one of three formats ([`UsersFormat`]):
 //!
 //! - `lines`: one bare value per line, all of one type (`--user-id-type`, `user_id` by
