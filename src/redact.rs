@@ -3,10 +3,12 @@
 //!
 //! A call may carry a few hundred secrets (an import of 100 items, each with a secret and a
 //! recovery code, plus the access key secret and the token), and a hostile server may quote
-//! kilobytes back: the secrets are found in one pass over the text, with an Aho–Corasick
-//! automaton ignoring ASCII case, rather than one search per secret.
+//! kilobytes back, but only on the error path, and the text is cut to a few KiB first: each
+//! secret is searched for with memchr's SIMD substring search in the text lower-cased once
+//! (microseconds for 300 secrets in 20 KB), which costs a dependent's build nothing, where an
+//! Aho–Corasick automaton cost 2.5 s of it.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use memchr::memmem;
 
 /// What a redacted secret becomes.
 const REDACTED: &str = "<redacted>";
@@ -46,20 +48,34 @@ fn redact_secrets(text: &str, secrets: &[&str]) -> Option<String> {
     if needles.is_empty() {
         return None;
     }
-    // Leftmost-longest: a short secret inside a longer one cannot leave the rest behind.
-    let automaton: AhoCorasick = AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .match_kind(MatchKind::LeftmostLongest)
-        .build(&needles)
-        .ok()?;
-    if !automaton.is_match(text) {
+    // ASCII case ignored: lower-casing ASCII keeps every byte where it was, and a match of a
+    // whole UTF-8 needle starts and ends on character boundaries of the text.
+    let haystack = text.as_bytes().to_ascii_lowercase();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for needle in &needles {
+        let needle = needle.as_bytes().to_ascii_lowercase();
+        spans.extend(memmem::find_iter(&haystack, &needle).map(|at| (at, at + needle.len())));
+    }
+    if spans.is_empty() {
         return None;
     }
+    spans.sort_unstable();
+    // Overlapping spans become one: a short secret inside a longer one, or two that overlap,
+    // leave nothing of either behind.
     let mut out = String::with_capacity(text.len());
-    automaton.replace_all_with(text, &mut out, |_, _, out| {
+    let (mut copied, mut i) = (0, 0);
+    while i < spans.len() {
+        let (start, mut end) = spans[i];
+        i += 1;
+        while i < spans.len() && spans[i].0 < end {
+            end = end.max(spans[i].1);
+            i += 1;
+        }
+        out.push_str(&text[copied..start]);
         out.push_str(REDACTED);
-        true
-    });
+        copied = end;
+    }
+    out.push_str(&text[copied..]);
     Some(out)
 }
 
@@ -223,10 +239,15 @@ mod tests {
             clean(r#"quoted: a\"bcd"#, &["a\"bcd"]),
             "quoted: <redacted>"
         );
+        // Two that overlap, and non-ASCII text around them.
+        assert_eq!(
+            clean("é-ABCDEFGH-ü", &["abcdef", "DEFGH"]),
+            "é-<redacted>-ü"
+        );
     }
 
     #[test]
-    fn hundreds_of_secrets_in_a_long_text_are_found_in_one_pass() {
+    fn hundreds_of_secrets_in_a_long_text_are_all_found() {
         let secrets: Vec<String> = (0..300).map(|n| format!("SECRET{n:010}")).collect();
         let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let mut text = "x".repeat(20_000);

@@ -11,8 +11,8 @@
 //!
 //! Because the TLS configuration is made here, reqwest's own TLS settings on a builder from
 //! [`http_client_builder`] (`add_root_certificate`, `tls_version_min`, `identity`,
-//! `danger_accept_invalid_certs`, …) have no effect, and HTTP/2 is offered by ALPN even with
-//! `http1_only`. For another TLS set-up, build the `reqwest::Client` yourself, with reqwest's
+//! `danger_accept_invalid_certs`, …) have no effect, and, with the `http2` feature, HTTP/2 is
+//! offered by ALPN even with `http1_only`. For another TLS set-up, build the `reqwest::Client` yourself, with reqwest's
 //! own TLS features, and give it to
 //! [`ManagementClientBuilder::http_client`](crate::ManagementClientBuilder::http_client).
 //! Note that with this crate alone in the graph reqwest has no provider of its own:
@@ -26,8 +26,8 @@ use rustls::crypto::CryptoProvider;
 use crate::Error;
 
 /// A `reqwest::ClientBuilder` set up as this crate's own client's is: the crypto provider
-/// chosen by the crate's features, the platform's certificate verifier, HTTP/2 and HTTP/1.1
-/// offered, and redirects never followed.
+/// chosen by the crate's features, the platform's certificate verifier, HTTP/1.1 (and HTTP/2
+/// with the `http2` feature) offered, and redirects never followed.
 ///
 /// Start from it to give [`ManagementClientBuilder::http_client`] a client with your own
 /// proxies or pool settings without choosing a TLS provider yourself.
@@ -59,8 +59,13 @@ pub fn http_client_builder() -> Result<reqwest::ClientBuilder, Error> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    // reqwest sets ALPN only on configurations it builds itself.
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // reqwest sets ALPN only on configurations it builds itself. HTTP/2 only with the feature
+    // that builds reqwest's support for it.
+    config.alpn_protocols = if cfg!(feature = "http2") {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     // A redirect would carry the request's secrets to wherever it points: never follow one.
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(config)
