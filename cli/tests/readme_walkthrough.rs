@@ -21,9 +21,9 @@ fn walkthrough(name: &str) -> String {
     block[..block.find("\n```").expect("the end of the block")].to_owned()
 }
 
-#[test]
-fn the_migration_walkthrough_runs_as_written() {
-    let script = walkthrough("migration");
+/// Runs the walkthrough `name` in a new directory: its stdout and the directory.
+fn run_walkthrough(name: &str) -> (String, std::path::PathBuf) {
+    let script = walkthrough(name);
     let dir = temp_dir("walkthrough");
     let bin_dir = Path::new(common::BIN).parent().unwrap();
     let path = format!(
@@ -56,6 +56,12 @@ fn the_migration_walkthrough_runs_as_written() {
         out.status.success(),
         "{script}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
+    (stdout, dir)
+}
+
+#[test]
+fn the_migration_walkthrough_runs_as_written() {
+    let (stdout, dir) = run_walkthrough("migration");
     assert!(
         stdout.contains("secrets.jsonl: 2 valid records; nothing was sent (--dry-run)"),
         "{stdout}"
@@ -73,5 +79,49 @@ fn the_migration_walkthrough_runs_as_written() {
         assert!(dir.join(file).exists(), "{file}");
     }
     assert_eq!(std::fs::read(dir.join("refused.jsonl")).unwrap(), b"");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_keycloak_walkthrough_runs_as_written() {
+    let (stdout, dir) = run_walkthrough("keycloak");
+    assert!(
+        stdout.contains("1 users to import, 0 refused, 1 without OTP; nothing was sent"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("acme-realm.json: 1 records: 1 imported, 0 refused, 0 not attempted"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("in all 1 of 1 read back, 0 differ"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_pool_to_pool_walkthrough_runs_as_written() {
+    let (stdout, dir) = run_walkthrough("pool-to-pool");
+    assert!(
+        stdout.contains("users.txt: 2 users: 2 written to otp.jsonl"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("otp.jsonl: 2 records: 2 imported, 0 refused, 0 not attempted"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("in all 2 of 2 read back, 0 differ"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("HZ2F6J3AGNAVSOTV"), "{stdout}");
+    assert!(!dir.join("otp.jsonl").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
