@@ -1049,6 +1049,60 @@ mod command {
         let _ = fs::remove_dir_all(&dir);
     }
 
+    /// In a checkout, `sync` of the default fragment rewrites the httpmock crate's copy too,
+    /// so that the typed stubs generate from the same operations as the client.
+    #[test]
+    fn sync_in_a_checkout_keeps_the_httpmock_copy_in_step() {
+        let dir = temp_dir("sync-checkout");
+        fs::create_dir_all(dir.join("openapi")).unwrap();
+        fs::create_dir_all(dir.join("httpmock/openapi")).unwrap();
+        let fragment = dir.join("openapi/authing-otp.json");
+        let copy = dir.join("httpmock/openapi/authing-otp.json");
+        fs::write(&fragment, fragment_text()).unwrap();
+        fs::write(&copy, fragment_text()).unwrap();
+        let mut up = upstream();
+        up["paths"]["/api/v3/get-otp-secret-by-user"]["get"]["parameters"][1]["schema"]["enum"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("passkey"));
+        let upstream_path = write_json(&dir, "upstream.json", &up);
+        let out = Command::new(env!("CARGO_BIN_EXE_authing-otp"))
+            .args([
+                "spec",
+                "sync",
+                "--upstream",
+                upstream_path.to_str().unwrap(),
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.contains("updated httpmock/openapi/authing-otp.json"),
+            "{stdout}"
+        );
+        let synced = fs::read(&fragment).unwrap();
+        assert_ne!(synced, fragment_text().as_bytes());
+        assert_eq!(fs::read(&copy).unwrap(), synced);
+
+        // A copy that drifted on its own is put back in step even when the fragment is.
+        fs::write(&copy, "{}").unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_authing-otp"))
+            .args([
+                "spec",
+                "sync",
+                "--upstream",
+                upstream_path.to_str().unwrap(),
+            ])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(fs::read(&copy).unwrap(), synced);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn sync_then_check_then_sync_again() {
         let real_before = fragment_text();
