@@ -954,6 +954,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
                 "file": shown,
                 "dryRun": true,
                 "records": records_total,
+                "toLookUp": checked.to_look_up,
                 "keycloak": checked.keycloak.map(|k| serde_json::json!({
                     "users": records_total + k.no_otp,
                     "refused": k.refused,
@@ -977,6 +978,13 @@ pub async fn import(args: ImportArgs) -> ExitCode {
             None => {
                 outln!("{shown}: {records_total} valid records; nothing was sent (--dry-run)")
             }
+        }
+        if checked.to_look_up > 0 {
+            outln!(
+                "  {} users named otherwise than by user id are looked up when the import \
+                 runs: one that names no user, or a user another record names, is refused then",
+                checked.to_look_up
+            );
         }
         return ExitCode::SUCCESS;
     }

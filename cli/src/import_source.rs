@@ -63,6 +63,8 @@ pub(crate) struct KeycloakTally {
 /// What the check pass found.
 pub(crate) struct Checked {
     pub entries: u64,
+    /// Entries whose users are named otherwise than by Authing user id.
+    pub to_look_up: u64,
     pub identity: InputIdentity,
     pub keycloak: Option<KeycloakTally>,
 }
@@ -307,6 +309,7 @@ impl Source {
         // Grown as records come, not sized from the file: a file of blank lines costs nothing.
         let mut fingerprints = UserFingerprints::with_capacity(0);
         let mut entries = 0u64;
+        let mut to_look_up = 0u64;
         let mut tally = KeycloakTally::default();
         let identity = match self {
             Source::Records {
@@ -325,6 +328,7 @@ impl Source {
                         Ok(record) => {
                             fingerprints.push(&duplicate_key(&record.user));
                             entries += 1;
+                            to_look_up += u64::from(record.user.id_type() != UserIdType::UserId);
                         }
                         Err(e) => problems.line(&e),
                     }
@@ -383,6 +387,7 @@ impl Source {
                         }) => {
                             fingerprints.push(&duplicate_key(&user));
                             entries += 1;
+                            to_look_up += u64::from(user.id_type() != UserIdType::UserId);
                         }
                     }
                 }
@@ -413,6 +418,7 @@ impl Source {
         }
         Ok(Checked {
             entries,
+            to_look_up,
             identity,
             keycloak: matches!(self, Source::Keycloak { .. }).then_some(tally),
         })

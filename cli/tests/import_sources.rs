@@ -333,6 +333,11 @@ async fn a_keycloak_realm_export_imports_the_keys_keycloak_checks_and_refuses_th
         "{}",
         text(&out.stdout)
     );
+    assert!(
+        text(&out.stdout).contains("2 users named otherwise than by user id are looked up"),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(emulator.counters().total(), 0);
 
     let failures = dir.join("failures.jsonl");
