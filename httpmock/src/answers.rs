@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use authing_otp::{UserIdType, UserRef};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -272,6 +273,50 @@ impl GetOtpSecretByUserThen {
     /// ```
     pub fn secret(self, secret: &str) -> Self {
         Self(success(self.0, "ok", Some(json!({"secret": secret}))))
+    }
+}
+
+impl GetUserBatchThen {
+    /// Answers a lookup with these users, each an Authing user id and the reference it
+    /// answers, carried in the field of its type (`email`, `username`, `phone`, `externalId`,
+    /// or an `identities` entry), as get-user-batch answers: HTTP 200,
+    /// `{"statusCode":200,"message":"ok","data":[{"userId":…,"email":…}]}`. References left
+    /// out are the ones no user has.
+    ///
+    /// ```
+    /// use authing_otp::UserRef;
+    /// use authing_otp_httpmock::{MockServerExt, httpmock::MockServer};
+    ///
+    /// let server = MockServer::start();
+    /// let alice = UserRef::email("alice@example.com")?;
+    /// server.get_user_batch(|_, then| {
+    ///     then.users([("62f2a1", &alice)]);
+    /// });
+    /// # Ok::<(), authing_otp::InputError>(())
+    /// ```
+    pub fn users<'a>(self, users: impl IntoIterator<Item = (&'a str, &'a UserRef)>) -> Self {
+        let data: Vec<Value> = users
+            .into_iter()
+            .map(|(user_id, user)| {
+                let mut entry = json!({"userId": user_id});
+                let field = match user.id_type() {
+                    UserIdType::Email => Some("email"),
+                    UserIdType::Username => Some("username"),
+                    UserIdType::Phone => Some("phone"),
+                    UserIdType::ExternalId => Some("externalId"),
+                    _ => None,
+                };
+                if let Some(field) = field {
+                    entry[field] = user.id().into();
+                }
+                if user.id_type() == UserIdType::Identity {
+                    let (idp, in_idp) = user.id().split_once(':').unwrap_or((user.id(), ""));
+                    entry["identities"] = json!([{"extIdpId": idp, "userIdInIdp": in_idp}]);
+                }
+                entry
+            })
+            .collect();
+        Self(success(self.0, "ok", Some(Value::Array(data))))
     }
 }
 

@@ -9,7 +9,9 @@ use authing_otp::{
     wire::{GetManagementAccessTokenDto, ImportOtpItemDataDto},
 };
 
-use crate::operations::{GetManagementTokenWhen, GetOtpSecretByUserWhen, ImportOtpWhen};
+use crate::operations::{
+    GetManagementTokenWhen, GetOtpSecretByUserWhen, GetUserBatchWhen, ImportOtpWhen,
+};
 
 impl GetOtpSecretByUserWhen {
     /// Matches a request for this user: its `userId` and `userIdType` query parameters, as the
@@ -34,6 +36,37 @@ impl GetOtpSecretByUserWhen {
                 .query_param("userId", user.id())
                 .query_param("userIdType", user.id_type().as_str()),
         )
+    }
+}
+
+impl GetUserBatchWhen {
+    /// Matches a lookup of these users, as `resolve_user_ids` sends it: their `userIdType`
+    /// and each id as a `userIds` pair of its own (all of one type, as the client sends them).
+    ///
+    /// ```
+    /// use authing_otp::UserRef;
+    /// use authing_otp_httpmock::{MockServerExt, httpmock::MockServer};
+    ///
+    /// let server = MockServer::start();
+    /// let users = [UserRef::email("a@example.com")?, UserRef::email("b@example.com")?];
+    /// let mock = server.get_user_batch(|when, then| {
+    ///     when.users(&users);
+    ///     then.users([("u-1", &users[0])]);
+    /// });
+    /// mock.assert_calls(0);
+    /// # Ok::<(), authing_otp::InputError>(())
+    /// ```
+    pub fn users<'a>(self, users: impl IntoIterator<Item = &'a UserRef>) -> Self {
+        let mut when = self.0;
+        let mut id_type = None;
+        for user in users {
+            when = when.query_param("userIds", user.id());
+            id_type.get_or_insert(user.id_type());
+        }
+        if let Some(id_type) = id_type {
+            when = when.query_param("userIdType", id_type.as_str());
+        }
+        Self(when)
     }
 }
 

@@ -365,3 +365,27 @@ fn get(server: &MockServer, method: &str, target: &str) -> (u16, String, String)
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, head.to_ascii_lowercase(), body.to_owned())
 }
+
+/// A lookup by email through the typed stubs: the client's `resolve_user_ids` maps each
+/// reference to the user answered, or to none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_by_email_is_matched_and_answered() {
+    use authing_otp::Resolution;
+    let server = MockServer::start_async().await;
+    let users = [
+        UserRef::email("alice@example.com").unwrap(),
+        UserRef::email("nobody@example.com").unwrap(),
+    ];
+    let token = token_route(&server).await;
+    let lookup = server.get_user_batch(|when, then| {
+        when.users(&users);
+        then.users([("62f2a1", &users[0])]);
+    });
+    let found = client(&server).resolve_user_ids(&users).await.unwrap();
+    assert_eq!(
+        found,
+        [Resolution::Found("62f2a1".to_owned()), Resolution::NotFound]
+    );
+    lookup.assert_calls(1);
+    token.assert_calls(1);
+}
