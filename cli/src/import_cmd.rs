@@ -26,7 +26,8 @@ use authing_otp_cli::{
     files::{self, FileError, PendingOutput},
     import::ImportFormat,
     journal::{
-        self, Journal, JournalError, LockedJournal, Problem, Progress, RecordSet, RefusedRecord,
+        self, InputIdentity, Journal, JournalError, LockedJournal, Problem, Progress, RecordSet,
+        RefusedRecord,
     },
     keycloak::KeycloakOptions,
 };
@@ -661,6 +662,7 @@ impl LookUp<'_> {
                     other => return display.event(&other),
                 };
                 let mut refused = Vec::new();
+                let mut unreadable = Vec::new();
                 let mut found = 0;
                 for ((n, line), user, outcome) in done.outcomes {
                     let refusal = |message: String| RefusedRecord {
@@ -674,6 +676,11 @@ impl LookUp<'_> {
                     };
                     let words = type_words(user.id_type());
                     let why = match outcome {
+                        // An id the client would refuse to send is the server's mistake: the
+                        // record is refused, not skipped on every run.
+                        ResolveOutcome::Found(id) if UserRef::user_id(id.as_str()).is_err() => {
+                            refusal("the look-up answered a user id that cannot be used".into())
+                        }
                         ResolveOutcome::Found(id) => {
                             resolved.insert(n, &id);
                             found += 1;
@@ -692,16 +699,27 @@ impl LookUp<'_> {
                         _ => continue,
                     };
                     // An entry imported before (only read back now) stays imported: it is
-                    // left unread back.
-                    if !progress.done.contains(n) {
+                    // settled as not read back, with why.
+                    if progress.done.contains(n) {
+                        unreadable.push(RefusedRecord {
+                            message: format!("could not be read back: {}", why.message),
+                            ..why
+                        });
+                    } else {
                         refused.push(why);
                     }
                 }
-                let settled = found + refused.len() as u64;
+                let settled = found + (refused.len() + unreadable.len()) as u64;
                 found_total += found;
-                refused_total += refused.len() as u64;
-                display.batch(found, refused.len() as u64, settled);
+                refused_total += (refused.len() + unreadable.len()) as u64;
+                display.batch(found, (refused.len() + unreadable.len()) as u64, settled);
                 settle_refused(journal, progress, &mut refused);
+                if !unreadable.is_empty() {
+                    let set = import_resolve::numbers(&unreadable);
+                    progress.apply_verified(&set, &unreadable);
+                    journal.write(|j| j.record_verified(&set, &unreadable));
+                    unreadable.clear();
+                }
             })
             .await;
         display.finish();
@@ -849,6 +867,24 @@ fn resources() -> (Option<u64>, Option<f64>) {
         Some((ticks(11)? + ticks(12)?) / 100.0)
     });
     (peak, cpu)
+}
+
+/// The identity a journal is bound to: the input's, with the options that are not the
+/// defaults folded into its hash (a journal of the defaults keeps the input's own).
+fn bound_to_options(identity: &InputIdentity, options: Option<String>) -> InputIdentity {
+    use sha1::{Digest, Sha1};
+    let Some(options) = options else {
+        return identity.clone();
+    };
+    let digest = Sha1::new()
+        .chain_update(identity.sha1.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(options.as_bytes())
+        .finalize();
+    InputIdentity {
+        bytes: identity.bytes,
+        sha1: digest.iter().map(|b| format!("{b:02x}")).collect(),
+    }
 }
 
 /// `--stall-timeout`, checked.
@@ -1004,7 +1040,17 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         Ok(client) => client,
         Err(e) => return fail("import", &e),
     };
-    let (journal, mut progress) = match locked.open(&identity) {
+    // The journal is bound to the input and to the options that give its records their
+    // meaning: resumed with another --user-id-type or --keycloak-pick, it is refused.
+    let options_tag = match (&source, user_id_type) {
+        (Source::Keycloak { .. }, t) => Some(format!(
+            "keycloak user-id-type={t} pick-newest={}",
+            args.keycloak_pick == Some(KeycloakPick::Newest)
+        )),
+        (Source::Records { .. }, UserIdType::UserId) => None,
+        (Source::Records { .. }, t) => Some(format!("user-id-type={t}")),
+    };
+    let (journal, mut progress) = match locked.open(&bound_to_options(&identity, options_tag)) {
         Ok(opened) => opened,
         Err(e) => return refuse(&e),
     };
@@ -1047,12 +1093,18 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         options: &options,
         broken: &broken,
     };
-    let resolve = match lookup.run(&mut journal, &mut progress, &mut resolved).await {
-        Ok(report) => report,
-        Err(e) => {
-            errln!("authing-otp import: {shown}: {e}");
-            return ExitCode::from(2);
-        }
+    // Nothing to look up and nothing refused before a request: no pass of its own.
+    let nothing_to_settle =
+        checked.to_look_up == 0 && checked.keycloak.is_none_or(|k| k.refused == 0);
+    let resolve = match nothing_to_settle {
+        true => None,
+        false => match lookup.run(&mut journal, &mut progress, &mut resolved).await {
+            Ok(report) => report,
+            Err(e) => {
+                errln!("authing-otp import: {shown}: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     journal.sync();
     let phases = Phases {
@@ -1064,7 +1116,7 @@ pub async fn import(args: ImportArgs) -> ExitCode {
         broken: &broken,
     };
     let resolve_stopped = resolve.as_ref().and_then(|r| r.stopped.as_ref()).is_some();
-    let (import, batch_size) = if resolve_stopped {
+    let (import, batch_size) = if resolve_stopped || broken.get() {
         // Users that could not be looked up would be left out: the same command continues.
         (PhaseReport::default(), usize::from(args.batch_size))
     } else {

@@ -27,6 +27,9 @@ impl Resolved {
             // Past 4 GiB of ids: the entry stays unresolved, left for another run.
             return;
         };
+        if start.checked_add(len).is_none() {
+            return;
+        }
         self.text.push_str(id);
         self.at.push((n, start, len));
     }
@@ -40,7 +43,7 @@ impl Resolved {
     pub fn get(&self, n: u64) -> Option<&str> {
         let i = self.at.binary_search_by_key(&n, |&(n, _, _)| n).ok()?;
         let (_, start, len) = self.at[i];
-        self.text.get(start as usize..(start + len) as usize)
+        self.text.get(start as usize..start as usize + len as usize)
     }
 
     /// The Authing user id entry `n` names its user by, if known.

@@ -79,6 +79,9 @@ pub(crate) fn keycloak_identifier(user_id_type: UserIdType) -> Option<KeycloakId
     }
 }
 
+/// How much of a Keycloak user's username (or id) names it in messages and the report.
+const MAX_NAME_CHARS: usize = 128;
+
 /// The key duplicates are found by: the reference as given, typed (an Authing user id alone).
 pub(crate) fn duplicate_key(user: &UserRef) -> Cow<'_, str> {
     match user.id_type() {
@@ -124,11 +127,16 @@ impl Source {
     /// The entry a Keycloak user makes, if it makes one.
     fn keycloak_entry(user: KeycloakUser, user_id_type: UserIdType) -> Option<Entry> {
         let line = user.position.line;
-        let name = user
-            .username
-            .clone()
-            .or_else(|| user.id.clone())
-            .unwrap_or_else(|| format!("users[{}]", user.position.index_in_file));
+        // What the export says, which may be anything: cut, and escaped for terminals.
+        let name = match user.username.as_deref().or(user.id.as_deref()) {
+            Some(name) => name
+                .chars()
+                .take(MAX_NAME_CHARS)
+                .collect::<String>()
+                .escape_debug()
+                .to_string(),
+            None => format!("users[{}]", user.position.index_in_file),
+        };
         let item = match user.outcome {
             KeycloakOutcome::NoOtp => return None,
             KeycloakOutcome::Refused(why) => Err(format!("{}: {why}", user.position)),
@@ -230,8 +238,14 @@ impl Source {
                     .filter(|user| !matches!(user.outcome, KeycloakOutcome::NoOtp))
                     .enumerate();
                 for (n, user) in users {
-                    if refused.contains(n as u64) {
-                        write(out, &user.entry_json())?;
+                    // An entry too large or malformed to rewrite is in the report only.
+                    let entry = if refused.contains(n as u64) {
+                        user.entry_json()
+                    } else {
+                        continue;
+                    };
+                    if !entry.is_empty() {
+                        write(out, &entry)?;
                     }
                 }
             }
@@ -434,8 +448,9 @@ impl Source {
     ) {
         let mut lines_of: HashMap<String, (&'static str, Vec<u64>)> = HashMap::new();
         let broken = Cell::new(false);
-        let Ok(entries) = self.entries(&broken) else {
-            return;
+        let entries = match self.entries(&broken) {
+            Ok(entries) => entries,
+            Err(e) => return problems.fatal(&e),
         };
         for entry in entries {
             let Ok((user, _)) = &entry.item else { continue };

@@ -269,8 +269,9 @@ pub enum JournalError {
     },
     /// It was made for another input, or the input changed since.
     #[error(
-        "journal {} was made for another input file, or the file changed since ({} bytes, \
-         SHA-1 {} then; {} bytes, SHA-1 {} now): use a new journal, or the original file",
+        "journal {} was made for another input file, or the file changed since, or with \
+         another --user-id-type or --keycloak-pick ({} bytes, SHA-1 {} then; {} bytes, SHA-1 {} \
+         now): use a new journal, or the original file and options",
         path.display(), then.bytes, then.sha1, now.bytes, now.sha1
     )]
     OtherInput {

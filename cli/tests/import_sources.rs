@@ -479,3 +479,60 @@ async fn a_keycloak_realm_export_imports_the_keys_keycloak_checks_and_refuses_th
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("username, email or external_id"));
 }
+
+/// A journal is bound to how the file names its users: resumed with another --user-id-type,
+/// whose refusals would be stale, it is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_is_not_resumed_with_another_user_id_type() {
+    let emulator = Emulator::builder()
+        .user(User::new("u-1").username("alice"))
+        .start()
+        .await
+        .unwrap();
+    let dir = temp_dir("journal-options");
+    let file = dir.join("users.jsonl");
+    std::fs::write(
+        &file,
+        format!("{{\"userId\":\"alice\",\"secret\":\"{}\"}}\n", secret(1)),
+    )
+    .unwrap();
+    let journal = dir.join("j");
+    let journal_arg = journal.to_str().unwrap();
+    // Named by external id by mistake: no user with that external id, refused, journaled.
+    let out = output(import(
+        &emulator,
+        &file,
+        &[
+            "--user-id-type",
+            "external_id",
+            "--journal",
+            journal_arg,
+            "-q",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    emulator.reset_counters();
+    let out = output(import(
+        &emulator,
+        &file,
+        &["--user-id-type", "username", "--journal", journal_arg, "-q"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("another --user-id-type"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(emulator.counters().total(), 0);
+    // With a new journal, the user is found.
+    let out = output(import(
+        &emulator,
+        &file,
+        &["--user-id-type", "username", "--json", "-q"],
+    ))
+    .await;
+    assert_eq!(summary(&out)["imported"], 1);
+    assert_eq!(bound(&emulator)["u-1"], secret(1));
+}
