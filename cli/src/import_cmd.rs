@@ -616,14 +616,14 @@ impl LookUp<'_> {
         for (n, entry) in self.source.entries(self.broken)?.enumerate() {
             let n = n as u64;
             match entry.item {
-                Err(message) if !progress.done.contains(n) => local.push(RefusedRecord {
+                Err(unusable) if !progress.done.contains(n) => local.push(RefusedRecord {
                     record: n,
                     line: entry.line,
-                    user_id: entry.name,
+                    user_id: unusable.name,
                     http_status: None,
                     status_code: None,
                     api_code: None,
-                    message,
+                    message: unusable.why,
                 }),
                 Ok((user, _))
                     if user.id_type() != UserIdType::UserId

@@ -102,7 +102,7 @@ pub(crate) fn same_users(
             named
                 .entry(id.to_owned())
                 .or_default()
-                .push((n, entry.line, entry.name));
+                .push((n, entry.line, user.id().to_owned()));
         }
     }
     let mut refused = Vec::new();

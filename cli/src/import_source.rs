@@ -28,10 +28,17 @@ use authing_otp_cli::{
 pub(crate) struct Entry {
     /// Its first line in its file, from 1.
     pub line: u64,
-    /// How messages name its user: the reference as given, else what the export says.
+    /// The user and the item to import (messages name the user by the reference as given),
+    /// or why the entry cannot be imported.
+    pub item: Result<(UserRef, OtpImport), Unusable>,
+}
+
+/// An entry refused without a request: a Keycloak user whose credential cannot be imported.
+pub(crate) struct Unusable {
+    /// How messages name the user: its username (or id), cut and escaped.
     pub name: String,
-    /// The user and the item to import, or why the entry cannot be imported.
-    pub item: Result<(UserRef, OtpImport), String>,
+    /// Why.
+    pub why: String,
 }
 
 /// The source of a run.
@@ -137,17 +144,21 @@ impl Source {
                 .to_string(),
             None => format!("users[{}]", user.position.index_in_file),
         };
+        let unusable = |why: String| Unusable {
+            name: name.clone(),
+            why,
+        };
         let item = match user.outcome {
             KeycloakOutcome::NoOtp => return None,
-            KeycloakOutcome::Refused(why) => Err(format!("{}: {why}", user.position)),
+            KeycloakOutcome::Refused(why) => Err(unusable(format!("{}: {why}", user.position))),
             KeycloakOutcome::Record(record) => {
                 let user = UserRef::new(user_id_type, record.item.user_id())
-                    .map_err(|e| format!("{}: {e}", user.position));
+                    .map_err(|e| unusable(format!("{}: {e}", user.position)));
                 user.map(|user| (user, record.item))
             }
-            _ => Err(format!("{}: not read", user.position)),
+            _ => Err(unusable(format!("{}: not read", user.position))),
         };
-        Some(Entry { line, name, item })
+        Some(Entry { line, item })
     }
 
     /// Every entry, numbered from 0. The check pass found every one readable, so one that is
@@ -166,7 +177,6 @@ impl Source {
                         .map_while(move |record| record.map_err(|_| broken.set(true)).ok())
                         .map(|record| Entry {
                             line: record.line,
-                            name: record.user.id().to_owned(),
                             item: Ok((record.user, record.item)),
                         }),
                 ))
