@@ -726,6 +726,104 @@ fn provisional_stands(run: &Run) -> bool {
     run.trusted() || !run.is_stopped()
 }
 
+/// An outcome of a bulk run over users: what a refusal held back becomes, and a user never
+/// sent.
+trait UserOutcome: Send + 'static {
+    fn refused(why: Refusal) -> Self;
+    fn not_attempted() -> Self;
+}
+
+impl UserOutcome for ReadOutcome {
+    fn refused(why: Refusal) -> Self {
+        ReadOutcome::Refused(why)
+    }
+    fn not_attempted() -> Self {
+        ReadOutcome::NotAttempted
+    }
+}
+
+/// What every summary of a run over users reports beside its outcomes.
+struct RunTotals {
+    records: u64,
+    requests: u64,
+    throttled: u64,
+    unavailable: u64,
+    stopped: Option<StopReason>,
+}
+
+impl ManagementClient {
+    /// The loop the bulk runs over users share (`bulk_get_otp_secrets`, `bulk_resolve_users`):
+    /// batches from `next_batch`, each sent by `unit` with up to `concurrency` in flight, their
+    /// outcomes settled (refusals held back until the endpoint is trusted) and turned into the
+    /// caller's event by `done`, with the unit's requests; the run's notices as they come.
+    async fn run_over_users<K, O, D, Fut>(
+        &self,
+        options: &BulkOptions,
+        mut next_batch: impl FnMut() -> Option<Vec<(K, UserRef)>>,
+        unit: impl Fn(Arc<Run>, ManagementClient, Vec<(K, UserRef)>) -> Fut,
+        mut done: impl FnMut(Vec<(K, UserRef, O)>, u64) -> D,
+        on_event: &mut impl FnMut(BulkEvent<D>),
+    ) -> RunTotals
+    where
+        K: Send + 'static,
+        O: UserOutcome,
+        Fut: Future<Output = UnitDone<K, UserRef, O>> + Send + 'static,
+    {
+        let (run, mut notices) = self.start_run(options, false);
+        let mut records = 0;
+        let mut parked = Parked(Vec::new());
+        let mut report = |unit: UnitDone<K, UserRef, O>, on_event: &mut dyn FnMut(BulkEvent<D>)| {
+            let stands = provisional_stands(&run);
+            let outcomes = unit
+                .entries
+                .into_iter()
+                .map(|(key, user, slot)| {
+                    let outcome = match slot {
+                        Slot::Final(outcome) => outcome,
+                        Slot::Provisional(why) if stands => O::refused(why),
+                        Slot::Provisional(_) => O::not_attempted(),
+                    };
+                    (key, user, outcome)
+                })
+                .collect();
+            on_event(BulkEvent::Done(done(outcomes, unit.requests)));
+        };
+        drive(&run, &mut notices, options.concurrency, |step| {
+            match step {
+                Step::Next => {
+                    let batch = next_batch()?;
+                    records += batch.len() as u64;
+                    return Some(unit(run.clone(), self.clone(), batch));
+                }
+                Step::Done(unit) => {
+                    for unit in parked.take(&run, Some(unit), UnitDone::has_provisional) {
+                        report(unit, on_event);
+                    }
+                }
+                Step::Notice(notice) => on_event(notice.into()),
+            }
+            None
+        })
+        .await;
+        for unit in parked.take(&run, None, |_| false) {
+            report(unit, on_event);
+        }
+        let mut totals = RunTotals {
+            records,
+            requests: 0,
+            throttled: 0,
+            unavailable: 0,
+            stopped: run.take_stop(),
+        };
+        run.counts.fill(
+            &mut totals.requests,
+            &mut totals.throttled,
+            &mut totals.unavailable,
+        );
+        totals
+    }
+}
+
 impl ManagementClient {
     /// Imports `records` in batches, with up to [`BulkOptions::concurrency`] requests in
     /// flight, at a pace that follows the server (never above the client's rate limit), and
@@ -878,65 +976,30 @@ impl ManagementClient {
         F: FnMut(BulkEvent<ReadDone<K>>),
     {
         let started = Instant::now();
-        let (run, mut notices) = self.start_run(&options, false);
         let mut users = users.into_iter();
         let mut summary = ReadSummary::default();
-        let mut parked = Parked(Vec::new());
-        let report = |unit: UnitDone<K, UserRef, ReadOutcome>,
-                      summary: &mut ReadSummary,
-                      on_event: &mut F| {
-            let stands = provisional_stands(&run);
-            let outcomes: Vec<_> = unit
-                .entries
-                .into_iter()
-                .map(|(key, user, slot)| {
-                    let outcome = match slot {
-                        Slot::Final(outcome) => outcome,
-                        Slot::Provisional(why) if stands => ReadOutcome::Refused(why),
-                        Slot::Provisional(_) => ReadOutcome::NotAttempted,
-                    };
-                    match &outcome {
-                        ReadOutcome::Secret(_) => summary.read += 1,
-                        ReadOutcome::Refused(_) => summary.refused += 1,
-                        ReadOutcome::NotAttempted => summary.not_attempted += 1,
-                    }
-                    (key, user, outcome)
-                })
-                .collect();
-            on_event(BulkEvent::Done(ReadDone {
-                outcomes,
-                requests: unit.requests,
-            }));
+        let next_batch = || {
+            let batch: Vec<_> = users.by_ref().take(options.batch_size).collect();
+            (!batch.is_empty()).then_some(batch)
         };
-        drive(&run, &mut notices, options.concurrency, |step| {
-            match step {
-                Step::Next => {
-                    let batch: Vec<_> = users.by_ref().take(options.batch_size).collect();
-                    if batch.is_empty() {
-                        return None;
-                    }
-                    summary.records += batch.len() as u64;
-                    return Some(read_unit(run.clone(), self.clone(), batch));
+        let done = |outcomes: Vec<(K, UserRef, ReadOutcome)>, requests| {
+            for (_, _, outcome) in &outcomes {
+                match outcome {
+                    ReadOutcome::Secret(_) => summary.read += 1,
+                    ReadOutcome::Refused(_) => summary.refused += 1,
+                    ReadOutcome::NotAttempted => summary.not_attempted += 1,
                 }
-                Step::Done(unit) => {
-                    for unit in parked.take(&run, Some(unit), UnitDone::has_provisional) {
-                        report(unit, &mut summary, &mut on_event);
-                    }
-                }
-                Step::Notice(notice) => on_event(notice.into()),
             }
-            None
-        })
-        .await;
-        for unit in parked.take(&run, None, |_| false) {
-            report(unit, &mut summary, &mut on_event);
-        }
-        summary.stopped = run.take_stop();
-        run.counts.fill(
-            &mut summary.requests,
-            &mut summary.throttled,
-            &mut summary.unavailable,
-        );
+            ReadDone { outcomes, requests }
+        };
+        let totals = self
+            .run_over_users(&options, next_batch, read_unit, done, &mut on_event)
+            .await;
+        summary.records = totals.records;
+        summary.requests = totals.requests;
+        summary.throttled = totals.throttled;
+        summary.unavailable = totals.unavailable;
+        summary.stopped = totals.stopped;
         summary.elapsed = started.elapsed();
         summary
     }

@@ -4,8 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use super::{
-    BulkEvent, BulkOptions, Parked, Refusal, Slot, Step, StopReason, UnitDone, drive,
-    provisional_stands,
+    BulkEvent, BulkOptions, Refusal, Slot, StopReason, UnitDone,
     run::{Judgement, Run, Sent},
 };
 use crate::{
@@ -253,73 +252,50 @@ impl ManagementClient {
         F: FnMut(BulkEvent<ResolveDone<K>>),
     {
         let started = std::time::Instant::now();
-        let (run, mut notices) = self.start_run(&options, false);
         let mut users = users.into_iter().peekable();
         let batch_size = options.batch_size.min(MAX_USERS_PER_LOOKUP);
         let mut summary = ResolveSummary::default();
-        let mut parked = Parked(Vec::new());
-        let report = |unit: UnitDone<K, UserRef, ResolveOutcome>,
-                      summary: &mut ResolveSummary,
-                      on_event: &mut F| {
-            let stands = provisional_stands(&run);
-            let outcomes: Vec<_> = unit
-                .entries
-                .into_iter()
-                .map(|(key, user, slot)| {
-                    let outcome = match slot {
-                        Slot::Final(outcome) => outcome,
-                        Slot::Provisional(why) if stands => ResolveOutcome::Refused(why),
-                        Slot::Provisional(_) => ResolveOutcome::NotAttempted,
-                    };
-                    let count = match &outcome {
-                        ResolveOutcome::Found(_) => &mut summary.found,
-                        ResolveOutcome::NotFound => &mut summary.not_found,
-                        ResolveOutcome::Ambiguous => &mut summary.ambiguous,
-                        ResolveOutcome::Refused(_) => &mut summary.refused,
-                        ResolveOutcome::NotAttempted => &mut summary.not_attempted,
-                    };
-                    *count += 1;
-                    (key, user, outcome)
-                })
-                .collect();
-            on_event(BulkEvent::Done(ResolveDone {
-                outcomes,
-                requests: unit.requests,
-            }));
-        };
-        drive(&run, &mut notices, options.concurrency, |step| {
-            match step {
-                Step::Next => {
-                    let id_type: UserIdType = users.peek()?.1.id_type();
-                    let mut batch = Vec::with_capacity(batch_size);
-                    while batch.len() < batch_size
-                        && let Some(next) = users.next_if(|(_, u)| u.id_type() == id_type)
-                    {
-                        batch.push(next);
-                    }
-                    summary.records += batch.len() as u64;
-                    return Some(resolve_unit(run.clone(), self.clone(), batch));
-                }
-                Step::Done(unit) => {
-                    for unit in parked.take(&run, Some(unit), UnitDone::has_provisional) {
-                        report(unit, &mut summary, &mut on_event);
-                    }
-                }
-                Step::Notice(notice) => on_event(notice.into()),
+        // Batches of one userIdType: a lookup asks for one.
+        let next_batch = || {
+            let id_type: UserIdType = users.peek()?.1.id_type();
+            let mut batch = Vec::with_capacity(batch_size);
+            while batch.len() < batch_size
+                && let Some(next) = users.next_if(|(_, u)| u.id_type() == id_type)
+            {
+                batch.push(next);
             }
-            None
-        })
-        .await;
-        for unit in parked.take(&run, None, |_| false) {
-            report(unit, &mut summary, &mut on_event);
-        }
-        summary.stopped = run.take_stop();
-        run.counts.fill(
-            &mut summary.requests,
-            &mut summary.throttled,
-            &mut summary.unavailable,
-        );
+            Some(batch)
+        };
+        let done = |outcomes: Vec<(K, UserRef, ResolveOutcome)>, requests| {
+            for (_, _, outcome) in &outcomes {
+                *match outcome {
+                    ResolveOutcome::Found(_) => &mut summary.found,
+                    ResolveOutcome::NotFound => &mut summary.not_found,
+                    ResolveOutcome::Ambiguous => &mut summary.ambiguous,
+                    ResolveOutcome::Refused(_) => &mut summary.refused,
+                    ResolveOutcome::NotAttempted => &mut summary.not_attempted,
+                } += 1;
+            }
+            ResolveDone { outcomes, requests }
+        };
+        let totals = self
+            .run_over_users(&options, next_batch, resolve_unit, done, &mut on_event)
+            .await;
+        summary.records = totals.records;
+        summary.requests = totals.requests;
+        summary.throttled = totals.throttled;
+        summary.unavailable = totals.unavailable;
+        summary.stopped = totals.stopped;
         summary.elapsed = started.elapsed();
         summary
+    }
+}
+
+impl super::UserOutcome for ResolveOutcome {
+    fn refused(why: Refusal) -> Self {
+        ResolveOutcome::Refused(why)
+    }
+    fn not_attempted() -> Self {
+        ResolveOutcome::NotAttempted
     }
 }
