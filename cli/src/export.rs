@@ -24,7 +24,7 @@
 //! output exactly once.
 
 use std::{
-    fs::{File, OpenOptions},
+    fs::File,
     io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -589,25 +589,11 @@ impl ExportJournal {
             path: path.to_owned(),
             source,
         };
-        let mut options = OpenOptions::new();
-        options.read(true).append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(io)?;
-        if !file.metadata().map_err(io)?.is_file() {
-            return Err(io(io::Error::other(
-                "not a regular file: refused, and left untouched",
-            )));
-        }
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(ExportJournalError::Locked {
-                    path: path.to_owned(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
+        let Some(file) = crate::files::open_locked(path).map_err(io)? else {
+            return Err(ExportJournalError::Locked {
+                path: path.to_owned(),
+            });
+        };
         Self::read(path.to_owned(), file, None)
     }
 

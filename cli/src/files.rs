@@ -228,6 +228,27 @@ pub fn check_outputs(
     Ok(())
 }
 
+/// Opens the journal at `path` for reading and appending (creating it owner-only), refusing
+/// anything but a regular file, and takes its exclusive lock for as long as the file is open:
+/// `None` when another run holds it.
+pub fn open_locked(path: &Path) -> io::Result<Option<File>> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true).append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(
+            "not a regular file: refused, and left untouched",
+        ));
+    }
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// The input, opened once: a regular file, or a stream copied into an owner-only temporary
 /// file.
 #[derive(Debug)]

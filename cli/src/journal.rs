@@ -37,7 +37,7 @@
 
 use std::{
     collections::VecDeque,
-    fs::{File, OpenOptions},
+    fs::File,
     io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -377,25 +377,11 @@ impl Journal {
             path: path.to_owned(),
             source,
         };
-        let mut options = OpenOptions::new();
-        options.read(true).append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(io)?;
-        if !file.metadata().map_err(io)?.is_file() {
-            return Err(io(io::Error::other(
-                "not a regular file: refused, and left untouched",
-            )));
-        }
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(JournalError::Locked {
-                    path: path.to_owned(),
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
+        let Some(file) = crate::files::open_locked(path).map_err(io)? else {
+            return Err(JournalError::Locked {
+                path: path.to_owned(),
+            });
+        };
         Ok(LockedJournal {
             path: path.to_owned(),
             file,
@@ -767,6 +753,7 @@ impl Iterator for Problems {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
 
     fn identity(text: &str) -> InputIdentity {
         let mut reader = IdentifyingReader::new(text.as_bytes());
