@@ -8,10 +8,10 @@
 use std::{
     collections::HashMap,
     fs::{File, OpenOptions},
-    io::{self, IsTerminal, Write},
+    io::{self, Write},
     path::{Path, PathBuf},
     process::ExitCode,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use authing_otp::{
@@ -27,10 +27,12 @@ use authing_otp_cli::{
     fingerprints::UserFingerprints,
     journal::{IdentifyingReader, InputIdentity, RecordSet, RefusedRecord},
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::{ExposeSecret, zeroize::Zeroize};
 
-use crate::client_cmd::{ClientArgs, fail};
+use crate::{
+    bulk_cmd::{Display, EXPORT_WORDS, parse_user_id_type, stall_timeout},
+    client_cmd::{ClientArgs, fail},
+};
 
 /// Options of `authing-otp export`.
 #[derive(Debug, clap::Args)]
@@ -73,7 +75,7 @@ pub struct ExportArgs {
     /// The type of the users' ids, where a line does not say: user_id, email, phone,
     /// username, external_id, identity (<extIdpId>:<userIdInIdp>), sync_relation
     /// (<provider>:<userIdInIdp>) or custom_field.
-    #[arg(long, value_name = "TYPE", default_value = "user_id", value_parser = parse_type)]
+    #[arg(long, value_name = "TYPE", default_value = "user_id", value_parser = parse_user_id_type)]
     user_id_type: UserIdType,
 
     /// Requests in flight at once.
@@ -113,15 +115,7 @@ pub struct ExportArgs {
     client: ClientArgs,
 }
 
-fn parse_type(value: &str) -> Result<UserIdType, String> {
-    value
-        .parse()
-        .map_err(|e: authing_otp::InputError| e.to_string())
-}
-
 const MAX_SHOWN_ERRORS: usize = 20;
-const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
-const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 fn usage(e: &dyn std::fmt::Display) -> ExitCode {
     errln!("authing-otp export: {e}; nothing was sent");
@@ -360,98 +354,16 @@ fn open_output(
     }
 }
 
-/// Progress on stderr: a bar on a terminal, a line every few seconds otherwise.
-struct Display {
-    bar: Option<ProgressBar>,
-    plain: bool,
-    last_line: Instant,
-    started: Instant,
-    total: u64,
-    done: u64,
-    written: u64,
-    refused: u64,
-}
-
-impl Display {
-    fn new(quiet: bool, total: u64) -> Self {
-        let terminal = io::stderr().is_terminal();
-        let bar = (!quiet && terminal).then(|| {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} users  {per_sec}  ETA {eta}  {msg}",
-                )
-                .expect("a valid template"),
-            );
-            bar
-        });
-        Display {
-            bar,
-            plain: !quiet && !terminal,
-            last_line: Instant::now(),
-            started: Instant::now(),
-            total,
-            done: 0,
-            written: 0,
-            refused: 0,
-        }
-    }
-
-    fn message(&self) -> String {
-        format!("{} written, {} without OTP", self.written, self.refused)
-    }
-
-    fn batch(&mut self, written: u64, refused: u64) {
-        self.written += written;
-        self.refused += refused;
-        self.done += written + refused;
-        if let Some(bar) = &self.bar {
-            bar.set_position(self.done);
-            bar.set_message(self.message());
-        } else if self.plain && self.last_line.elapsed() >= PLAIN_PROGRESS_EVERY {
-            self.last_line = Instant::now();
-            let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-            errln!(
-                "authing-otp export: {}/{} users ({rate:.0}/s): {}",
-                self.done,
-                self.total,
-                self.message()
-            );
-        }
-    }
-
-    /// Throttling, an outage, a recovery: never a secret.
-    fn event<D>(&mut self, event: &BulkEvent<D>) {
-        if matches!(event, BulkEvent::Done(_)) {
-            return;
-        }
-        if let Some(bar) = &self.bar {
-            bar.println(format!("authing-otp export: {event}"));
-        } else if self.plain {
-            errln!("authing-otp export: {event}");
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
 /// Reads every user's secret, writes it, and resumes with `--journal`.
 pub async fn export(args: ExportArgs) -> ExitCode {
     let shown = args.users.display().to_string();
     let started = Instant::now();
-    let Some(stall) = Duration::try_from_secs_f64(args.stall_timeout)
-        .ok()
-        .filter(|t| *t >= Duration::from_secs(1) && *t <= MAX_STALL_TIMEOUT)
-    else {
-        errln!(
-            "authing-otp export: --stall-timeout must be at least 1 and at most {} seconds",
-            MAX_STALL_TIMEOUT.as_secs()
-        );
-        return ExitCode::from(2);
+    let stall = match stall_timeout(args.stall_timeout) {
+        Ok(stall) => stall,
+        Err(why) => {
+            errln!("authing-otp export: {why}");
+            return ExitCode::from(2);
+        }
     };
     let mut input = match Input::open(&args.users) {
         Ok(input) => input,
@@ -545,7 +457,7 @@ pub async fn export(args: ExportArgs) -> ExitCode {
             .filter(move |((n, _), _)| !already.contains(*n)),
         Err(e) => return usage(&format!("{shown}: {e}")),
     };
-    let mut display = Display::new(args.quiet, checked.users - resumed);
+    let mut display = Display::new(args.quiet, checked.users - resumed, &EXPORT_WORDS);
     let mut failure: Option<String> = None;
     let mut line = Vec::with_capacity(256);
     let summary = client
@@ -612,7 +524,11 @@ pub async fn export(args: ExportArgs) -> ExitCode {
             for r in &refused {
                 refused_set.insert(r.record, r.record);
             }
-            display.batch(written, refused.len() as u64);
+            display.batch(
+                written,
+                refused.len() as u64,
+                written + refused.len() as u64,
+            );
         })
         .await;
     display.finish();

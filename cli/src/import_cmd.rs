@@ -9,7 +9,7 @@
 
 use std::{
     cell::Cell,
-    io::{self, IsTerminal, Write},
+    io::{self, Write},
     path::PathBuf,
     process::ExitCode,
     time::{Duration, Instant},
@@ -31,10 +31,12 @@ use authing_otp_cli::{
     },
     keycloak::KeycloakOptions,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::SecretString;
 
 use crate::{
+    bulk_cmd::{
+        Display, IMPORT_WORDS, LOOKUP_WORDS, VERIFY_WORDS, parse_user_id_type, stall_timeout,
+    },
     client_cmd::{ClientArgs, fail},
     import_resolve::{self, Resolved},
     import_source::{self, CheckFailed, Source, keycloak_identifier},
@@ -144,185 +146,8 @@ enum KeycloakPick {
     Newest,
 }
 
-fn parse_user_id_type(text: &str) -> Result<UserIdType, String> {
-    text.parse::<UserIdType>().map_err(|e| e.to_string())
-}
-
 /// How many line errors are printed before the rest are only counted.
 const MAX_SHOWN_ERRORS: usize = 20;
-/// How often a progress line is printed when stderr is not a terminal.
-const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
-/// How long a throttling notice stays in the progress output.
-const STATUS_SHOWN_FOR: Duration = Duration::from_secs(10);
-/// The longest `--stall-timeout`: a week.
-const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// What a phase calls its records' outcomes, for the progress output.
-struct Words {
-    /// Before the counts: "" for the import, "verify: " for the read-back.
-    phase: &'static str,
-    unit: &'static str,
-    good: &'static str,
-    bad: &'static str,
-}
-
-const IMPORT_WORDS: Words = Words {
-    phase: "",
-    unit: "records",
-    good: "imported",
-    bad: "refused",
-};
-
-const LOOKUP_WORDS: Words = Words {
-    phase: "look-up: ",
-    unit: "users",
-    good: "found",
-    bad: "refused",
-};
-
-const VERIFY_WORDS: Words = Words {
-    phase: "verify: ",
-    unit: "read back",
-    good: "match",
-    bad: "differ",
-};
-
-/// Shows how far a phase is: a bar on a terminal, a line every few seconds otherwise, and
-/// what the server is doing (throttling, outages) as it happens.
-struct Display {
-    words: &'static Words,
-    bar: Option<ProgressBar>,
-    plain: bool,
-    last_line: Instant,
-    started: Instant,
-    total: u64,
-    done: u64,
-    good: u64,
-    bad: u64,
-    /// The last throttling notice, and when it came.
-    status: Option<(String, Instant)>,
-    /// When an outage line was last printed (plain output prints at most one per interval).
-    last_outage_line: Option<Instant>,
-}
-
-impl Display {
-    fn new(quiet: bool, total: u64, words: &'static Words) -> Self {
-        let terminal = io::stderr().is_terminal();
-        let bar = (!quiet && terminal).then(|| {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix}{bar:30} {pos}/{len} {unit}  {rate}  ETA {eta}  {msg}",
-                )
-                .expect("a valid template")
-                .with_key(
-                    "rate",
-                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = write!(w, "{:.0}/s", state.per_sec());
-                    },
-                )
-                .with_key(
-                    "unit",
-                    move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = w.write_str(words.unit);
-                    },
-                ),
-            );
-            bar.set_prefix(words.phase);
-            bar
-        });
-        Display {
-            words,
-            bar,
-            plain: !quiet && !terminal,
-            last_line: Instant::now(),
-            started: Instant::now(),
-            total,
-            done: 0,
-            good: 0,
-            bad: 0,
-            status: None,
-            last_outage_line: None,
-        }
-    }
-
-    /// The counts, and the server's state if it is recent.
-    fn message(&self) -> String {
-        let mut message = format!(
-            "{} {}, {} {}",
-            self.good, self.words.good, self.bad, self.words.bad
-        );
-        if let Some((status, at)) = &self.status
-            && at.elapsed() < STATUS_SHOWN_FOR
-        {
-            message.push_str("; ");
-            message.push_str(status);
-        }
-        message
-    }
-
-    fn batch(&mut self, good: u64, bad: u64, settled: u64) {
-        self.good += good;
-        self.bad += bad;
-        self.done += settled;
-        if let Some(bar) = &self.bar {
-            bar.set_position(self.done);
-            bar.set_message(self.message());
-        } else if self.plain && self.last_line.elapsed() >= PLAIN_PROGRESS_EVERY {
-            self.last_line = Instant::now();
-            let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-            errln!(
-                "authing-otp import: {}{}/{} {} ({:.0}/s): {}",
-                self.words.phase,
-                self.done,
-                self.total,
-                self.words.unit,
-                rate,
-                self.message()
-            );
-        }
-    }
-
-    /// Throttling, an outage, a recovery.
-    fn event<D>(&mut self, event: &BulkEvent<D>) {
-        let text = event.to_string();
-        match event {
-            BulkEvent::Throttled { .. } => {
-                self.status = Some((text, Instant::now()));
-                if let Some(bar) = &self.bar {
-                    bar.set_message(self.message());
-                }
-            }
-            BulkEvent::Unavailable { .. } | BulkEvent::Recovered { .. } => {
-                let recovered = matches!(event, BulkEvent::Recovered { .. });
-                if !recovered {
-                    self.status = Some((text.clone(), Instant::now()));
-                } else {
-                    self.status = None;
-                }
-                if let Some(bar) = &self.bar {
-                    bar.println(format!("authing-otp import: {}{text}", self.words.phase));
-                    bar.set_message(self.message());
-                } else if self.plain
-                    && (recovered
-                        || self
-                            .last_outage_line
-                            .is_none_or(|at| at.elapsed() >= PLAIN_PROGRESS_EVERY))
-                {
-                    self.last_outage_line = Some(Instant::now());
-                    errln!("authing-otp import: {}{text}", self.words.phase);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
 
 /// The line of the report for a record whose read-back failed.
 #[derive(serde::Serialize)]
@@ -885,19 +710,6 @@ fn bound_to_options(identity: &InputIdentity, options: Option<String>) -> InputI
         bytes: identity.bytes,
         sha1: digest.iter().map(|b| format!("{b:02x}")).collect(),
     }
-}
-
-/// `--stall-timeout`, checked.
-fn stall_timeout(seconds: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(seconds)
-        .ok()
-        .filter(|t| *t >= Duration::from_secs(1) && *t <= MAX_STALL_TIMEOUT)
-        .ok_or_else(|| {
-            format!(
-                "--stall-timeout must be at least 1 and at most {} seconds",
-                MAX_STALL_TIMEOUT.as_secs()
-            )
-        })
 }
 
 /// Checks the whole file, then imports it in batches, resumable with `--journal`.

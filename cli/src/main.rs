@@ -24,6 +24,7 @@ macro_rules! errln {
 
 // The import reader and the spec tooling are the library's (`authing_otp_cli`); the
 // subcommands are the binary's own.
+mod bulk_cmd;
 mod client_cmd;
 mod emulator_cmd;
 mod export_cmd;
