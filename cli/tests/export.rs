@@ -8,12 +8,12 @@ use std::{
     collections::BTreeMap,
     io::Write as _,
     path::Path,
-    process::{Command, Output, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use authing_otp_emulator::{Emulator, User};
-use common::{command, expected, secret, secrets_file, temp_dir, text};
+use common::{bound, command, expected, output, secret, secrets_file, summary, temp_dir, text};
 use secrecy::ExposeSecret;
 
 /// `authing-otp SUBCOMMAND ARGS…` against `emulator`.
@@ -40,37 +40,12 @@ fn run_against(
     command
 }
 
-/// Runs `command` to the end without blocking the runtime that serves the emulator.
-async fn output(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn summary(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "not a JSON summary: {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
-}
-
 async fn emulator_of(users: impl IntoIterator<Item = User>, rate_limit: Option<u32>) -> Emulator {
     let mut builder = Emulator::builder().users(users);
     if let Some(qps) = rate_limit {
         builder = builder.rate_limit(qps);
     }
     builder.start().await.unwrap()
-}
-
-fn bound(emulator: &Emulator) -> BTreeMap<String, String> {
-    emulator
-        .bindings()
-        .into_iter()
-        .map(|(user, otp)| (user, otp.secret.expose_secret().to_owned()))
-        .collect()
 }
 
 /// Binds `secret(i)` to `u-i` for `0..n` by running `authing-otp import`.

@@ -7,11 +7,11 @@ mod common;
 use std::{
     collections::BTreeMap,
     path::Path,
-    process::{Command, Output, Stdio},
+    process::{Command, Stdio},
 };
 
 use authing_otp_emulator::{Emulator, User};
-use common::{command, secret, temp_dir, text};
+use common::{bound, command, output, secret, summary, temp_dir, text};
 use secrecy::ExposeSecret;
 
 fn import(emulator: &Emulator, file: &Path, args: &[&str]) -> Command {
@@ -32,30 +32,6 @@ fn import(emulator: &Emulator, file: &Path, args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-async fn output(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn summary(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "not a JSON summary: {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
-}
-
-fn bound(emulator: &Emulator) -> BTreeMap<String, String> {
-    emulator
-        .bindings()
-        .into_iter()
-        .map(|(user, otp)| (user, otp.secret.expose_secret().to_owned()))
-        .collect()
 }
 
 fn report(path: &Path) -> Vec<serde_json::Value> {

@@ -5,15 +5,15 @@
 mod common;
 
 use std::{
-    collections::BTreeMap,
     path::Path,
-    process::{Command, Output, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use authing_otp_emulator::{Emulator, Fault, Operation, User};
 use common::{
-    EmulatorProcess, command, expected, journal_entries, secret, secrets_file, temp_dir, text,
+    EmulatorProcess, bound, command, expected, journal_entries, output, secret, secrets_file,
+    summary, temp_dir, text,
 };
 use secrecy::ExposeSecret;
 
@@ -44,23 +44,6 @@ fn import_at(url: &str, key_secret: &str, file: &Path, args: &[&str]) -> Command
     command
 }
 
-/// Runs `command` to the end without blocking the runtime that serves the emulator.
-async fn output(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn summary(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "not a JSON summary: {}\nstderr: {}",
-            text(&out.stdout),
-            text(&out.stderr)
-        )
-    })
-}
-
 async fn emulator_of(
     users: usize,
     configure: impl FnOnce(
@@ -69,14 +52,6 @@ async fn emulator_of(
 ) -> Emulator {
     let builder = Emulator::builder().users((0..users).map(|i| User::new(format!("u-{i}"))));
     configure(builder).start().await.unwrap()
-}
-
-fn bound(emulator: &Emulator) -> BTreeMap<String, String> {
-    emulator
-        .bindings()
-        .into_iter()
-        .map(|(user, otp)| (user, otp.secret.expose_secret().to_owned()))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use std::{
 };
 
 use authing_otp_emulator::{Emulator, Fault, Operation, User};
-use common::{command, expected, secret, secrets_file, temp_dir, text};
+use common::{command, expected, output, secret, secrets_file, temp_dir, text};
 use secrecy::ExposeSecret;
 
 fn import(emulator: &Emulator, args: &[&str]) -> Command {
@@ -32,12 +32,6 @@ fn import(emulator: &Emulator, args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command
-}
-
-async fn output(mut command: Command) -> Output {
-    tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap()
 }
 
 async fn emulator(users: usize) -> Emulator {

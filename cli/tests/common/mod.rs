@@ -166,3 +166,31 @@ pub fn journal_entries(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// Runs `command` to the end without blocking the runtime that serves an in-process emulator.
+pub async fn output(mut command: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// The `--json` summary a command printed, or a panic that shows what it printed instead.
+pub fn summary(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "not a JSON summary: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    })
+}
+
+/// What an in-process emulator has bound, user id → secret.
+pub fn bound(emulator: &authing_otp_emulator::Emulator) -> BTreeMap<String, String> {
+    use secrecy::ExposeSecret;
+    emulator
+        .bindings()
+        .into_iter()
+        .map(|(user, otp)| (user, otp.secret.expose_secret().to_owned()))
+        .collect()
+}
