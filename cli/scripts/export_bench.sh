@@ -11,47 +11,19 @@
 # export's JSON summary, then wall time, users per second, requests per second against the
 # limit and the 429s. Everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/bench_lib.sh"
 
 users="${1:-100000}"
 limit="${2:-300}"
 rps="${3:-}"
 
-cargo build --release --quiet -p authing-otp-cli
-target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-bin="$target_dir/release/authing-otp"
-
-work="$(mktemp -d)"
-emulator_pid=""
-cleanup() {
-  [ -n "$emulator_pid" ] && kill "$emulator_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-awk -v n="$users" 'BEGIN {
-  a = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  for (i = 0; i < n; i++) {
-    x = i; s = "";
-    for (k = 0; k < 16; k++) { s = s substr(a, (x % 32) + 1, 1); x = int(x / 32) + k + 7; }
-    printf "{\"userId\":\"user-%d\",\"secret\":\"%s\"}\n", i, s;
-    printf "user-%d\n", i > "/dev/stderr";
-  }
-}' >"$work/secrets.jsonl" 2>"$work/users.txt"
+bench_setup
+generate_records "$users" "$work/secrets.jsonl"
+sed 's/^{"userId":"\([^"]*\)".*/\1/' "$work/secrets.jsonl" >"$work/users.txt"
 
 export AUTHING_ACCESS_KEY_SECRET="bench-secret"
 unset AUTHING_ACCESS_KEY_ID AUTHING_HOST AUTHING_RPS AUTHING_MAX_ATTEMPTS
-"$bin" emulator --rate-limit "$limit" --max-list 1000 --seed-users-from "$work/secrets.jsonl" \
-  >"$work/emulator.out" 2>"$work/emulator.err" &
-emulator_pid=$!
-for _ in $(seq 1 600); do
-  url="$(sed -n 's/^listening on //p' "$work/emulator.out" | head -n 1)"
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "the emulator did not start" >&2; cat "$work/emulator.err" >&2; exit 1; }
-export AUTHING_ACCESS_KEY_ID="$(sed -n 's/^access key id: //p' "$work/emulator.out" | head -n 1)"
-export AUTHING_HOST="$url"
+start_emulator "$limit" "$work/secrets.jsonl"
 
 "$bin" import "$work/secrets.jsonl" --batch-size 1000 -q >/dev/null
 echo "imported $users users' secrets; exporting them" >&2

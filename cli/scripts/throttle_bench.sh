@@ -14,35 +14,14 @@
 # the share of requests answered 429, and for the outage run the wall time it added beyond
 # the outage itself. Everything runs on 127.0.0.1 and stops by itself.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+. "$(dirname "$0")/bench_lib.sh"
 
 records="${1:-100000}"
 limit="${2:-100}"
 outage="${3:-20}"
 
-cargo build --release --quiet -p authing-otp-cli
-target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-bin="$target_dir/release/authing-otp"
-
-work="$(mktemp -d)"
-emulator_pid=""
-cleanup() {
-  if [ -n "$emulator_pid" ]; then
-    kill -CONT "$emulator_pid" 2>/dev/null || true
-    kill "$emulator_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-awk -v n="$records" 'BEGIN {
-  a = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  for (i = 0; i < n; i++) {
-    x = i; s = "";
-    for (k = 0; k < 16; k++) { s = s substr(a, (x % 32) + 1, 1); x = int(x / 32) + k + 7; }
-    printf "{\"userId\":\"user-%d\",\"secret\":\"%s\"}\n", i, s;
-  }
-}' >"$work/secrets.jsonl"
+bench_setup
+generate_records "$records" "$work/secrets.jsonl"
 echo "generated $records records; emulator limited to $limit requests per second" >&2
 
 unset AUTHING_HOST AUTHING_RPS AUTHING_MAX_ATTEMPTS AUTHING_ACCESS_KEY_ID AUTHING_ACCESS_KEY_SECRET
@@ -51,18 +30,7 @@ unset AUTHING_HOST AUTHING_RPS AUTHING_MAX_ATTEMPTS AUTHING_ACCESS_KEY_ID AUTHIN
 run() {
   local name="$1" pause="$2"
   shift 2
-  "$bin" emulator --rate-limit "$limit" --max-list 1000 --seed-users-from "$work/secrets.jsonl" \
-    >"$work/emulator.out" 2>"$work/emulator.err" &
-  emulator_pid=$!
-  local url=""
-  for _ in $(seq 1 600); do
-    url="$(sed -n 's/^listening on //p' "$work/emulator.out" | head -n 1)"
-    [ -n "$url" ] && break
-    sleep 0.1
-  done
-  [ -n "$url" ] || { echo "the emulator did not start" >&2; cat "$work/emulator.err" >&2; exit 1; }
-  # The settings the emulator prints to paste.
-  eval "$(grep '^export ' "$work/emulator.out")"
+  start_emulator "$limit" "$work/secrets.jsonl"
   local outage_pid=""
   if [ "$pause" -gt 0 ]; then
     ( sleep 3; kill -STOP "$emulator_pid"; sleep "$pause"; kill -CONT "$emulator_pid" ) &
